@@ -1,0 +1,201 @@
+//! `omk log verify` and `omk log repair`: the event log, checked and mended by hand.
+
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use crate::cli::{print_stderr, print_stdout, Failure, Format, EXIT_FINDINGS, EXIT_OK};
+use crate::log::repair::{repair_log, RepairError, Repaired};
+use crate::log::verify::{Finding, LogFault, Problem, Severity};
+use crate::log::{verify_log, LogPaths, VerifyOptions, VerifyReport};
+
+#[derive(Subcommand, Debug)]
+pub enum LogCommand {
+    /// Check a log's chain, torn tail, head checkpoint and artifacts
+    Verify(VerifyArgs),
+    /// Move a torn tail (an interrupted append) into a side file, keeping every complete event
+    Repair(RepairArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// A log file (`events.jsonl`) or the directory that holds it
+    path: PathBuf,
+    /// Output format
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+    /// Threads that hash and parse lines (default: every core)
+    #[arg(long)]
+    threads: Option<NonZeroUsize>,
+    /// Skip re-hashing the recorded artifacts
+    #[arg(long)]
+    skip_artifacts: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RepairArgs {
+    /// A log file (`events.jsonl`) or the directory that holds it
+    path: PathBuf,
+    /// Output format
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+}
+
+/// Runs a `log` subcommand and returns its exit code.
+pub fn run(command: LogCommand) -> Result<u8, Failure> {
+    match command {
+        LogCommand::Verify(args) => verify(args),
+        LogCommand::Repair(args) => repair(args),
+    }
+}
+
+fn verify(args: VerifyArgs) -> Result<u8, Failure> {
+    let paths = LogPaths::resolve(&args.path);
+    let mut options = VerifyOptions::all_cores();
+    options.threads = args.threads.unwrap_or(options.threads);
+    options.check_artifacts = !args.skip_artifacts;
+    let report = verify_log(&paths, options).map_err(|error| {
+        Failure::hinted(
+            error,
+            "pass an events.jsonl file or the goal directory that holds one",
+        )
+    })?;
+    match args.format {
+        Format::Json => print_stdout(&format!("{}\n", to_json(&report)))?,
+        Format::Text => print_verify_text(&report, &args.path)?,
+    }
+    Ok(if report.intact { EXIT_OK } else { EXIT_FINDINGS })
+}
+
+fn print_verify_text(report: &VerifyReport, arg: &std::path::Path) -> Result<(), Failure> {
+    let notes = report
+        .findings
+        .iter()
+        .filter(|finding| finding.severity == Severity::Note);
+    let Some(first) = report.first_error() else {
+        let head = match &report.head {
+            Some(head) => format!(", head seq {} ({}…)", head.seq, &head.hash.to_hex()[..12]),
+            None => String::new(),
+        };
+        print_stdout(&format!(
+            "ok: {} intact: {} events{head}, {} artifacts checked\n",
+            report.log, report.events, report.artifacts_checked
+        ))?;
+        for note in notes {
+            print_stderr(&format!("note: {}", note.message));
+        }
+        return Ok(());
+    };
+    print_stderr(&format!("omk: {}", describe(first, &report.log)));
+    for finding in report.findings.iter().filter(|f| !std::ptr::eq(*f, first)) {
+        let label = match finding.severity {
+            Severity::Error => "also",
+            Severity::Note => "note",
+        };
+        print_stderr(&format!("{label}: {}", describe(finding, &report.log)));
+    }
+    print_stderr(&format!("hint: {}", hint_for(first, arg)));
+    Ok(())
+}
+
+/// Returns a finding as `… at seq N (byte B) in PATH: message`.
+fn describe(finding: &Finding, log: &str) -> String {
+    let location = match (finding.seq, finding.offset) {
+        (Some(seq), Some(offset)) => format!(" at seq {seq} (byte {offset})"),
+        (Some(seq), None) => format!(" at seq {seq}"),
+        (None, Some(offset)) => format!(" at byte {offset}"),
+        (None, None) => String::new(),
+    };
+    let subject = match &finding.problem {
+        Problem::Chain(_) => "event log corrupt",
+        Problem::Log(LogFault::TornTail { .. }) => "event log torn",
+        Problem::Log(
+            LogFault::ArtifactMissing { .. }
+            | LogFault::ArtifactAltered { .. }
+            | LogFault::ArtifactSizeMismatch { .. },
+        ) => "artifact check failed",
+        Problem::Log(_) => "event log checkpoint",
+    };
+    format!("{subject}{location} in {log}: {}", finding.message)
+}
+
+fn hint_for(finding: &Finding, arg: &std::path::Path) -> String {
+    match &finding.problem {
+        Problem::Log(LogFault::TornTail { .. }) => format!(
+            "run `omk log repair {}` to move the torn bytes aside; appends are refused until then",
+            arg.display()
+        ),
+        Problem::Log(
+            LogFault::ArtifactMissing { .. }
+            | LogFault::ArtifactAltered { .. }
+            | LogFault::ArtifactSizeMismatch { .. },
+        ) => "restore the artifact from a copy of the goal directory; the chain itself verified"
+            .to_owned(),
+        _ => "the log was changed after it was written: restore it from a copy; appends are refused until it verifies".to_owned(),
+    }
+}
+
+fn repair(args: RepairArgs) -> Result<u8, Failure> {
+    let paths = LogPaths::resolve(&args.path);
+    let repaired = repair_log(&paths).map_err(|error| match error {
+        RepairError::Corrupt { .. } | RepairError::CheckpointAhead { .. } => Failure::hinted(
+            error,
+            format!(
+                "run `omk log verify {}` for the full report",
+                args.path.display()
+            ),
+        ),
+        other => Failure::from(other),
+    })?;
+    let text = match (&repaired, args.format) {
+        (_, Format::Json) => to_json(&repaired_json(&repaired)),
+        (Repaired::NothingToRepair { events }, Format::Text) => format!(
+            "nothing to repair: {} has no torn tail ({events} events)",
+            paths.log().display()
+        ),
+        (
+            Repaired::MovedTornTail {
+                offset,
+                bytes,
+                side_file,
+                events,
+                ..
+            },
+            Format::Text,
+        ) => format!(
+            "repaired {}: moved {bytes} torn bytes from byte {offset} to {}; {events} events kept",
+            paths.log().display(),
+            side_file.display()
+        ),
+    };
+    print_stdout(&format!("{text}\n"))?;
+    Ok(EXIT_OK)
+}
+
+fn repaired_json(repaired: &Repaired) -> serde_json::Value {
+    match repaired {
+        Repaired::NothingToRepair { events } => serde_json::json!({
+            "repaired": false,
+            "events": events,
+        }),
+        Repaired::MovedTornTail {
+            offset,
+            bytes,
+            side_file,
+            events,
+            head,
+        } => serde_json::json!({
+            "repaired": true,
+            "torn_offset": offset,
+            "torn_bytes": bytes,
+            "side_file": side_file,
+            "events": events,
+            "head": head,
+        }),
+    }
+}
+
+fn to_json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}

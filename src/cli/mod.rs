@@ -1,0 +1,119 @@
+//! The command line: clap definitions, dispatch, and how results and errors are printed.
+//!
+//! Each command is a short handler over the library. `anyhow` lives here and nowhere else.
+//! Exit codes: 0 ok, 1 a verification or check failed, 2 usage or I/O error.
+//! Must not hold logic the library should own: a handler loads, decides, calls, and prints.
+
+mod log_cmd;
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Exit code: the check ran and found the log (or goal) intact, or the command succeeded.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: the check ran and found a problem.
+pub const EXIT_FINDINGS: u8 = 1;
+/// Exit code: the command could not run (bad usage, unreadable file).
+pub const EXIT_ERROR: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "omk",
+    version,
+    about = "Turn a prompt into a proof-backed engineering run, recorded in a hash-chained event log"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Inspect and maintain an event log directly
+    #[command(subcommand)]
+    Log(log_cmd::LogCommand),
+}
+
+/// How a command prints its result.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// One line for people.
+    #[default]
+    Text,
+    /// One JSON document for scripts.
+    Json,
+}
+
+/// A failure the CLI reports on stderr, with what to do about it.
+#[derive(Debug)]
+pub struct Failure {
+    error: anyhow::Error,
+    hint: Option<String>,
+}
+
+impl Failure {
+    /// Returns a failure with a hint saying what to do.
+    pub fn hinted(error: impl Into<anyhow::Error>, hint: impl Into<String>) -> Failure {
+        Failure {
+            error: error.into(),
+            hint: Some(hint.into()),
+        }
+    }
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(error: E) -> Failure {
+        Failure {
+            error: error.into(),
+            hint: None,
+        }
+    }
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::from(if error.use_stderr() { EXIT_ERROR } else { EXIT_OK });
+        }
+    };
+    let result = match cli.command {
+        Command::Log(command) => log_cmd::run(command),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            print_failure(&failure);
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn print_failure(failure: &Failure) {
+    let mut stderr = io::stderr().lock();
+    let _ = writeln!(stderr, "omk: {}", failure.error);
+    for cause in failure.error.chain().skip(1) {
+        let _ = writeln!(stderr, "caused by: {cause}");
+    }
+    if let Some(hint) = &failure.hint {
+        let _ = writeln!(stderr, "hint: {hint}");
+    }
+}
+
+/// Writes `text` to stdout; a closed pipe (`omk … | head`) is not an error.
+pub fn print_stdout(text: &str) -> Result<(), Failure> {
+    let mut stdout = io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(error) if error.kind() != io::ErrorKind::BrokenPipe => Err(error.into()),
+        _ => Ok(()),
+    }
+}
+
+/// Writes one line to stderr (for findings and hints that accompany a result).
+pub fn print_stderr(text: &str) {
+    let _ = writeln!(io::stderr().lock(), "{text}");
+}

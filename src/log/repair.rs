@@ -1,0 +1,131 @@
+//! Repair of a torn tail: the bytes of an interrupted append move to a side file.
+//!
+//! Owns the one operation that shortens a log, and only past the last complete batch.
+//! Must never remove a complete batch, and refuses when the log is corrupt or the checkpoint
+//! shows the "torn" bytes were once a complete append (that is truncation, not a crash).
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+
+use crate::log::chain::{Head, Position};
+use crate::log::checkpoint::{read_checkpoint, write_checkpoint, Checkpoint, CheckpointError};
+use crate::log::io::{sync_dir, OsIo};
+use crate::log::lock::LogLock;
+use crate::log::paths::LogPaths;
+use crate::log::walk::{walk, ChainFault};
+
+/// What a repair did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Repaired {
+    /// The log had no torn tail; nothing changed.
+    NothingToRepair { events: u64 },
+    /// The torn bytes now live in `side_file` and the log ends at its last complete batch.
+    MovedTornTail {
+        offset: u64,
+        bytes: u64,
+        side_file: PathBuf,
+        events: u64,
+        head: Option<Head>,
+    },
+}
+
+/// A repair was refused or failed; nothing was removed from the log.
+#[derive(Debug, thiserror::Error)]
+pub enum RepairError {
+    #[error("cannot repair {path}: {source}")]
+    Io { path: String, source: io::Error },
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error("refused to repair {path}: event log corrupt at seq {seq} (byte {offset}): {fault}; repair only moves a torn tail, restore the log from a copy")]
+    Corrupt {
+        path: String,
+        seq: u64,
+        offset: u64,
+        fault: ChainFault,
+    },
+    #[error("refused to repair {path}: its checkpoint names seq {checkpoint_seq}, beyond the {events} complete events, so the log was truncated, not torn")]
+    CheckpointAhead {
+        path: String,
+        checkpoint_seq: u64,
+        events: u64,
+    },
+}
+
+/// Returns what repairing the log at `paths` did, holding the exclusive lock throughout.
+pub fn repair_log(paths: &LogPaths) -> Result<Repaired, RepairError> {
+    let path = paths.log().display().to_string();
+    let io_error = |source| RepairError::Io {
+        path: path.clone(),
+        source,
+    };
+    let _lock = LogLock::exclusive(paths).map_err(io_error)?;
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(paths.log())
+        .map_err(io_error)?;
+    let walk = walk(&file, Position::START, 1, |_, _| {}).map_err(io_error)?;
+    if let Some(fault) = walk.fault {
+        return Err(RepairError::Corrupt {
+            path,
+            seq: fault.seq,
+            offset: fault.offset,
+            fault: fault.fault,
+        });
+    }
+    let complete = walk.linker.complete();
+    let checkpoint = read_checkpoint(paths)?;
+    if let Some(checkpoint) = checkpoint {
+        if checkpoint.seq >= complete.next_seq {
+            return Err(RepairError::CheckpointAhead {
+                path,
+                checkpoint_seq: checkpoint.seq,
+                events: complete.next_seq,
+            });
+        }
+    }
+    let Some((offset, bytes)) = walk.torn_tail() else {
+        return Ok(Repaired::NothingToRepair {
+            events: complete.next_seq,
+        });
+    };
+    let side_file = save_torn_bytes(paths, &mut file, offset).map_err(io_error)?;
+    // Only now that the torn bytes are durable elsewhere may the log be shortened.
+    file.set_len(offset).map_err(io_error)?;
+    file.sync_all().map_err(io_error)?;
+    if let Some(checkpoint) = Checkpoint::at(complete) {
+        write_checkpoint(&mut OsIo, paths, &checkpoint).map_err(io_error)?;
+    }
+    Ok(Repaired::MovedTornTail {
+        offset,
+        bytes,
+        side_file,
+        events: complete.next_seq,
+        head: complete.head(),
+    })
+}
+
+/// Copies the bytes from `offset` to the end into a new side file, durably; returns its path.
+fn save_torn_bytes(paths: &LogPaths, file: &mut File, offset: u64) -> io::Result<PathBuf> {
+    let mut torn = Vec::new();
+    file.seek(SeekFrom::Start(offset))?;
+    file.read_to_end(&mut torn)?;
+    let mut attempt = 0;
+    let (side_path, mut side_file) = loop {
+        let candidate = paths.torn_side_file(offset, attempt);
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&candidate)
+        {
+            Ok(side_file) => break (candidate, side_file),
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => attempt += 1,
+            Err(error) => return Err(error),
+        }
+    };
+    side_file.write_all(&torn)?;
+    side_file.sync_all()?;
+    sync_dir(paths.dir())?;
+    Ok(side_path)
+}

@@ -1,0 +1,284 @@
+//! Walking a log from a position: every line checked alone, then linked in order.
+//!
+//! Owns the pipeline shared by verify, the writer's catch-up and repair, including the
+//! parallel form: lines hash and parse independently on worker threads, and only the cheap
+//! link check runs in file order.
+//! Must not decide what a fault means for the caller: it reports where the walk stopped and why.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::{self, Read};
+use std::sync::{mpsc, Mutex, PoisonError};
+
+use serde::Serialize;
+
+use crate::log::artifacts::{ArtifactRef, ARTIFACT_RECORDED};
+use crate::log::chain::{LinkFault, LinkInfo, Linker, Position};
+use crate::log::line::{check_line, CheckedLine, LineFault, MAX_LINE_BYTES};
+use crate::log::scan::{Block, BlockScanner, Scanned};
+
+/// Why a line could not join the chain: alone it is bad, or it does not follow its predecessor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum ChainFault {
+    Line(LineFault),
+    Link(LinkFault),
+}
+
+impl fmt::Display for ChainFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChainFault::Line(fault) => fault.fmt(f),
+            ChainFault::Link(fault) => fault.fmt(f),
+        }
+    }
+}
+
+/// Where a walk stopped on a bad line: the `seq` expected there and the line's byte offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FaultAt {
+    pub seq: u64,
+    pub offset: u64,
+    pub fault: ChainFault,
+}
+
+/// The outcome of a walk.
+#[derive(Debug)]
+pub(crate) struct Walk {
+    /// The linker after the last good line: its complete position and any open batch.
+    pub linker: Linker,
+    /// The first bad line, which stopped the walk.
+    pub fault: Option<FaultAt>,
+    /// Without a fault: the offset where reading ended, counting unterminated bytes.
+    pub end: u64,
+}
+
+impl Walk {
+    /// Returns the first offset not covered by a complete batch, and how many bytes follow it.
+    ///
+    /// Those bytes are a torn tail: an unterminated line, or lines of a batch that never ended.
+    pub fn torn_tail(&self) -> Option<(u64, u64)> {
+        let complete = self.linker.complete().offset;
+        (self.fault.is_none() && self.end > complete).then(|| (complete, self.end - complete))
+    }
+}
+
+/// Returns a line's link information and its checked fields.
+pub(crate) fn check_at(offset: u64, line: &[u8]) -> Result<(LinkInfo, CheckedLine<'_>), LineFault> {
+    let checked = check_line(line)?;
+    let info = LinkInfo {
+        seq: checked.seq,
+        prev: checked.prev,
+        hash: checked.hash,
+        batch: checked.batch,
+        offset,
+        end: offset + line.len() as u64 + 1,
+    };
+    Ok((info, checked))
+}
+
+/// Returns the artifact an `artifact_recorded` line records, or `None` for other kinds.
+pub(crate) fn recorded_artifact(checked: &CheckedLine<'_>) -> Result<Option<ArtifactRef>, LineFault> {
+    if checked.kind != ARTIFACT_RECORDED {
+        return Ok(None);
+    }
+    serde_json::from_str(checked.data.get())
+        .map(Some)
+        .map_err(|error| LineFault::Malformed {
+            detail: format!("{ARTIFACT_RECORDED} data: {error}"),
+        })
+}
+
+/// Every line of a block checked alone, up to the first bad one.
+struct CheckedBlock {
+    links: Vec<LinkInfo>,
+    artifacts: Vec<(usize, ArtifactRef)>,
+    fault: Option<(u64, LineFault)>,
+}
+
+fn check_block(block: &Block) -> CheckedBlock {
+    let mut checked_block = CheckedBlock {
+        links: Vec::with_capacity(block.bytes.len() / 256),
+        artifacts: Vec::new(),
+        fault: None,
+    };
+    for (offset, line) in block.lines() {
+        let checked = check_at(offset, line).and_then(|(info, checked)| {
+            recorded_artifact(&checked).map(|artifact| (info, artifact))
+        });
+        match checked {
+            Ok((info, artifact)) => {
+                if let Some(artifact) = artifact {
+                    checked_block
+                        .artifacts
+                        .push((checked_block.links.len(), artifact));
+                }
+                checked_block.links.push(info);
+            }
+            Err(fault) => {
+                checked_block.fault = Some((offset, fault));
+                break;
+            }
+        }
+    }
+    checked_block
+}
+
+/// Links checked blocks in file order and reports each linked event to the visitor.
+struct Stitcher<V> {
+    linker: Linker,
+    fault: Option<FaultAt>,
+    visit: V,
+}
+
+impl<V: FnMut(&LinkInfo, Option<&ArtifactRef>)> Stitcher<V> {
+    /// Links a block; returns whether the walk goes on.
+    fn absorb(&mut self, block: CheckedBlock) -> bool {
+        let mut artifacts = block.artifacts.iter().peekable();
+        for (index, info) in block.links.iter().enumerate() {
+            if let Err(fault) = self.linker.link(info) {
+                self.stop(info.offset, ChainFault::Link(fault));
+                return false;
+            }
+            let artifact = artifacts
+                .next_if(|(artifact_index, _)| *artifact_index == index)
+                .map(|(_, artifact)| artifact);
+            (self.visit)(info, artifact);
+        }
+        match block.fault {
+            Some((offset, fault)) => {
+                self.stop(offset, ChainFault::Line(fault));
+                false
+            }
+            None => true,
+        }
+    }
+
+    fn stop(&mut self, offset: u64, fault: ChainFault) {
+        self.fault = Some(FaultAt {
+            seq: self.linker.next_seq(),
+            offset,
+            fault,
+        });
+    }
+
+    /// Ends the walk with the scanner's final answer, once every earlier block is linked.
+    fn finish_scan(mut self, scanned: Scanned) -> Walk {
+        match scanned {
+            Scanned::Overlong { offset } => {
+                let fault = LineFault::LineTooLong {
+                    bytes: MAX_LINE_BYTES as u64 + 1,
+                };
+                self.stop(offset, ChainFault::Line(fault));
+                self.finish(offset)
+            }
+            Scanned::End {
+                offset,
+                unterminated,
+            } => self.finish(offset + unterminated),
+            Scanned::Lines(block) => self.finish(block.offset),
+        }
+    }
+
+    fn finish(self, end: u64) -> Walk {
+        Walk {
+            linker: self.linker,
+            fault: self.fault,
+            end,
+        }
+    }
+}
+
+/// Returns the walk of `source` (positioned at `from.offset`) using `threads` checker threads.
+///
+/// `visit` sees every linked event in file order, with the artifact it records, if any.
+pub(crate) fn walk(
+    source: impl Read,
+    from: Position,
+    threads: usize,
+    visit: impl FnMut(&LinkInfo, Option<&ArtifactRef>),
+) -> io::Result<Walk> {
+    let mut scanner = BlockScanner::new(source, from.offset);
+    let mut stitcher = Stitcher {
+        linker: Linker::resume(from),
+        fault: None,
+        visit,
+    };
+    if threads <= 1 {
+        loop {
+            match scanner.next_block()? {
+                Scanned::Lines(block) => {
+                    if !stitcher.absorb(check_block(&block)) {
+                        return Ok(stitcher.finish(block.offset + block.bytes.len() as u64));
+                    }
+                }
+                last => return Ok(stitcher.finish_scan(last)),
+            }
+        }
+    }
+    walk_parallel(scanner, stitcher, threads)
+}
+
+fn walk_parallel<V: FnMut(&LinkInfo, Option<&ArtifactRef>)>(
+    mut scanner: BlockScanner<impl Read>,
+    mut stitcher: Stitcher<V>,
+    threads: usize,
+) -> io::Result<Walk> {
+    let (job_sender, job_receiver) = mpsc::sync_channel::<(u64, Block)>(threads);
+    let job_receiver = Mutex::new(job_receiver);
+    let (done_sender, done_receiver) = mpsc::channel::<(u64, CheckedBlock, u64)>();
+    std::thread::scope(|scope| {
+        // Workers stop when the last job sender is gone, which this closure owns.
+        let job_sender = job_sender;
+        for _ in 0..threads {
+            let job_receiver = &job_receiver;
+            let done_sender = done_sender.clone();
+            scope.spawn(move || loop {
+                let job = job_receiver
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .recv();
+                let Ok((index, block)) = job else { break };
+                let end = block.offset + block.bytes.len() as u64;
+                if done_sender.send((index, check_block(&block), end)).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(done_sender);
+        let mut finished: BTreeMap<u64, (CheckedBlock, u64)> = BTreeMap::new();
+        let (mut n_sent, mut n_linked) = (0u64, 0u64);
+        let mut last: Option<Scanned> = None;
+        loop {
+            while let Ok((index, block, end)) = done_receiver.try_recv() {
+                finished.insert(index, (block, end));
+            }
+            while let Some((block, end)) = finished.remove(&n_linked) {
+                n_linked += 1;
+                if !stitcher.absorb(block) {
+                    return Ok(stitcher.finish(end));
+                }
+            }
+            if let Some(scanned) = last.take() {
+                if n_linked == n_sent {
+                    return Ok(stitcher.finish_scan(scanned));
+                }
+                last = Some(scanned);
+                match done_receiver.recv() {
+                    Ok((index, block, end)) => finished.insert(index, (block, end)),
+                    Err(_) => return Err(io::Error::other("a verify worker thread stopped")),
+                };
+                continue;
+            }
+            match scanner.next_block()? {
+                Scanned::Lines(block) => {
+                    if job_sender.send((n_sent, block)).is_err() {
+                        return Err(io::Error::other("verify worker threads stopped"));
+                    }
+                    n_sent += 1;
+                }
+                scanned => last = Some(scanned),
+            }
+        }
+    })
+}

@@ -48,7 +48,10 @@ struct EventLine {
 /// Returns every schema as (path under `schemas/`, schema), in a stable order.
 pub fn all_schemas() -> Vec<(String, Schema)> {
     let mut schemas = vec![
-        ("event-line.schema.json".to_owned(), schema_of::<EventLine>()),
+        (
+            "event-line.schema.json".to_owned(),
+            schema_of::<EventLine>(),
+        ),
         (
             "head-checkpoint.schema.json".to_owned(),
             schema_of::<Checkpoint>(),

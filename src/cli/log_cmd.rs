@@ -65,7 +65,11 @@ fn verify(args: VerifyArgs) -> Result<u8, Failure> {
         Format::Json => print_stdout(&format!("{}\n", to_json(&report)))?,
         Format::Text => print_verify_text(&report, &args.path)?,
     }
-    Ok(if report.intact { EXIT_OK } else { EXIT_FINDINGS })
+    Ok(if report.intact {
+        EXIT_OK
+    } else {
+        EXIT_FINDINGS
+    })
 }
 
 fn print_verify_text(report: &VerifyReport, arg: &std::path::Path) -> Result<(), Failure> {
@@ -79,8 +83,10 @@ fn print_verify_text(report: &VerifyReport, arg: &std::path::Path) -> Result<(),
             None => String::new(),
         };
         print_stdout(&format!(
-            "ok: {} intact: {} events{head}, {} artifacts checked\n",
-            report.log, report.events, report.artifacts_checked
+            "ok: {} intact: {}{head}, {} checked\n",
+            report.log,
+            plural(report.events, "event"),
+            plural(report.artifacts_checked, "artifact")
         ))?;
         for note in notes {
             print_stderr(&format!("note: {}", note.message));
@@ -115,6 +121,7 @@ fn describe(finding: &Finding, log: &str) -> String {
             | LogFault::ArtifactAltered { .. }
             | LogFault::ArtifactSizeMismatch { .. },
         ) => "artifact check failed",
+        Problem::Log(LogFault::TruncatedAgainstCheckpoint { .. }) => "event log truncated",
         Problem::Log(_) => "event log checkpoint",
     };
     format!("{subject}{location} in {log}: {}", finding.message)
@@ -151,8 +158,9 @@ fn repair(args: RepairArgs) -> Result<u8, Failure> {
     let text = match (&repaired, args.format) {
         (_, Format::Json) => to_json(&repaired_json(&repaired)),
         (Repaired::NothingToRepair { events }, Format::Text) => format!(
-            "nothing to repair: {} has no torn tail ({events} events)",
-            paths.log().display()
+            "nothing to repair: {} has no torn tail ({})",
+            paths.log().display(),
+            plural(*events, "event")
         ),
         (
             Repaired::MovedTornTail {
@@ -164,9 +172,11 @@ fn repair(args: RepairArgs) -> Result<u8, Failure> {
             },
             Format::Text,
         ) => format!(
-            "repaired {}: moved {bytes} torn bytes from byte {offset} to {}; {events} events kept",
+            "repaired {}: moved {} from byte {offset} to {}; {} kept",
             paths.log().display(),
-            side_file.display()
+            plural(*bytes, "torn byte"),
+            side_file.display(),
+            plural(*events, "event")
         ),
     };
     print_stdout(&format!("{text}\n"))?;
@@ -193,6 +203,14 @@ fn repaired_json(repaired: &Repaired) -> serde_json::Value {
             "events": events,
             "head": head,
         }),
+    }
+}
+
+/// Returns `1 event`, `2 events`.
+fn plural(count: u64, noun: &str) -> String {
+    match count {
+        1 => format!("1 {noun}"),
+        _ => format!("{count} {noun}s"),
     }
 }
 

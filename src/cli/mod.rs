@@ -78,7 +78,11 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => {
             let _ = error.print();
-            return ExitCode::from(if error.use_stderr() { EXIT_ERROR } else { EXIT_OK });
+            return ExitCode::from(if error.use_stderr() {
+                EXIT_ERROR
+            } else {
+                EXIT_OK
+            });
         }
     };
     let result = match cli.command {
@@ -95,9 +99,14 @@ pub fn main() -> ExitCode {
 
 fn print_failure(failure: &Failure) {
     let mut stderr = io::stderr().lock();
-    let _ = writeln!(stderr, "omk: {}", failure.error);
+    let message = failure.error.to_string();
+    let _ = writeln!(stderr, "omk: {message}");
+    // Library errors often name their cause already; print only causes that add something.
     for cause in failure.error.chain().skip(1) {
-        let _ = writeln!(stderr, "caused by: {cause}");
+        let cause = cause.to_string();
+        if !message.contains(&cause) {
+            let _ = writeln!(stderr, "caused by: {cause}");
+        }
     }
     if let Some(hint) = &failure.hint {
         let _ = writeln!(stderr, "hint: {hint}");
@@ -107,7 +116,10 @@ fn print_failure(failure: &Failure) {
 /// Writes `text` to stdout; a closed pipe (`omk … | head`) is not an error.
 pub fn print_stdout(text: &str) -> Result<(), Failure> {
     let mut stdout = io::stdout().lock();
-    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
         Err(error) if error.kind() != io::ErrorKind::BrokenPipe => Err(error.into()),
         _ => Ok(()),
     }

@@ -132,7 +132,9 @@ impl ArtifactStore {
         bytes: &[u8],
     ) -> Result<ArtifactRef, ArtifactError> {
         let mut writer = self.writer()?;
-        writer.write_all(bytes).map_err(|source| self.error(source))?;
+        writer
+            .write_all(bytes)
+            .map_err(|source| self.error(source))?;
         writer.finish(name, media_type)
     }
 

@@ -134,7 +134,10 @@ mod tests {
     fn hex_round_trips_and_rejects_uppercase() {
         let hash = EventHash::of_body(b"{\"v\":1}");
         assert_eq!(hash.to_hex().parse::<EventHash>(), Ok(hash));
-        assert_eq!(hash.to_hex().to_uppercase().parse::<EventHash>(), Err(InvalidHex));
+        assert_eq!(
+            hash.to_hex().to_uppercase().parse::<EventHash>(),
+            Err(InvalidHex)
+        );
         assert_eq!("00".parse::<EventHash>(), Err(InvalidHex));
     }
 
@@ -147,6 +150,9 @@ mod tests {
     fn derive_key_mode_differs_from_plain_hash() {
         // A plain `b3sum` of the body must not verify an event: the context separates domains.
         let body = b"{\"v\":1}";
-        assert_ne!(EventHash::of_body(body).as_bytes(), blake3::hash(body).as_bytes());
+        assert_ne!(
+            EventHash::of_body(body).as_bytes(),
+            blake3::hash(body).as_bytes()
+        );
     }
 }

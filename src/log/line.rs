@@ -232,7 +232,10 @@ impl fmt::Display for LineFault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LineFault::LineTooLong { bytes } => {
-                write!(f, "line of {bytes} bytes exceeds the {MAX_LINE_BYTES}-byte cap")
+                write!(
+                    f,
+                    "line of {bytes} bytes exceeds the {MAX_LINE_BYTES}-byte cap"
+                )
             }
             LineFault::BadJson { detail } => write!(f, "bad JSON: {detail}"),
             LineFault::UnknownVersion { found } => write!(
@@ -302,9 +305,7 @@ pub(crate) fn check_line(line: &[u8]) -> Result<CheckedLine<'_>, LineFault> {
     }
     let fields: LineFields<'_> = serde_json::from_slice(line).map_err(|error| {
         match serde_json::from_slice::<VersionOnly>(line) {
-            Ok(VersionOnly { v }) if v != FORMAT_VERSION => {
-                LineFault::UnknownVersion { found: v }
-            }
+            Ok(VersionOnly { v }) if v != FORMAT_VERSION => LineFault::UnknownVersion { found: v },
             _ => LineFault::BadJson {
                 detail: error.to_string(),
             },
@@ -324,7 +325,10 @@ pub(crate) fn check_line(line: &[u8]) -> Result<CheckedLine<'_>, LineFault> {
         .ok_or_else(|| malformed("`prev` is not 64 lowercase hex digits"))?;
     let ts = parse_timestamp(&fields.ts)?;
     if !is_event_id(&fields.id) {
-        return Err(malformed(format!("`id` {:?} breaks the id rule", fields.id)));
+        return Err(malformed(format!(
+            "`id` {:?} breaks the id rule",
+            fields.id
+        )));
     }
     if !is_kind(&fields.kind) {
         return Err(malformed(format!(
@@ -470,7 +474,10 @@ mod tests {
             &[1, 2],
         )
         .unwrap_err();
-        assert_eq!(error, InvalidEvent::Data("data must be a JSON object".to_owned()));
+        assert_eq!(
+            error,
+            InvalidEvent::Data("data must be a JSON object".to_owned())
+        );
     }
 
     #[test]

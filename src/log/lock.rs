@@ -1,7 +1,9 @@
 //! The advisory lock that serialises writers and keeps readers from seeing an append half-done.
 //!
-//! Owns the lock file `<stem>.lock`; the lock is released when the guard drops.
-//! Uses the operating system's `flock` through `std::fs::File::lock` (see ARCHITECTURE.md for why not fs2).
+//! The lock is a `flock` on the log file itself, so no lock file ever appears beside a log and a
+//! read-only copy of a goal can still be read under a shared lock. Released when the guard drops.
+//! Uses `std::fs::File::lock` rather than fs2: see ARCHITECTURE.md.
+//! Note that `flock` locks belong to an open file: two guards in one process exclude each other.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -15,38 +17,21 @@ pub(crate) struct LogLock {
 }
 
 impl LogLock {
-    /// Returns the exclusive lock, waiting for other holders; creates the lock file if needed.
-    pub fn exclusive(paths: &LogPaths) -> io::Result<LogLock> {
-        let file = open_lock_file(paths)?;
+    /// Returns the exclusive lock, waiting for other holders; `create` makes a missing log.
+    pub fn exclusive(paths: &LogPaths, create: bool) -> io::Result<LogLock> {
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(create)
+            .open(paths.log())?;
         file.lock()?;
         Ok(LogLock { _file: file })
     }
 
-    /// Returns a shared lock, or `None` when the directory is read-only and no lock file exists.
-    ///
-    /// A read-only copy of a goal has no writers, so reading it unlocked is safe.
-    pub fn shared(paths: &LogPaths) -> io::Result<Option<LogLock>> {
-        let file = match open_lock_file(paths) {
-            Ok(file) => file,
-            Err(error)
-                if matches!(
-                    error.kind(),
-                    io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
-                ) =>
-            {
-                return Ok(None)
-            }
-            Err(error) => return Err(error),
-        };
+    /// Returns a shared lock, waiting for a writer to finish its append.
+    pub fn shared(paths: &LogPaths) -> io::Result<LogLock> {
+        let file = File::open(paths.log())?;
         file.lock_shared()?;
-        Ok(Some(LogLock { _file: file }))
+        Ok(LogLock { _file: file })
     }
-}
-
-fn open_lock_file(paths: &LogPaths) -> io::Result<File> {
-    OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(paths.lock())
 }

@@ -46,11 +46,6 @@ impl LogPaths {
         self.sibling("head.json")
     }
 
-    /// Returns the file whose lock serialises writers: `<stem>.lock`.
-    pub fn lock(&self) -> PathBuf {
-        self.sibling("lock")
-    }
-
     /// Returns the directory of content-addressed artifacts: `artifacts/`.
     pub fn artifacts(&self) -> PathBuf {
         self.dir().join("artifacts")

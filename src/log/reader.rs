@@ -17,7 +17,7 @@ use crate::log::line::Batch;
 use crate::log::lock::LogLock;
 use crate::log::paths::LogPaths;
 use crate::log::scan::{Block, BlockScanner, Scanned};
-use crate::log::walk::{check_at, ChainFault};
+use crate::log::walk::{check_at, recorded_artifact, ChainFault};
 
 /// One verified event as stored.
 #[derive(Clone, Debug)]
@@ -114,7 +114,7 @@ pub struct LogReader {
     ready: VecDeque<RawEvent>,
     torn_tail: Option<TornTail>,
     finished: bool,
-    _lock: Option<LogLock>,
+    _lock: LogLock,
 }
 
 impl LogReader {
@@ -167,9 +167,9 @@ impl LogReader {
                 self.finished = true;
                 break;
             };
-            let (info, checked) = check_at(offset, &line).map_err(|fault| {
-                self.corrupt(offset, ChainFault::Line(fault))
-            })?;
+            let (info, checked) = check_at(offset, &line)
+                .and_then(|(info, checked)| recorded_artifact(&checked).map(|_| (info, checked)))
+                .map_err(|fault| self.corrupt(offset, ChainFault::Line(fault)))?;
             self.linker
                 .link(&info)
                 .map_err(|fault| self.corrupt(offset, ChainFault::Link(fault)))?;

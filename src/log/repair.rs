@@ -59,7 +59,7 @@ pub fn repair_log(paths: &LogPaths) -> Result<Repaired, RepairError> {
         path: path.clone(),
         source,
     };
-    let _lock = LogLock::exclusive(paths).map_err(io_error)?;
+    let _lock = LogLock::exclusive(paths, false).map_err(io_error)?;
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)

@@ -10,6 +10,9 @@ use crate::log::line::MAX_LINE_BYTES;
 /// The size of a block handed to a checker: large enough for several maximal lines.
 pub(crate) const BLOCK_BYTES: usize = 4 * MAX_LINE_BYTES;
 
+/// The most bytes one read asks for, so that a small log never pays for a whole block.
+const READ_BYTES: usize = 128 << 10;
+
 /// Bytes of whole lines, each ending in `\n`, starting at `offset` in the file.
 #[derive(Debug)]
 pub(crate) struct Block {
@@ -69,7 +72,8 @@ impl<R: Read> BlockScanner<R> {
             Some(last_newline) => {
                 let rest = self.pending.split_off(last_newline + 1);
                 let bytes = std::mem::replace(&mut self.pending, rest);
-                self.pending.reserve(BLOCK_BYTES.saturating_sub(self.pending.len()));
+                self.pending
+                    .reserve(BLOCK_BYTES.saturating_sub(self.pending.len()));
                 let block = Block {
                     offset: self.offset,
                     bytes,
@@ -101,7 +105,8 @@ impl<R: Read> BlockScanner<R> {
     fn fill(&mut self) -> io::Result<bool> {
         while self.pending.len() < BLOCK_BYTES {
             let start = self.pending.len();
-            self.pending.resize(BLOCK_BYTES, 0);
+            self.pending
+                .resize((start + READ_BYTES).min(BLOCK_BYTES), 0);
             let read = match self.source.read(&mut self.pending[start..]) {
                 Ok(read) => read,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => 0,
@@ -140,7 +145,16 @@ mod tests {
     fn splits_lines_and_reports_unterminated_tail() {
         let (lines, end) = scan_all(b"ab\ncde\nfg");
         assert_eq!(lines, vec![(100, b"ab".to_vec()), (103, b"cde".to_vec())]);
-        assert!(matches!(end, Scanned::End { offset: 107, unterminated: 2 }), "{end:?}");
+        assert!(
+            matches!(
+                end,
+                Scanned::End {
+                    offset: 107,
+                    unterminated: 2
+                }
+            ),
+            "{end:?}"
+        );
     }
 
     #[test]

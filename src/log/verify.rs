@@ -55,7 +55,10 @@ pub enum LogFault {
     /// Bytes after the last complete batch: an interrupted append. `omk log repair` moves them aside.
     TornTail { bytes: u64 },
     /// The checkpoint names an event the log no longer has: the log was cut short.
-    TruncatedAgainstCheckpoint { checkpoint_seq: u64, log_events: u64 },
+    TruncatedAgainstCheckpoint {
+        checkpoint_seq: u64,
+        log_events: u64,
+    },
     /// The checkpoint's event is in the log but with another hash or length: rewritten history.
     CheckpointDiverges { detail: String },
     /// The checkpoint file exists but cannot be read as one.
@@ -102,7 +105,7 @@ impl fmt::Display for LogFault {
                 log_events,
             } => write!(
                 f,
-                "truncated: the checkpoint names seq {checkpoint_seq} but the log ends with {log_events} complete events"
+                "truncated: the checkpoint vouches for events through seq {checkpoint_seq}, but the log ends after {log_events} complete events"
             ),
             LogFault::CheckpointDiverges { detail } => write!(f, "checkpoint diverges: {detail}"),
             LogFault::CheckpointUnreadable { detail } => {
@@ -231,11 +234,12 @@ pub fn verify_log(paths: &LogPaths, options: VerifyOptions) -> Result<VerifyRepo
         path: log_display.clone(),
         source,
     };
-    let file = File::open(paths.log()).map_err(|source| VerifyError::Open {
+    let open_error = |source| VerifyError::Open {
         path: log_display.clone(),
         source,
-    })?;
-    let _lock = LogLock::shared(paths).map_err(read_error)?;
+    };
+    let _lock = LogLock::shared(paths).map_err(open_error)?;
+    let file = File::open(paths.log()).map_err(open_error)?;
     let checkpoint = read_checkpoint(paths);
     let watched_seq = checkpoint.as_ref().ok().and_then(|c| c.map(|c| c.seq));
     let mut at_checkpoint: Option<LinkInfo> = None;
@@ -362,7 +366,11 @@ fn checkpoint_finding(
             checkpoint.len,
             checkpoint.seq,
             event.end,
-            if event.batch.is_last() { "" } else { " (mid-batch)" }
+            if event.batch.is_last() {
+                ""
+            } else {
+                " (mid-batch)"
+            }
         ));
     }
     let events_behind = complete.next_seq - 1 - checkpoint.seq;

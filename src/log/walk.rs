@@ -78,7 +78,9 @@ pub(crate) fn check_at(offset: u64, line: &[u8]) -> Result<(LinkInfo, CheckedLin
 }
 
 /// Returns the artifact an `artifact_recorded` line records, or `None` for other kinds.
-pub(crate) fn recorded_artifact(checked: &CheckedLine<'_>) -> Result<Option<ArtifactRef>, LineFault> {
+pub(crate) fn recorded_artifact(
+    checked: &CheckedLine<'_>,
+) -> Result<Option<ArtifactRef>, LineFault> {
     if checked.kind != ARTIFACT_RECORDED {
         return Ok(None);
     }

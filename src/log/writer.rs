@@ -12,8 +12,8 @@ use std::io::{self, Read, Seek, SeekFrom};
 use chrono::{DateTime, Utc};
 
 use crate::log::chain::{Head, Position};
-use crate::log::hash::EventHash;
 use crate::log::checkpoint::{read_checkpoint, write_checkpoint, Checkpoint, CheckpointError};
+use crate::log::hash::EventHash;
 use crate::log::io::{sync_dir, LogIo, OsIo};
 use crate::log::line::{
     check_line, encode_line, format_timestamp, Batch, CheckedLine, NewEvent, MAX_BATCH_BYTES,
@@ -73,8 +73,14 @@ pub enum OpenError {
         offset: u64,
         fault: ChainFault,
     },
-    #[error("{path} has a torn tail: {bytes} bytes from byte {offset} after the last complete batch")]
-    TornTail { path: String, offset: u64, bytes: u64 },
+    #[error(
+        "{path} has a torn tail: {bytes} bytes from byte {offset} after the last complete batch"
+    )]
+    TornTail {
+        path: String,
+        offset: u64,
+        bytes: u64,
+    },
     #[error("{path} is {actual} bytes but was {expected} bytes through its last known event: it was truncated or replaced")]
     Truncated {
         path: String,
@@ -148,8 +154,8 @@ impl LogWriter {
             path: path.clone(),
             source,
         };
-        let _lock = LogLock::exclusive(paths).map_err(io_error)?;
         let created = !paths.log().exists();
+        let _lock = LogLock::exclusive(paths, true).map_err(io_error)?;
         let file = OpenOptions::new()
             .read(true)
             .append(true)
@@ -204,7 +210,7 @@ impl LogWriter {
             });
         }
         check_batch(events)?;
-        let _lock = LogLock::exclusive(&self.paths).map_err(|source| OpenError::Io {
+        let _lock = LogLock::exclusive(&self.paths, false).map_err(|source| OpenError::Io {
             path: self.path(),
             source,
         })?;
@@ -314,11 +320,12 @@ impl LogWriter {
         if n_back > DEDUP_WINDOW || n_back < events.len() as u64 {
             return Err(conflict());
         }
-        let lines = read_lines_before(&self.file, self.position.offset, n_back as usize)
-            .map_err(|source| OpenError::Io {
+        let lines = read_lines_before(&self.file, self.position.offset, n_back as usize).map_err(
+            |source| OpenError::Io {
                 path: self.path(),
                 source,
-            })?;
+            },
+        )?;
         for ((offset, line), (index, event)) in lines.iter().zip(events.iter().enumerate()) {
             let stored = check_line(line).map_err(|fault| OpenError::Corrupt {
                 path: self.path(),
@@ -362,8 +369,13 @@ impl LogWriter {
         let mut file = &self.file;
         file.seek(SeekFrom::Start(self.position.offset))
             .map_err(io_error)?;
-        let walk = walk(file.take(len - self.position.offset), self.position, 1, |_, _| {})
-            .map_err(io_error)?;
+        let walk = walk(
+            file.take(len - self.position.offset),
+            self.position,
+            1,
+            |_, _| {},
+        )
+        .map_err(io_error)?;
         if let Some(fault) = walk.fault {
             return Err(OpenError::Corrupt {
                 path,
@@ -405,7 +417,9 @@ impl LogWriter {
         };
         let lines = read_lines_before(&self.file, checkpoint.len, 1).map_err(io_error)?;
         let Some((_, line)) = lines.first() else {
-            return Err(diverges("no line ends where the checkpoint says".to_owned()));
+            return Err(diverges(
+                "no line ends where the checkpoint says".to_owned(),
+            ));
         };
         let stored = check_line(line).map_err(|fault| diverges(fault.to_string()))?;
         if stored.seq != checkpoint.seq || stored.hash != checkpoint.hash || !stored.batch.is_last()
@@ -423,7 +437,12 @@ impl LogWriter {
         let checkpoint = Checkpoint::at(self.position)?;
         write_checkpoint(self.io.as_mut(), &self.paths, &checkpoint)
             .err()
-            .map(|error| format!("cannot write {}: {error}", self.paths.checkpoint().display()))
+            .map(|error| {
+                format!(
+                    "cannot write {}: {error}",
+                    self.paths.checkpoint().display()
+                )
+            })
     }
 
     fn path(&self) -> String {
@@ -476,7 +495,9 @@ pub(crate) fn read_lines_before(
     end: u64,
     count: usize,
 ) -> io::Result<Vec<(u64, Vec<u8>)>> {
-    let max_window = (count as u64).saturating_mul(MAX_LINE_BYTES as u64).saturating_add(1);
+    let max_window = (count as u64)
+        .saturating_mul(MAX_LINE_BYTES as u64)
+        .saturating_add(1);
     let mut window = (count as u64 * 512).clamp(1, end.max(1));
     loop {
         window = window.min(end).min(max_window);
@@ -485,7 +506,9 @@ pub(crate) fn read_lines_before(
         let mut reader = file;
         reader.seek(SeekFrom::Start(start))?;
         reader.read_exact(&mut bytes)?;
-        let newlines: Vec<usize> = memchr::memrchr_iter(b'\n', &bytes).take(count + 1).collect();
+        let newlines: Vec<usize> = memchr::memrchr_iter(b'\n', &bytes)
+            .take(count + 1)
+            .collect();
         let have_all = newlines.len() > count || start == 0 || window == max_window;
         if have_all {
             return Ok(split_tail_lines(start, &bytes, &newlines, count));
@@ -509,7 +532,10 @@ fn split_tail_lines(
             // The window did not reach this line's start: it is longer than the cap allows.
             None => break,
         };
-        lines.push((start + line_start as u64, bytes[line_start..newline].to_vec()));
+        lines.push((
+            start + line_start as u64,
+            bytes[line_start..newline].to_vec(),
+        ));
     }
     lines.reverse();
     lines

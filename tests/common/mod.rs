@@ -1,0 +1,75 @@
+//! Helpers shared by the integration tests: a fixed clock, event builders, whole-log I/O.
+#![allow(dead_code)] // Each test crate uses a different subset.
+
+use std::path::Path;
+
+use chrono::{DateTime, TimeZone, Utc};
+use omk::log::writer::Expected;
+use omk::log::{EventId, EventKind, LogPaths, LogReader, LogWriter, NewEvent, RawEvent};
+
+/// Returns a fixed instant `seconds` after 2026-11-24T14:00:00Z: tests never read the clock.
+pub fn at(seconds: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 24, 14, 0, 0).unwrap() + chrono::Duration::seconds(seconds)
+}
+
+/// Returns a new event with the given id, kind and JSON payload.
+pub fn event(id: &str, kind: &str, data: serde_json::Value) -> NewEvent {
+    NewEvent::new(
+        EventId::new(id).unwrap(),
+        EventKind::new(kind.to_owned()).unwrap(),
+        &data,
+    )
+    .unwrap()
+}
+
+/// Returns the paths of `events.jsonl` in `dir`.
+pub fn log_in(dir: &Path) -> LogPaths {
+    LogPaths::for_log(dir.join("events.jsonl"))
+}
+
+/// Appends each batch in order with the expected seq, stamping batch `i` with `at(i)`.
+pub fn write_batches(paths: &LogPaths, batches: &[Vec<NewEvent>]) {
+    let mut writer = LogWriter::open(paths).unwrap();
+    for (index, batch) in batches.iter().enumerate() {
+        let expected = Expected::Seq(writer.position().next_seq);
+        writer.append(expected, at(index as i64), batch).unwrap();
+    }
+}
+
+/// Returns every event of the log, panicking on a read error.
+pub fn read_all(paths: &LogPaths) -> Vec<RawEvent> {
+    LogReader::open(paths)
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap()
+}
+
+/// Returns `(id, kind, data)` of each event: what a writer chose, without what the log added.
+pub fn contents(events: &[RawEvent]) -> Vec<(String, String, String)> {
+    events
+        .iter()
+        .map(|e| {
+            (
+                e.id().to_owned(),
+                e.kind().to_owned(),
+                e.data().get().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Returns `(id, kind, data)` of events as given to the writer.
+pub fn new_contents<'a>(
+    events: impl IntoIterator<Item = &'a NewEvent>,
+) -> Vec<(String, String, String)> {
+    events
+        .into_iter()
+        .map(|e| {
+            (
+                e.id().to_string(),
+                e.kind().to_string(),
+                e.data().get().to_owned(),
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,92 @@
+//! House rules that hold like crate boundaries: module docs, and which modules may use what.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|ext| ext == "rs") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    files
+}
+
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+#[test]
+fn every_module_opens_with_a_doc_paragraph() {
+    for file in rust_files(&src()) {
+        let text = fs::read_to_string(&file).unwrap();
+        assert!(
+            text.starts_with("//! "),
+            "{} must open with a `//!` paragraph saying what it owns and what it must not do",
+            file.display()
+        );
+    }
+}
+
+/// The pure layers: no shell, no CLI, no clock, no processes, no async runtime.
+const PURE_LAYERS: [&str; 4] = ["log", "event", "state", "project"];
+const FORBIDDEN_IN_PURE: [&str; 8] = [
+    "crate::cli",
+    "crate::exec",
+    "tokio",
+    "std::process",
+    "Utc::now",
+    "SystemTime::now",
+    "HashMap",
+    "anyhow",
+];
+
+#[test]
+fn pure_layers_do_not_reach_the_shell_the_clock_or_processes() {
+    for layer in PURE_LAYERS {
+        let dir = src().join(layer);
+        if !dir.exists() {
+            continue;
+        }
+        for file in rust_files(&dir) {
+            let text = fs::read_to_string(&file).unwrap();
+            for (number, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or("");
+                for forbidden in FORBIDDEN_IN_PURE {
+                    assert!(
+                        !code.contains(forbidden),
+                        "{}:{}: `{forbidden}` is not allowed in the pure `{layer}` layer",
+                        file.display(),
+                        number + 1
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_log_knows_nothing_about_goals() {
+    for file in rust_files(&src().join("log")) {
+        let text = fs::read_to_string(&file).unwrap();
+        assert!(
+            !text.contains("crate::event"),
+            "{} imports the event layer",
+            file.display()
+        );
+    }
+}
+
+#[test]
+fn main_stays_thin() {
+    let main = fs::read_to_string(src().join("main.rs")).unwrap();
+    assert!(
+        main.lines().count() <= 20,
+        "src/main.rs should stay under about 20 lines"
+    );
+}

@@ -27,7 +27,7 @@ struct EventLine {
     /// The event's position: 0 for the first event, then each next integer.
     seq: u64,
     /// When the writer appended the batch: RFC 3339 in UTC with a `Z`, e.g. `2026-11-24T14:00:00.000000Z`.
-    #[schemars(regex(pattern = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$"))]
+    #[schemars(regex(pattern = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$"))]
     ts: String,
     /// The writer-chosen event id; a retried batch is recognised by its ids.
     #[schemars(regex(pattern = r"^[A-Za-z0-9._:-]{1,64}$"))]

@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -368,13 +368,58 @@ fn hashed_body(line: &[u8]) -> Option<&[u8]> {
     closes.then_some(body)
 }
 
+/// Returns the instant written as `YYYY-MM-DDTHH:MM:SS[.f]Z` (1 to 9 fraction digits, seconds
+/// 00–59), the one RFC 3339 form the format allows; parsed by hand because it is on the hot path.
 fn parse_timestamp(text: &str) -> Result<DateTime<Utc>, LineFault> {
-    let parsed = DateTime::parse_from_rfc3339(text)
-        .map_err(|error| malformed(format!("`ts` {text:?} is not RFC 3339: {error}")))?;
-    if !text.ends_with('Z') {
-        return Err(malformed(format!("`ts` {text:?} is not in UTC (`Z`)")));
+    let invalid = || {
+        malformed(format!(
+            "`ts` {text:?} is not a UTC timestamp YYYY-MM-DDTHH:MM:SS[.fraction]Z"
+        ))
+    };
+    let bytes = text.as_bytes();
+    let separators_in_place = bytes.len() >= 20
+        && bytes[4] == b'-'
+        && bytes[7] == b'-'
+        && bytes[10] == b'T'
+        && bytes[13] == b':'
+        && bytes[16] == b':'
+        && bytes[bytes.len() - 1] == b'Z';
+    if !separators_in_place {
+        return Err(invalid());
     }
-    Ok(parsed.with_timezone(&Utc))
+    let number = |digits: &[u8]| {
+        digits.iter().try_fold(0u32, |value, digit| {
+            digit
+                .is_ascii_digit()
+                .then(|| value * 10 + u32::from(digit - b'0'))
+        })
+    };
+    let nanos = match &bytes[19..bytes.len() - 1] {
+        [] => Some(0),
+        [b'.', digits @ ..] if (1..=9).contains(&digits.len()) => {
+            number(digits).map(|value| value * 10u32.pow(9 - digits.len() as u32))
+        }
+        _ => None,
+    };
+    let parts = (
+        number(&bytes[0..4]),
+        number(&bytes[5..7]),
+        number(&bytes[8..10]),
+        number(&bytes[11..13]),
+        number(&bytes[14..16]),
+        number(&bytes[17..19]),
+        nanos,
+    );
+    let (Some(year), Some(month), Some(day), Some(hour), Some(minute), Some(second), Some(nanos)) =
+        parts
+    else {
+        return Err(invalid());
+    };
+    let date = NaiveDate::from_ymd_opt(year as i32, month, day).ok_or_else(invalid)?;
+    let time = NaiveTime::from_hms_nano_opt(hour, minute, second, nanos)
+        .filter(|_| nanos < 1_000_000_000)
+        .ok_or_else(invalid)?;
+    Ok(date.and_time(time).and_utc())
 }
 
 fn malformed(detail: impl Into<String>) -> LineFault {
@@ -464,6 +509,26 @@ mod tests {
         let moved = format!("{{\"hash\":{hash_value},{}}}", &body[1..]);
         let fault = check_line(moved.as_bytes()).unwrap_err();
         assert!(matches!(fault, LineFault::Malformed { .. }), "{fault:?}");
+    }
+
+    #[test]
+    fn timestamps_take_the_one_utc_form() {
+        let parsed = parse_timestamp("2026-11-24T14:00:00.123456Z").unwrap();
+        assert_eq!(format_timestamp(parsed), "2026-11-24T14:00:00.123456Z");
+        assert!(parse_timestamp("2026-11-24T14:00:00Z").is_ok());
+        assert!(parse_timestamp("2026-11-24T14:00:00.123456789Z").is_ok());
+        for bad in [
+            "2026-11-24T14:00:00+00:00",
+            "2026-02-30T14:00:00Z",
+            "2026-11-24T24:00:00Z",
+            "2026-11-24T14:00:60Z",
+            "2026-11-24 14:00:00Z",
+            "2026-11-24T14:00:00.Z",
+            "2026-11-24T14:00:00.1234567890Z",
+            "+2026-11-24T14:00:00Z",
+        ] {
+            assert!(parse_timestamp(bad).is_err(), "{bad} must be refused");
+        }
     }
 
     #[test]

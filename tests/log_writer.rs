@@ -103,6 +103,12 @@ fn reusing_an_id_for_other_contents_is_refused() {
         matches!(error, AppendError::IdReused { seq: 0, .. }),
         "{error}"
     );
+    let error = writer.append(Expected::Any, at(1), &other).unwrap_err();
+    assert!(
+        matches!(error, AppendError::IdReused { seq: 0, .. }),
+        "{error}"
+    );
+    assert_eq!(read_all(&paths).len(), 1, "a refused append writes nothing");
 }
 
 #[test]

@@ -230,8 +230,11 @@ impl LogWriter {
             Expected::Any => {
                 let n_events = events.len() as u64;
                 if let Some(seq) = self.position.next_seq.checked_sub(n_events) {
-                    if let Ok(appended) = self.already_present(seq, events) {
-                        return Ok(appended);
+                    match self.already_present(seq, events) {
+                        Ok(appended) => return Ok(appended),
+                        Err(reused @ AppendError::IdReused { .. }) => return Err(reused),
+                        // Another batch is at the tail: this one is new.
+                        Err(_) => {}
                     }
                 }
                 self.position.next_seq

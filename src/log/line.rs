@@ -228,6 +228,15 @@ pub enum LineFault {
     },
 }
 
+impl LineFault {
+    /// Returns the fault of a line found to exceed the cap before its end was read.
+    pub(crate) fn overlong() -> LineFault {
+        LineFault::LineTooLong {
+            bytes: MAX_LINE_BYTES as u64 + 1,
+        }
+    }
+}
+
 impl fmt::Display for LineFault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

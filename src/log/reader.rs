@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 
 use crate::log::chain::{Linker, Position};
 use crate::log::hash::EventHash;
-use crate::log::line::Batch;
+use crate::log::line::{Batch, LineFault};
 use crate::log::lock::LogLock;
 use crate::log::paths::LogPaths;
 use crate::log::scan::{Block, BlockScanner, Scanned};
@@ -212,10 +212,8 @@ impl LogReader {
                     self.cursor = 0;
                 }
                 Scanned::Overlong { offset } => {
-                    let fault = crate::log::line::LineFault::LineTooLong {
-                        bytes: crate::log::line::MAX_LINE_BYTES as u64 + 1,
-                    };
-                    return Err(self.corrupt(offset, ChainFault::Line(fault)));
+                    let fault = ChainFault::Line(LineFault::overlong());
+                    return Err(self.corrupt(offset, fault));
                 }
                 Scanned::End {
                     offset,

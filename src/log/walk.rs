@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::log::artifacts::{ArtifactRef, ARTIFACT_RECORDED};
 use crate::log::chain::{LinkFault, LinkInfo, Linker, Position};
-use crate::log::line::{check_line, CheckedLine, LineFault, MAX_LINE_BYTES};
+use crate::log::line::{check_line, CheckedLine, LineFault};
 use crate::log::scan::{Block, BlockScanner, Scanned};
 
 /// Why a line could not join the chain: alone it is bad, or it does not follow its predecessor.
@@ -168,16 +168,14 @@ impl<V: FnMut(&LinkInfo, Option<&ArtifactRef>)> Stitcher<V> {
     fn finish_scan(mut self, scanned: Scanned) -> Walk {
         match scanned {
             Scanned::Overlong { offset } => {
-                let fault = LineFault::LineTooLong {
-                    bytes: MAX_LINE_BYTES as u64 + 1,
-                };
-                self.stop(offset, ChainFault::Line(fault));
+                self.stop(offset, ChainFault::Line(LineFault::overlong()));
                 self.finish(offset)
             }
             Scanned::End {
                 offset,
                 unterminated,
             } => self.finish(offset + unterminated),
+            // Never the final answer: callers absorb blocks before they finish.
             Scanned::Lines(block) => self.finish(block.offset),
         }
     }

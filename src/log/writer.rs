@@ -229,7 +229,8 @@ impl LogWriter {
             }
             Expected::Any => {
                 let n_events = events.len() as u64;
-                if let Some(seq) = self.position.next_seq.checked_sub(n_events) {
+                let retry_candidate = self.position.next_seq.checked_sub(n_events);
+                if let Some(seq) = retry_candidate.filter(|_| self.tail_has_last_id_of(events)) {
                     match self.already_present(seq, events) {
                         Ok(appended) => return Ok(appended),
                         Err(reused @ AppendError::IdReused { .. }) => return Err(reused),
@@ -349,6 +350,22 @@ impl LogWriter {
             }
         }
         Ok(self.appended(AppendOutcome::AlreadyPresent, seq))
+    }
+
+    /// Returns whether the log's last event carries the batch's last id: the one-line check that
+    /// keeps ordinary `Any` appends from reading the whole tail back.
+    fn tail_has_last_id_of(&self, events: &[NewEvent]) -> bool {
+        let Some(last) = events.last() else {
+            return false;
+        };
+        let tail = read_lines_before(&self.file, self.position.offset, 1).unwrap_or_default();
+        tail.first()
+            .and_then(|(_, line)| {
+                check_line(line)
+                    .ok()
+                    .map(|stored| stored.id == last.id().as_str())
+            })
+            .unwrap_or(false)
     }
 
     /// Links whatever follows the known position: other writers' appends, or our own.

@@ -6,5 +6,10 @@
 
 pub mod cli;
 pub mod event;
+pub mod exec;
 pub mod log;
+pub mod plan;
+pub mod project;
 pub mod schema;
+pub mod state;
+pub mod store;

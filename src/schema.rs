@@ -5,12 +5,16 @@
 
 use schemars::{JsonSchema, Schema};
 
-use crate::event::{RunFailed, RunStarted, TaskTransitioned};
-use crate::log::artifacts::ArtifactRef;
+use crate::exec::planner::{PlannerReply, PlannerRequest};
 use crate::log::checkpoint::Checkpoint;
 use crate::log::hash::EventHash;
 use crate::log::line::Batch;
 use crate::log::verify::VerifyReport;
+use crate::project::glance::Glance;
+use crate::project::show::ShowView;
+use crate::project::snapshot::Snapshot;
+use crate::project::task_graph::TaskGraphView;
+use crate::state::GoalState;
 
 /// One stored line of an omk event log, format version 1.
 ///
@@ -60,23 +64,44 @@ pub fn all_schemas() -> Vec<(String, Schema)> {
             "verify-report.schema.json".to_owned(),
             schema_of::<VerifyReport>(),
         ),
+        (
+            "goal-state.schema.json".to_owned(),
+            schema_of::<GoalState>(),
+        ),
+        (
+            "task-graph.schema.json".to_owned(),
+            schema_of::<TaskGraphView<'static>>(),
+        ),
+        ("snapshot.schema.json".to_owned(), schema_of::<Snapshot>()),
+        (
+            "goal-status.schema.json".to_owned(),
+            schema_of::<Glance<'static>>(),
+        ),
+        (
+            "goal-show.schema.json".to_owned(),
+            schema_of::<ShowView<'static>>(),
+        ),
+        (
+            "planner-reply.schema.json".to_owned(),
+            schema_of::<PlannerReply>(),
+        ),
+        (
+            "planner-request.schema.json".to_owned(),
+            schema_of::<PlannerRequest<'static>>(),
+        ),
     ];
-    let payloads = [
-        ("run_started", schema_of::<RunStarted>()),
-        ("artifact_recorded", schema_of::<ArtifactRef>()),
-        ("task_transitioned", schema_of::<TaskTransitioned>()),
-        ("run_failed", schema_of::<RunFailed>()),
-    ];
-    for (kind, schema) in payloads {
+    for (kind, schema) in crate::event::payload_schemas(&settings()) {
         schemas.push((format!("events/{kind}.schema.json"), schema));
     }
     schemas
 }
 
-fn schema_of<T: JsonSchema>() -> Schema {
+fn settings() -> schemars::generate::SchemaSettings {
     schemars::generate::SchemaSettings::draft2020_12()
-        .into_generator()
-        .into_root_schema_for::<T>()
+}
+
+fn schema_of<T: JsonSchema>() -> Schema {
+    settings().into_generator().into_root_schema_for::<T>()
 }
 
 /// Returns the schema rendered as it is stored: pretty JSON with a final newline.

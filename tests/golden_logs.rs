@@ -10,7 +10,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use common::{at, event, log_in};
-use omk::event::{Event, RunFailed, RunStarted, TaskStatus, TaskTransitioned};
+use omk::event::{
+    BudgetLimits, Event, RunFailed, RunMode, RunOptions, RunStarted, TaskStatus, TaskTransitioned,
+};
 use omk::log::writer::Expected;
 use omk::log::{
     verify_log, ArtifactStore, EventId, LogPaths, LogReader, LogWriter, NewEvent, VerifyOptions,
@@ -70,8 +72,15 @@ fn build_valid(dir: &Path) -> Vec<u8> {
     let started = Event::RunStarted(RunStarted {
         goal_id: "g-20261124-140000-demo".to_owned(),
         prompt: "Make the failing test in tests/add.rs pass".to_owned(),
+        normalized_prompt: "Make the failing test in tests/add.rs pass".to_owned(),
         base_commit: Some("4b825dc642cb6eb9a060e54bf8d69288fbee4904".to_owned()),
         omk_version: "0.1.0".to_owned(),
+        budget: BudgetLimits::default(),
+        options: RunOptions {
+            mode: RunMode::Run,
+            agent: None,
+            planner: None,
+        },
     });
     let mut checkpoint_after_seq_3 = Vec::new();
     let batches = [

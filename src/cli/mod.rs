@@ -4,6 +4,7 @@
 //! Exit codes: 0 ok, 1 a verification or check failed, 2 usage or I/O error.
 //! Must not hold logic the library should own: a handler loads, decides, calls, and prints.
 
+mod goal_cmd;
 mod log_cmd;
 
 use std::io::{self, Write};
@@ -34,6 +35,8 @@ enum Command {
     /// Inspect and maintain an event log directly
     #[command(subcommand)]
     Log(log_cmd::LogCommand),
+    /// Start, inspect and steer goals
+    Goal(goal_cmd::GoalArgs),
 }
 
 /// How a command prints its result.
@@ -51,24 +54,28 @@ pub enum Format {
 pub struct Failure {
     error: anyhow::Error,
     hint: Option<String>,
+    code: u8,
 }
 
 impl Failure {
     /// Returns a failure with a hint saying what to do.
     pub fn hinted(error: impl Into<anyhow::Error>, hint: impl Into<String>) -> Failure {
+        Failure::with_code(error, Some(hint.into()), EXIT_ERROR)
+    }
+
+    /// Returns a failure that exits with `code`.
+    pub fn with_code(error: impl Into<anyhow::Error>, hint: Option<String>, code: u8) -> Failure {
         Failure {
             error: error.into(),
-            hint: Some(hint.into()),
+            hint,
+            code,
         }
     }
 }
 
 impl<E: Into<anyhow::Error>> From<E> for Failure {
     fn from(error: E) -> Failure {
-        Failure {
-            error: error.into(),
-            hint: None,
-        }
+        Failure::with_code(error, None, EXIT_ERROR)
     }
 }
 
@@ -87,12 +94,13 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Log(command) => log_cmd::run(command),
+        Command::Goal(args) => goal_cmd::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
             print_failure(&failure);
-            ExitCode::from(EXIT_ERROR)
+            ExitCode::from(failure.code)
         }
     }
 }

@@ -5,132 +5,120 @@
 //! verifies, and only decoding it (to fold it) fails, with an error naming the kind.
 //! Must not read the clock or make ids: those are the shell's, passed in as data.
 
-use serde::{Deserialize, Serialize};
+mod goal;
+mod task;
+mod time;
 
-use crate::log::artifacts::{ArtifactRef, ARTIFACT_RECORDED};
+pub use goal::{
+    BudgetExtended, BudgetLimits, Conclusion, Decision, GoalCancelled, GoalConcluded, GoalPaused,
+    GoalResumed, IntegrationDecided, OracleChecked, OracleSignal, Phase, PhaseEntered,
+    PlannerFellBack, RunFailed, RunMode, RunOptions, RunStarted, UsageRecorded,
+};
+pub use task::{
+    Evidence, PlanSource, Risk, TaskEvidenceRecorded, TaskKind, TaskLeased, TaskRetried, TaskSpec,
+    TaskStatus, TaskTransitioned, TasksPlanned,
+};
+pub use time::Timestamp;
+
+use crate::log::artifacts::ArtifactRef;
 use crate::log::line::{EventId, EventKind, InvalidEvent, NewEvent};
 use crate::log::reader::RawEvent;
 
-/// The state of one task in a goal's task graph.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TaskStatus {
-    /// Not started; waiting for its dependencies or a free agent.
-    Pending,
-    /// An agent or gate is working on it.
-    Running,
-    /// Finished with evidence.
-    Done,
-    /// Finished without success; may be retried.
-    Failed,
-    /// Cannot go on without something outside the run.
-    Blocked,
-    /// Will not be done in this goal.
-    Cancelled,
-}
-
-/// `run_started`: a goal was taken in.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RunStarted {
-    /// Returns the goal's id.
-    pub goal_id: String,
-    /// Returns the prompt exactly as the user gave it.
-    pub prompt: String,
-    /// Returns the commit of the repository the goal starts from, when it is a git repository.
-    pub base_commit: Option<String>,
-    /// Returns the version of omk that started the run.
-    pub omk_version: String,
-}
-
-/// `task_transitioned`: a task moved from one status to another.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TaskTransitioned {
-    /// Returns the task's id.
-    pub task_id: String,
-    /// Returns the status it left.
-    pub from: TaskStatus,
-    /// Returns the status it entered.
-    pub to: TaskStatus,
-    /// Returns why, in a sentence, when there is more to say than the statuses.
-    pub reason: Option<String>,
-}
-
-/// `run_failed`: the run stopped because of a failure it could not recover from.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RunFailed {
-    /// Returns what failed, in a sentence.
-    pub reason: String,
-    /// Returns the task the failure belongs to, if any.
-    pub task_id: Option<String>,
-}
-
-/// Every event kind this build knows, with its payload.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Event {
-    RunStarted(RunStarted),
-    ArtifactRecorded(ArtifactRef),
-    TaskTransitioned(TaskTransitioned),
-    RunFailed(RunFailed),
-}
-
-/// Returns the name of every event kind this build knows, in declaration order.
-pub const KNOWN_KINDS: [&str; 4] = [
-    "run_started",
-    ARTIFACT_RECORDED,
-    "task_transitioned",
-    "run_failed",
-];
-
-impl Event {
-    /// Returns the stored name of this event's kind.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Event::RunStarted(_) => KNOWN_KINDS[0],
-            Event::ArtifactRecorded(_) => KNOWN_KINDS[1],
-            Event::TaskTransitioned(_) => KNOWN_KINDS[2],
-            Event::RunFailed(_) => KNOWN_KINDS[3],
+/// Declares every event kind once: the enum variant, its payload type and its stored name.
+macro_rules! event_kinds {
+    ($($variant:ident($payload:ty) = $kind:literal,)*) => {
+        /// Every event kind this build knows, with its payload.
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub enum Event {
+            $($variant($payload),)*
         }
-    }
 
-    /// Returns the event ready to append under the writer-chosen `id`.
-    pub fn to_new_event(&self, id: EventId) -> Result<NewEvent, InvalidEvent> {
-        let kind = EventKind::new(self.kind())?;
-        match self {
-            Event::RunStarted(data) => NewEvent::new(id, kind, data),
-            Event::ArtifactRecorded(data) => NewEvent::new(id, kind, data),
-            Event::TaskTransitioned(data) => NewEvent::new(id, kind, data),
-            Event::RunFailed(data) => NewEvent::new(id, kind, data),
-        }
-    }
+        /// Returns the name of every event kind this build knows, in declaration order.
+        pub const KNOWN_KINDS: &[&str] = &[$($kind,)*];
 
-    /// Returns the typed event stored in `raw`.
-    pub fn decode(raw: &RawEvent) -> Result<Event, DecodeError> {
-        let data = raw.data().get();
-        let payload_error = |error: serde_json::Error| DecodeError::BadPayload {
-            seq: raw.seq(),
-            kind: raw.kind().to_owned(),
-            detail: error.to_string(),
-        };
-        let event = match raw.kind() {
-            "run_started" => Event::RunStarted(serde_json::from_str(data).map_err(payload_error)?),
-            ARTIFACT_RECORDED => {
-                Event::ArtifactRecorded(serde_json::from_str(data).map_err(payload_error)?)
+        impl Event {
+            /// Returns the stored name of this event's kind.
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $(Event::$variant(_) => $kind,)*
+                }
             }
-            "task_transitioned" => {
-                Event::TaskTransitioned(serde_json::from_str(data).map_err(payload_error)?)
+
+            /// Returns the event ready to append under the writer-chosen `id`.
+            pub fn to_new_event(&self, id: EventId) -> Result<NewEvent, InvalidEvent> {
+                let kind = EventKind::new(self.kind())?;
+                match self {
+                    $(Event::$variant(data) => NewEvent::new(id, kind, data),)*
+                }
             }
-            "run_failed" => Event::RunFailed(serde_json::from_str(data).map_err(payload_error)?),
-            unknown => {
-                return Err(DecodeError::UnknownKind {
+
+            /// Returns the typed event stored in `raw`.
+            pub fn decode(raw: &RawEvent) -> Result<Event, DecodeError> {
+                let data = raw.data().get();
+                let payload_error = |error: serde_json::Error| DecodeError::BadPayload {
                     seq: raw.seq(),
-                    kind: unknown.to_owned(),
-                })
+                    kind: raw.kind().to_owned(),
+                    detail: error.to_string(),
+                };
+                match raw.kind() {
+                    $($kind => serde_json::from_str(data).map(Event::$variant).map_err(payload_error),)*
+                    unknown => Err(DecodeError::UnknownKind {
+                        seq: raw.seq(),
+                        kind: unknown.to_owned(),
+                    }),
+                }
             }
-        };
-        Ok(event)
+        }
+
+        /// Returns the JSON Schema of every payload, by kind, in declaration order.
+        pub fn payload_schemas(
+            settings: &schemars::generate::SchemaSettings,
+        ) -> Vec<(&'static str, schemars::Schema)> {
+            vec![$(($kind, settings.clone().into_generator().into_root_schema_for::<$payload>()),)*]
+        }
+    };
+}
+
+event_kinds! {
+    RunStarted(RunStarted) = "run_started",
+    OracleChecked(OracleChecked) = "oracle_checked",
+    PhaseEntered(PhaseEntered) = "phase_entered",
+    ArtifactRecorded(ArtifactRef) = "artifact_recorded",
+    PlannerFellBack(PlannerFellBack) = "planner_fell_back",
+    TasksPlanned(TasksPlanned) = "tasks_planned",
+    TaskTransitioned(TaskTransitioned) = "task_transitioned",
+    TaskRetried(TaskRetried) = "task_retried",
+    TaskLeased(TaskLeased) = "task_leased",
+    TaskEvidenceRecorded(TaskEvidenceRecorded) = "task_evidence_recorded",
+    UsageRecorded(UsageRecorded) = "usage_recorded",
+    BudgetExtended(BudgetExtended) = "budget_extended",
+    GoalPaused(GoalPaused) = "goal_paused",
+    GoalResumed(GoalResumed) = "goal_resumed",
+    GoalCancelled(GoalCancelled) = "goal_cancelled",
+    GoalConcluded(GoalConcluded) = "goal_concluded",
+    RunFailed(RunFailed) = "run_failed",
+    IntegrationDecided(IntegrationDecided) = "integration_decided",
+}
+
+/// An event as the fold sees it: where it sits in the log, when it was appended, and what it says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedEvent {
+    /// Returns the event's `seq`.
+    pub seq: u64,
+    /// Returns when the writer appended it.
+    pub at: Timestamp,
+    /// Returns the typed event.
+    pub event: Event,
+}
+
+impl RecordedEvent {
+    /// Returns the typed event stored in `raw`, with its place and time.
+    pub fn decode(raw: &RawEvent) -> Result<RecordedEvent, DecodeError> {
+        Ok(RecordedEvent {
+            seq: raw.seq(),
+            at: Timestamp::new(raw.ts()),
+            event: Event::decode(raw)?,
+        })
     }
 }
 
@@ -145,4 +133,14 @@ pub enum DecodeError {
         kind: String,
         detail: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_and_the_events_agree_on_the_artifact_kind() {
+        assert!(KNOWN_KINDS.contains(&crate::log::artifacts::ARTIFACT_RECORDED));
+    }
 }

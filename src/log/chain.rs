@@ -5,13 +5,13 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::log::hash::EventHash;
 use crate::log::line::{Batch, MAX_BATCH_BYTES};
 
 /// The last event of a log: its `seq` and `hash`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Head {
     /// Returns the event's sequence number.
     pub seq: u64,

@@ -379,7 +379,7 @@ fn hashed_body(line: &[u8]) -> Option<&[u8]> {
 
 /// Returns the instant written as `YYYY-MM-DDTHH:MM:SS[.f]Z` (1 to 9 fraction digits, seconds
 /// 00–59), the one RFC 3339 form the format allows; parsed by hand because it is on the hot path.
-fn parse_timestamp(text: &str) -> Result<DateTime<Utc>, LineFault> {
+pub fn parse_timestamp(text: &str) -> Result<DateTime<Utc>, LineFault> {
     let invalid = || {
         malformed(format!(
             "`ts` {text:?} is not a UTC timestamp YYYY-MM-DDTHH:MM:SS[.fraction]Z"

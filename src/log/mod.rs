@@ -26,7 +26,7 @@ pub use chain::{Head, Position};
 pub use hash::EventHash;
 pub use line::{Batch, EventId, EventKind, NewEvent};
 pub use paths::LogPaths;
-pub use reader::{LogReader, RawEvent};
+pub use reader::{position_in_chain, LogReader, RawEvent};
 pub use verify::{verify_log, VerifyOptions, VerifyReport};
 pub use walk::ChainFault;
 pub use writer::{AppendError, Appended, Expected, LogWriter, OpenError};

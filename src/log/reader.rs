@@ -19,6 +19,37 @@ use crate::log::paths::LogPaths;
 use crate::log::scan::{Block, BlockScanner, Scanned};
 use crate::log::walk::{check_at, recorded_artifact, ChainFault};
 
+/// Returns whether `position` lies in the chain of the log at `paths`: the line that ends
+/// there is whole, checks alone, closes its batch, and is event `next_seq - 1` with hash `prev`.
+///
+/// This is how a cached fold (a snapshot) proves it belongs to this log without a full read.
+pub fn position_in_chain(paths: &LogPaths, position: Position) -> Result<bool, ReadError> {
+    let Some(head) = position.head() else {
+        return Ok(true);
+    };
+    let path = paths.log().display().to_string();
+    let io_error = |source| ReadError::Io {
+        path: path.clone(),
+        source,
+    };
+    let file = File::open(paths.log()).map_err(io_error)?;
+    if file.metadata().map_err(io_error)?.len() < position.offset {
+        return Ok(false);
+    }
+    let lines =
+        crate::log::writer::read_lines_before(&file, position.offset, 1).map_err(io_error)?;
+    let Some((start, line)) = lines.first() else {
+        return Ok(false);
+    };
+    // The line must end exactly at the position, not at some earlier newline.
+    if start + line.len() as u64 + 1 != position.offset {
+        return Ok(false);
+    }
+    Ok(crate::log::line::check_line(line).is_ok_and(|checked| {
+        checked.seq == head.seq && checked.hash == head.hash && checked.batch.is_last()
+    }))
+}
+
 /// One verified event as stored.
 #[derive(Clone, Debug)]
 pub struct RawEvent {

@@ -1,0 +1,685 @@
+//! `omk goal …`: start, inspect and steer goals. Each handler loads the goal, decides through
+//! the state's transition table, appends at most one batch, and prints one line (or JSON).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, Subcommand, ValueEnum};
+use serde::Serialize;
+
+use crate::cli::{print_stdout, Failure, Format, EXIT_FINDINGS, EXIT_OK};
+use crate::event::{
+    BudgetExtended, BudgetLimits, Decision, Event, GoalCancelled, GoalPaused, GoalResumed,
+    IntegrationDecided, Phase, RunMode, Timestamp,
+};
+use crate::exec::clock::Clock;
+use crate::exec::git::repo_root;
+use crate::exec::intake::{start_goal, IntakeError, StartRequest};
+use crate::exec::planner::PLANNER_TIMEOUT;
+use crate::log::chain::Head;
+use crate::plan::documents::{budget_line, format_duration, format_usd};
+use crate::project::glance::{budget_glance, glance, list_text, next_step, status_text, Glance};
+use crate::project::show::{show_document, show_view};
+use crate::project::to_json;
+use crate::state::{Action, GoalState, GoalStatus, Refusal};
+use crate::store::{GoalDir, Loaded, StateDir, StoreError};
+
+/// The environment variable that moves the state directory away from `<repo>/.omk`.
+pub const OMK_HOME_VAR: &str = "OMK_HOME";
+
+#[derive(Args, Debug)]
+pub struct GoalArgs {
+    /// The repository the goals work on (default: the one the current directory is in)
+    #[arg(long, global = true, value_name = "DIR")]
+    repo: Option<PathBuf>,
+    #[command(subcommand)]
+    command: GoalCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum GoalCommand {
+    /// Start a goal: intake, the oracle guard, then planning (execution follows with `omk goal execute`)
+    Run(StartArgs),
+    /// Start a goal and plan it, without executing
+    Plan(StartArgs),
+    /// List every goal at a glance, oldest first
+    List(FormatArgs),
+    /// Show a goal at a glance: status, tasks, budget, next step
+    Status(ViewArgs),
+    /// Show a goal's full state
+    Show(ShowArgs),
+    /// Pause a live goal
+    Pause(NoteArgs),
+    /// Resume a paused or held goal
+    Resume(NoteArgs),
+    /// Cancel a goal; nothing more will be done in it
+    Cancel(NoteArgs),
+    /// Show time, tokens and spend used against the limits
+    Budget(ViewArgs),
+    /// Raise a goal's limits
+    BudgetAdd(BudgetAddArgs),
+    /// Accept the goal's result as the human integrator
+    Accept(AcceptArgs),
+    /// Reject the goal's result as the human integrator
+    Reject(RejectArgs),
+}
+
+#[derive(Args, Debug)]
+struct StartArgs {
+    /// What the goal should achieve
+    prompt: String,
+    /// Active time the run may take, e.g. `2h`, `90m`, `1h30m`
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    budget_time: Option<u64>,
+    /// Agent tokens (input + output) the run may use
+    #[arg(long, value_name = "N")]
+    budget_tokens: Option<u64>,
+    /// US dollars the run may spend, e.g. `5` or `2.50`
+    #[arg(long, value_parser = parse_usd, value_name = "USD")]
+    budget_usd: Option<u64>,
+    /// The agent backend for the slices (recorded now, used by `omk goal execute`)
+    #[arg(long, value_name = "NAME")]
+    agent: Option<String>,
+    /// A command to ask for the decomposition (docs/planner-hook.md); the built-in one stands in when it fails
+    #[arg(long, value_name = "COMMAND")]
+    planner_cmd: Option<String>,
+    /// How long the planner command may take, e.g. `5m`
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    planner_timeout: Option<u64>,
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+}
+
+#[derive(Args, Debug)]
+struct FormatArgs {
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+}
+
+#[derive(Args, Debug)]
+struct ViewArgs {
+    /// A goal id, or `latest`
+    #[arg(default_value = "latest")]
+    goal: String,
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+}
+
+/// How `show` prints.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+enum ShowFormat {
+    #[default]
+    Text,
+    Json,
+    Md,
+}
+
+#[derive(Args, Debug)]
+struct ShowArgs {
+    /// A goal id, or `latest`
+    #[arg(default_value = "latest")]
+    goal: String,
+    #[arg(long, value_enum, default_value_t)]
+    format: ShowFormat,
+}
+
+#[derive(Args, Debug)]
+struct NoteArgs {
+    /// A goal id, or `latest`
+    goal: String,
+    /// Why, in a sentence (recorded in the log)
+    #[arg(long, alias = "note")]
+    reason: Option<String>,
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+}
+
+#[derive(Args, Debug)]
+struct BudgetAddArgs {
+    /// A goal id, or `latest`
+    goal: String,
+    /// Active time to add, e.g. `1h`
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    time: Option<u64>,
+    /// Tokens to add
+    #[arg(long, value_name = "N")]
+    tokens: Option<u64>,
+    /// US dollars to add
+    #[arg(long, value_parser = parse_usd, value_name = "USD")]
+    usd: Option<u64>,
+    /// Why, in a sentence (recorded in the log)
+    #[arg(long)]
+    reason: Option<String>,
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+}
+
+#[derive(Args, Debug)]
+struct AcceptArgs {
+    /// A goal id, or `latest`
+    goal: String,
+    /// What is being accepted, in a sentence
+    #[arg(long)]
+    summary: String,
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+}
+
+#[derive(Args, Debug)]
+struct RejectArgs {
+    /// A goal id, or `latest`
+    goal: String,
+    /// Why the result is rejected
+    #[arg(long)]
+    reason: String,
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+}
+
+/// What the goal commands share: where goals live, the clock, and the repository.
+struct Context {
+    repo_root: PathBuf,
+    state_dir: StateDir,
+    clock: Clock,
+}
+
+impl Context {
+    fn new(repo: Option<PathBuf>) -> Result<Context, Failure> {
+        let start = match repo {
+            Some(dir) => dir,
+            None => std::env::current_dir()?,
+        };
+        if !start.is_dir() {
+            return Err(Failure::hinted(
+                anyhow::anyhow!("{} is not a directory", start.display()),
+                "pass --repo the repository the goal works on",
+            ));
+        }
+        let repo_root = repo_root(&start).unwrap_or(start);
+        let state_root = match std::env::var_os(OMK_HOME_VAR) {
+            Some(home) if !home.is_empty() => PathBuf::from(home),
+            _ => repo_root.join(".omk"),
+        };
+        Ok(Context {
+            repo_root,
+            state_dir: StateDir::new(state_root),
+            clock: Clock::from_env()?,
+        })
+    }
+
+    fn resolve(&self, selector: &str) -> Result<GoalDir, Failure> {
+        self.state_dir.resolve(selector).map_err(store_failure)
+    }
+}
+
+/// Runs a `goal` subcommand and returns its exit code.
+pub fn run(args: GoalArgs) -> Result<u8, Failure> {
+    let context = Context::new(args.repo)?;
+    match args.command {
+        GoalCommand::Run(start) => start_command(&context, start, RunMode::Run),
+        GoalCommand::Plan(start) => start_command(&context, start, RunMode::Plan),
+        GoalCommand::List(args) => list(&context, args.format),
+        GoalCommand::Status(args) => status(&context, &args),
+        GoalCommand::Show(args) => show(&context, &args),
+        GoalCommand::Budget(args) => budget(&context, &args),
+        GoalCommand::Pause(args) => {
+            let event = Event::GoalPaused(GoalPaused {
+                reason: args.reason.clone(),
+            });
+            steer(
+                &context,
+                &args.goal,
+                args.format,
+                Action::Pause,
+                event,
+                "paused",
+            )
+        }
+        GoalCommand::Resume(args) => {
+            let event = Event::GoalResumed(GoalResumed {
+                note: args.reason.clone(),
+            });
+            steer(
+                &context,
+                &args.goal,
+                args.format,
+                Action::Resume,
+                event,
+                "resumed",
+            )
+        }
+        GoalCommand::Cancel(args) => {
+            let event = Event::GoalCancelled(GoalCancelled {
+                reason: args.reason.clone(),
+            });
+            steer(
+                &context,
+                &args.goal,
+                args.format,
+                Action::Cancel,
+                event,
+                "cancelled",
+            )
+        }
+        GoalCommand::BudgetAdd(args) => budget_add(&context, args),
+        GoalCommand::Accept(args) => {
+            let event = Event::IntegrationDecided(IntegrationDecided {
+                decision: Decision::Accepted,
+                note: args.summary.clone(),
+            });
+            steer(
+                &context,
+                &args.goal,
+                args.format,
+                Action::Accept,
+                event,
+                "accepted",
+            )
+        }
+        GoalCommand::Reject(args) => {
+            let event = Event::IntegrationDecided(IntegrationDecided {
+                decision: Decision::Rejected,
+                note: args.reason.clone(),
+            });
+            steer(
+                &context,
+                &args.goal,
+                args.format,
+                Action::Reject,
+                event,
+                "rejected",
+            )
+        }
+    }
+}
+
+fn start_command(context: &Context, args: StartArgs, mode: RunMode) -> Result<u8, Failure> {
+    let request = StartRequest {
+        repo_root: context.repo_root.clone(),
+        prompt: args.prompt,
+        budget: BudgetLimits {
+            time_secs: args.budget_time,
+            tokens: args.budget_tokens,
+            usd_micros: args.budget_usd,
+        },
+        mode,
+        agent: args.agent,
+        planner: args.planner_cmd,
+        planner_timeout: args
+            .planner_timeout
+            .map_or(PLANNER_TIMEOUT, Duration::from_secs),
+    };
+    let (goal, loaded) =
+        start_goal(&context.state_dir, &request, &context.clock).map_err(|error| match error {
+            IntakeError::EmptyPrompt => Failure::hinted(
+                error,
+                "pass the goal as one argument: omk goal run \"Add a --json flag to list\"",
+            ),
+            IntakeError::Store(error) => store_failure(*error),
+            other => Failure::from(other),
+        })?;
+    let state = &loaded.state;
+    let blocked = state.status == GoalStatus::BlockedOnHuman;
+    match args.format {
+        Format::Json => print_stdout(&to_json(&result_view(state, loaded.head(), "started")))?,
+        Format::Text => {
+            let total = state.tasks.tasks().len();
+            let line = if blocked {
+                format!(
+                    "goal {} is blocked_on_human: {}\n",
+                    state.goal_id,
+                    next_step(state)
+                )
+            } else {
+                format!(
+                    "planned goal {} in {}: {total} tasks; next: {}\n",
+                    state.goal_id,
+                    goal.dir().display(),
+                    next_step(state)
+                )
+            };
+            print_stdout(&line)?;
+        }
+    }
+    Ok(if blocked { EXIT_FINDINGS } else { EXIT_OK })
+}
+
+fn list(context: &Context, format: Format) -> Result<u8, Failure> {
+    let ids = context.state_dir.goal_ids().map_err(store_failure)?;
+    let mut loaded = Vec::new();
+    for id in &ids {
+        loaded.push(load(&context.state_dir.goal(id))?);
+    }
+    let rows: Vec<(Glance<'_>, &GoalState)> = loaded
+        .iter()
+        .map(|loaded| (glance(&loaded.state, loaded.head()), &loaded.state))
+        .collect();
+    match format {
+        Format::Json => {
+            let glances: Vec<&Glance<'_>> = rows.iter().map(|(glance, _)| glance).collect();
+            print_stdout(&to_json(&serde_json::json!({ "goals": glances })))?;
+        }
+        Format::Text if rows.is_empty() => print_stdout(&format!(
+            "no goals yet in {}: start one with `omk goal run \"…\"`\n",
+            context.state_dir.goals_dir().display()
+        ))?,
+        Format::Text => print_stdout(&list_text(&rows, context.clock.now()))?,
+    }
+    Ok(EXIT_OK)
+}
+
+fn status(context: &Context, args: &ViewArgs) -> Result<u8, Failure> {
+    let loaded = load(&context.resolve(&args.goal)?)?;
+    let glance = glance(&loaded.state, loaded.head());
+    match args.format {
+        Format::Json => print_stdout(&to_json(&glance))?,
+        Format::Text => print_stdout(&status_text(&glance, &loaded.state, context.clock.now()))?,
+    }
+    Ok(EXIT_OK)
+}
+
+fn show(context: &Context, args: &ShowArgs) -> Result<u8, Failure> {
+    let loaded = load(&context.resolve(&args.goal)?)?;
+    let text = match args.format {
+        ShowFormat::Json => to_json(&show_view(&loaded.state, loaded.head())),
+        ShowFormat::Text => show_document(&loaded.state, loaded.head(), false),
+        ShowFormat::Md => show_document(&loaded.state, loaded.head(), true),
+    };
+    print_stdout(&text)?;
+    Ok(EXIT_OK)
+}
+
+#[derive(Serialize)]
+struct BudgetView<'a> {
+    goal_id: &'a str,
+    head: Head,
+    /// Time is counted up to the goal's last event: a fold has no clock.
+    as_of: Timestamp,
+    budget: crate::project::glance::BudgetGlance,
+    exhausted: Vec<&'static str>,
+}
+
+fn budget(context: &Context, args: &ViewArgs) -> Result<u8, Failure> {
+    let loaded = load(&context.resolve(&args.goal)?)?;
+    let state = &loaded.state;
+    let view = BudgetView {
+        goal_id: &state.goal_id,
+        head: loaded.head(),
+        as_of: state.updated_at,
+        budget: budget_glance(state),
+        exhausted: state.budget.exhausted(state.updated_at),
+    };
+    match args.format {
+        Format::Json => print_stdout(&to_json(&view))?,
+        Format::Text => print_stdout(&budget_text(&view))?,
+    }
+    Ok(EXIT_OK)
+}
+
+fn budget_text(view: &BudgetView<'_>) -> String {
+    let of = |used: String, limit: Option<String>| match limit {
+        Some(limit) => format!("{used} of {limit}"),
+        None => format!("{used} (no limit)"),
+    };
+    let budget = &view.budget;
+    let mut text = format!(
+        "{} budget as of {}\n  time    {}\n  tokens  {}\n  usd     {}\n",
+        view.goal_id,
+        view.as_of,
+        of(
+            format_duration(budget.time_secs.used),
+            budget.time_secs.limit.map(format_duration)
+        ),
+        of(
+            budget.tokens.used.to_string(),
+            budget.tokens.limit.map(|limit| limit.to_string())
+        ),
+        of(
+            format_usd(budget.usd_micros.used),
+            budget.usd_micros.limit.map(format_usd)
+        ),
+    );
+    if budget.reports_without_usd > 0 {
+        text.push_str(&format!(
+            "  note: {} usage reports did not say their cost; the spend is a lower bound\n",
+            budget.reports_without_usd
+        ));
+    }
+    if !view.exhausted.is_empty() {
+        text.push_str(&format!("  reached: {}\n", view.exhausted.join(", ")));
+    }
+    text
+}
+
+fn budget_add(context: &Context, args: BudgetAddArgs) -> Result<u8, Failure> {
+    let added = BudgetLimits {
+        time_secs: args.time,
+        tokens: args.tokens,
+        usd_micros: args.usd,
+    };
+    if added == BudgetLimits::default() {
+        return Err(Failure::hinted(
+            anyhow::anyhow!("budget-add needs something to add"),
+            "pass --time, --tokens or --usd, e.g. omk goal budget-add latest --time 1h",
+        ));
+    }
+    let event = Event::BudgetExtended(BudgetExtended {
+        added,
+        reason: args.reason.clone(),
+    });
+    steer(
+        context,
+        &args.goal,
+        args.format,
+        Action::ExtendBudget,
+        event,
+        "extended the budget of",
+    )
+}
+
+/// Appends one operator event to a goal, after the transition table allows it.
+fn steer(
+    context: &Context,
+    selector: &str,
+    format: Format,
+    action: Action,
+    event: Event,
+    verb: &str,
+) -> Result<u8, Failure> {
+    let goal = context.resolve(selector)?;
+    let before = std::cell::Cell::new(None);
+    let result = goal.transact(context.clock.now(), |state| {
+        before.set(Some((state.status, state.phase)));
+        state.check(action)?;
+        Ok(vec![event.clone()])
+    });
+    let (loaded, _) = match result {
+        Ok(done) => done,
+        Err(StoreError::Refused(refusal)) => return refused(refusal),
+        Err(error) => return Err(store_failure(error)),
+    };
+    let state = &loaded.state;
+    match format {
+        Format::Json => print_stdout(&to_json(&result_view(state, loaded.head(), verb)))?,
+        Format::Text => {
+            let was = before
+                .get()
+                .map(|(status, phase)| was_words(status, phase))
+                .unwrap_or_default();
+            let limits = if action == Action::ExtendBudget {
+                format!(" to {}", budget_line(&state.budget.limits))
+            } else {
+                String::new()
+            };
+            print_stdout(&format!(
+                "{verb} goal {}{limits}: now {}{was}; next: {}\n",
+                state.goal_id,
+                state.status,
+                next_step(state)
+            ))?;
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+fn was_words(status: GoalStatus, phase: Phase) -> String {
+    if status.is_live() {
+        format!(" (was {status})")
+    } else {
+        format!(" (was {status} in {})", phase.name())
+    }
+}
+
+/// The JSON a state-changing command prints: where the goal now stands and what to do next.
+#[derive(Serialize)]
+struct ResultView<'a> {
+    goal_id: &'a str,
+    command: &'a str,
+    status: GoalStatus,
+    phase: Phase,
+    recorded_at: Timestamp,
+    head: Head,
+    next_step: String,
+}
+
+fn result_view<'a>(state: &'a GoalState, head: Head, command: &'a str) -> ResultView<'a> {
+    ResultView {
+        goal_id: &state.goal_id,
+        command,
+        status: state.status,
+        phase: state.phase,
+        recorded_at: state.updated_at,
+        head,
+        next_step: next_step(state),
+    }
+}
+
+fn refused(refusal: Refusal) -> Result<u8, Failure> {
+    Err(Failure::with_code(
+        anyhow::anyhow!("refused: {refusal}"),
+        None,
+        EXIT_FINDINGS,
+    ))
+}
+
+fn load(goal: &GoalDir) -> Result<Loaded, Failure> {
+    goal.load().map_err(store_failure)
+}
+
+/// Returns the failure for a store error, with the hint that fits it.
+fn store_failure(error: StoreError) -> Failure {
+    let hint = match &error {
+        StoreError::NoGoals { .. } => Some("start one with `omk goal run \"<prompt>\"`".to_owned()),
+        StoreError::UnknownGoal { .. } => Some("list the goals with `omk goal list`, or pass `latest`".to_owned()),
+        StoreError::TornTail { path, .. } => Some(format!(
+            "an append was interrupted; run `omk log repair {}` to set the torn bytes aside",
+            parent_of(path)
+        )),
+        StoreError::Contended { .. } => Some("run the command again".to_owned()),
+        error if error.is_log_damage() => Some(format!(
+            "the goal's log is damaged; run `omk log verify {}` for the full report, nothing was appended",
+            damaged_dir(error)
+        )),
+        _ => None,
+    };
+    Failure::with_code(error, hint, crate::cli::EXIT_ERROR)
+}
+
+fn damaged_dir(error: &StoreError) -> String {
+    let message = error.to_string();
+    message
+        .split_whitespace()
+        .find(|word| word.ends_with("events.jsonl") || word.ends_with("events.jsonl:"))
+        .map(|word| parent_of(word.trim_end_matches(':')))
+        .unwrap_or_else(|| "<goal dir>".to_owned())
+}
+
+fn parent_of(path: &str) -> String {
+    Path::new(path)
+        .parent()
+        .map_or_else(|| path.to_owned(), |dir| dir.display().to_string())
+}
+
+/// Parses `2h`, `90m`, `1h30m`, `45s`, `1d` or a bare number of seconds.
+fn parse_duration(text: &str) -> Result<u64, String> {
+    let invalid = || format!("`{text}` is not a duration like 2h, 90m, 1h30m or 45s");
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(secs);
+    }
+    let mut total: u64 = 0;
+    let mut number = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            'd' => 86_400,
+            'h' => 3600,
+            'm' => 60,
+            's' => 1,
+            _ => return Err(invalid()),
+        };
+        let value: u64 = number.parse().map_err(|_| invalid())?;
+        total = value
+            .checked_mul(unit)
+            .and_then(|secs| total.checked_add(secs))
+            .ok_or_else(invalid)?;
+        number.clear();
+    }
+    if !number.is_empty() || total == 0 {
+        return Err(invalid());
+    }
+    Ok(total)
+}
+
+/// Parses US dollars (`5`, `2.50`, `$0.75`) into millionths of a dollar.
+fn parse_usd(text: &str) -> Result<u64, String> {
+    let invalid = || format!("`{text}` is not an amount of US dollars like 5 or 2.50");
+    let digits = text.trim().trim_start_matches('$');
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    if whole.is_empty() && fraction.is_empty() || fraction.len() > 6 {
+        return Err(invalid());
+    }
+    let all_digits = |part: &str| part.chars().all(|c| c.is_ascii_digit());
+    if !all_digits(whole) || !all_digits(fraction) {
+        return Err(invalid());
+    }
+    let whole: u64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| invalid())?
+    };
+    let fraction: u64 = format!("{fraction:0<6}").parse().map_err(|_| invalid())?;
+    whole
+        .checked_mul(1_000_000)
+        .and_then(|micros| micros.checked_add(fraction))
+        .ok_or_else(invalid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_in_every_documented_form() {
+        assert_eq!(parse_duration("2h"), Ok(7200));
+        assert_eq!(parse_duration("1h30m"), Ok(5400));
+        assert_eq!(parse_duration("45s"), Ok(45));
+        assert_eq!(parse_duration("90"), Ok(90));
+        assert_eq!(parse_duration("1d"), Ok(86_400));
+        for bad in ["", "h", "2x", "1h30", "0m", "-1h"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn dollars_parse_to_micros() {
+        assert_eq!(parse_usd("5"), Ok(5_000_000));
+        assert_eq!(parse_usd("2.50"), Ok(2_500_000));
+        assert_eq!(parse_usd("$0.000001"), Ok(1));
+        for bad in ["", "$", "1.2.3", "abc", "0.0000001", "-1"] {
+            assert!(parse_usd(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! Git, run non-interactively: no editor, no pager, no credential prompts.
+//!
+//! Returns facts about a repository (its root, its head commit, its tracked files); callers
+//! treat "not a git repository" as a fact, not an error.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::exec::process::{run, Finished, ProcessError, Run};
+
+/// How long one git query may take.
+const GIT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The environment every git command gets, so it never waits for a person.
+const NON_INTERACTIVE: [(&str, &str); 5] = [
+    ("GIT_TERMINAL_PROMPT", "0"),
+    ("GIT_EDITOR", "true"),
+    ("GIT_PAGER", "cat"),
+    ("GIT_ASKPASS", "true"),
+    ("LC_ALL", "C"),
+];
+
+/// Runs `git args…` in `dir`.
+pub fn git(dir: &Path, args: &[&str]) -> Result<Finished, ProcessError> {
+    run(&Run {
+        program: "git",
+        args,
+        dir,
+        env: &NON_INTERACTIVE,
+        stdin: None,
+        timeout: GIT_TIMEOUT,
+    })
+}
+
+/// Returns git's stdout when it succeeds, trimmed; `None` when git fails or is missing.
+fn query(dir: &Path, args: &[&str]) -> Option<String> {
+    let finished = git(dir, args).ok()?;
+    (finished.code == Some(0)).then(|| String::from_utf8_lossy(&finished.stdout).trim().to_owned())
+}
+
+/// Returns the root of the work tree `dir` is in, or `None` outside a git repository.
+pub fn repo_root(dir: &Path) -> Option<PathBuf> {
+    query(dir, &["rev-parse", "--show-toplevel"]).map(PathBuf::from)
+}
+
+/// Returns the commit `HEAD` names, or `None` in a repository without commits.
+pub fn head_commit(root: &Path) -> Option<String> {
+    query(root, &["rev-parse", "--verify", "--quiet", "HEAD^{commit}"])
+}
+
+/// Returns the tracked files of the repository at `root`, sorted, with `/` separators.
+pub fn tracked_files(root: &Path) -> Option<Vec<String>> {
+    let finished = git(root, &["ls-files", "-z"]).ok()?;
+    if finished.code != Some(0) {
+        return None;
+    }
+    let mut files: Vec<String> = finished
+        .stdout
+        .split(|byte| *byte == 0)
+        .filter(|path| !path.is_empty())
+        .map(|path| String::from_utf8_lossy(path).into_owned())
+        .collect();
+    files.sort();
+    Some(files)
+}

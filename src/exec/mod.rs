@@ -1,0 +1,11 @@
+//! The imperative shell: the clock and ids, git, the repository scan, and external processes.
+//!
+//! Everything here has side effects or reads the world; it reports what happened as values
+//! that the commands turn into events. Must not decide what a goal may do: that is `state`'s.
+
+pub mod clock;
+pub mod git;
+pub mod intake;
+pub mod planner;
+pub mod process;
+pub mod scan;

@@ -1,0 +1,91 @@
+//! The planner hook: ask an external command to decompose the goal.
+//!
+//! Protocol (docs/planner-hook.md): omk runs `sh -c <command>` in the repository root with a
+//! JSON request on stdin and `OMK_GOAL_ID` set; the command prints `{"tasks": [...]}` on
+//! stdout, each task a `TaskSpec` of kind `implementation` (schemas/planner-reply.schema.json).
+//! Any failure (missing program, non-zero exit, timeout, bad JSON, an invalid graph) is
+//! returned as a reason, and the caller falls back to the built-in decomposition.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::{TaskKind, TaskSpec};
+use crate::exec::process::{run, Run};
+use crate::plan::relevance::RelevantFile;
+
+/// How long the planner may take.
+pub const PLANNER_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// What omk sends the planner on stdin.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct PlannerRequest<'a> {
+    pub goal_id: &'a str,
+    pub prompt: &'a str,
+    pub base_commit: Option<&'a str>,
+    pub relevant_files: &'a [RelevantFile],
+    /// Returns the most slices omk accepts.
+    pub max_slices: usize,
+}
+
+/// What the planner must print on stdout.
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlannerReply {
+    /// Returns the implementation slices; omk adds the controller tasks after them.
+    pub tasks: Vec<TaskSpec>,
+}
+
+/// Returns the planner's slices, or why they cannot be used (in one sentence).
+pub fn ask_planner(
+    command: &str,
+    root: &Path,
+    request: &PlannerRequest<'_>,
+    timeout: Duration,
+) -> Result<Vec<TaskSpec>, String> {
+    let input = serde_json::to_vec(request).map_err(|error| error.to_string())?;
+    let finished = run(&Run {
+        program: "sh",
+        args: &["-c", command],
+        dir: root,
+        env: &[("OMK_GOAL_ID", request.goal_id)],
+        stdin: Some(&input),
+        timeout,
+    })
+    .map_err(|error| error.to_string())?;
+    if finished.code != Some(0) {
+        let stderr = String::from_utf8_lossy(&finished.stderr);
+        let last_line = stderr
+            .lines()
+            .rev()
+            .find(|line| !line.trim().is_empty())
+            .unwrap_or("");
+        return Err(match finished.code {
+            Some(127) => format!("the planner command was not found (exit 127): {last_line}"),
+            Some(code) => format!("the planner exited with status {code}: {last_line}"),
+            None => "the planner was killed by a signal".to_owned(),
+        });
+    }
+    let reply: PlannerReply = serde_json::from_slice(&finished.stdout).map_err(|error| {
+        format!("the planner's reply is not a valid {{\"tasks\": [...]}} document: {error}")
+    })?;
+    if reply.tasks.is_empty() || reply.tasks.len() > request.max_slices {
+        return Err(format!(
+            "the planner proposed {} slices; omk takes 1 to {}",
+            reply.tasks.len(),
+            request.max_slices
+        ));
+    }
+    if let Some(task) = reply
+        .tasks
+        .iter()
+        .find(|task| task.kind != TaskKind::Implementation)
+    {
+        return Err(format!(
+            "the planner's task `{}` is not an implementation slice; omk adds the controller tasks itself",
+            task.id
+        ));
+    }
+    Ok(reply.tasks)
+}

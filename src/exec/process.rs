@@ -1,0 +1,125 @@
+//! Running an external command to completion with a deadline, its output captured.
+//!
+//! Used for git and the planner hook. A command that outlives its deadline is killed and
+//! reported as timed out; stdin is given (or closed) so a child never waits for a terminal.
+// The one module allowed to start processes (clippy.toml bans `Command` elsewhere).
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
+use std::io::{self, Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The most output kept from one stream; the rest is read and dropped.
+pub const MAX_CAPTURE: usize = 8 << 20;
+
+/// What a finished command left.
+#[derive(Debug)]
+pub struct Finished {
+    /// Returns the exit code, or `None` when a signal ended it.
+    pub code: Option<i32>,
+    /// Returns the captured stdout.
+    pub stdout: Vec<u8>,
+    /// Returns the captured stderr.
+    pub stderr: Vec<u8>,
+}
+
+/// A command could not run to completion.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("cannot start `{program}`: {source}")]
+    Spawn { program: String, source: io::Error },
+    #[error("`{program}` did not finish within {secs}s and was killed")]
+    TimedOut { program: String, secs: u64 },
+    #[error("waiting for `{program}` failed: {source}")]
+    Wait { program: String, source: io::Error },
+}
+
+/// A command to run: program, arguments, working directory, environment and stdin.
+pub struct Run<'a> {
+    pub program: &'a str,
+    pub args: &'a [&'a str],
+    pub dir: &'a Path,
+    pub env: &'a [(&'a str, &'a str)],
+    pub stdin: Option<&'a [u8]>,
+    pub timeout: Duration,
+}
+
+/// Runs the command and returns what it left; kills it at the deadline.
+pub fn run(spec: &Run<'_>) -> Result<Finished, ProcessError> {
+    let program = spec.program.to_owned();
+    let mut command = Command::new(spec.program);
+    command
+        .args(spec.args)
+        .current_dir(spec.dir)
+        .stdin(if spec.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, value) in spec.env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().map_err(|source| ProcessError::Spawn {
+        program: program.clone(),
+        source,
+    })?;
+    let stdin = spec.stdin.map(<[u8]>::to_vec);
+    let mut input = child.stdin.take();
+    let writer = thread::spawn(move || {
+        if let (Some(pipe), Some(bytes)) = (input.as_mut(), stdin) {
+            // A child that exits without reading its input is not our error.
+            let _ = pipe.write_all(&bytes);
+        }
+        drop(input);
+    });
+    let stdout = child.stdout.take().map(capture);
+    let stderr = child.stderr.take().map(capture);
+    let deadline = Instant::now() + spec.timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(ProcessError::TimedOut {
+                    program,
+                    secs: spec.timeout.as_secs(),
+                });
+            }
+            Ok(None) => thread::sleep(Duration::from_millis(10)),
+            Err(source) => return Err(ProcessError::Wait { program, source }),
+        }
+    };
+    let _ = writer.join();
+    let joined = |handle: Option<thread::JoinHandle<Vec<u8>>>| {
+        handle
+            .and_then(|handle| handle.join().ok())
+            .unwrap_or_default()
+    };
+    Ok(Finished {
+        code: status.code(),
+        stdout: joined(stdout),
+        stderr: joined(stderr),
+    })
+}
+
+fn capture(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut kept = Vec::new();
+        let mut buffer = [0u8; 64 * 1024];
+        loop {
+            match pipe.read(&mut buffer) {
+                Ok(0) | Err(_) => break,
+                Ok(read) => {
+                    let room = MAX_CAPTURE.saturating_sub(kept.len());
+                    kept.extend_from_slice(&buffer[..read.min(room)]);
+                }
+            }
+        }
+        kept
+    })
+}

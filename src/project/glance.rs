@@ -1,0 +1,223 @@
+//! The glance: what `omk goal status` and `omk goal list` show of a goal.
+//!
+//! JSON carries timestamps, never ages, so the same log always gives the same bytes; the
+//! text form shows ages against a `now` the shell passes in.
+
+use serde::Serialize;
+
+use crate::event::{Phase, Timestamp};
+use crate::log::chain::Head;
+use crate::plan::documents::{format_duration, format_usd};
+use crate::state::{GoalState, GoalStatus, LimitUse};
+
+/// A limit and how much of it is used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct Usage {
+    /// Returns the amount used.
+    pub used: u64,
+    /// Returns the limit; `null` means none.
+    pub limit: Option<u64>,
+}
+
+impl From<LimitUse> for Usage {
+    fn from(use_: LimitUse) -> Usage {
+        Usage {
+            used: use_.used,
+            limit: use_.limit,
+        }
+    }
+}
+
+/// The budget at a glance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct BudgetGlance {
+    /// Returns active seconds used (up to the last event) against the limit.
+    pub time_secs: Usage,
+    /// Returns tokens used against the limit.
+    pub tokens: Usage,
+    /// Returns micro-USD used against the limit.
+    pub usd_micros: Usage,
+    /// Returns how many usage reports did not say their cost: the spend is a lower bound.
+    pub reports_without_usd: u64,
+}
+
+/// One goal at a glance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct Glance<'a> {
+    pub goal_id: &'a str,
+    pub started_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub status: GoalStatus,
+    /// Returns the phase the goal is in, or was in when it stopped.
+    pub phase: Phase,
+    pub tasks_done: usize,
+    pub tasks_total: usize,
+    pub budget: BudgetGlance,
+    /// Returns what to do next, as a command or a sentence.
+    pub next_step: String,
+    /// Returns the log head the glance was derived from.
+    pub head: Head,
+}
+
+/// Returns the budget of `state` at a glance.
+pub fn budget_glance(state: &GoalState) -> BudgetGlance {
+    BudgetGlance {
+        time_secs: state.budget.time(state.updated_at).into(),
+        tokens: state.budget.tokens().into(),
+        usd_micros: state.budget.usd().into(),
+        reports_without_usd: state.budget.reports_without_usd,
+    }
+}
+
+/// Returns `state` at a glance, derived at `head`.
+pub fn glance(state: &GoalState, head: Head) -> Glance<'_> {
+    let (tasks_done, tasks_total) = state.tasks.progress();
+    Glance {
+        goal_id: &state.goal_id,
+        started_at: state.started_at,
+        updated_at: state.updated_at,
+        status: state.status,
+        phase: state.phase,
+        tasks_done,
+        tasks_total,
+        budget: budget_glance(state),
+        next_step: next_step(state),
+        head,
+    }
+}
+
+/// Returns what the operator should do next with the goal.
+pub fn next_step(state: &GoalState) -> String {
+    let id = &state.goal_id;
+    let reason = state
+        .outcome
+        .as_ref()
+        .map_or("", |outcome| outcome.reason.as_str());
+    match state.status {
+        GoalStatus::Intake => format!("intake was interrupted before planning: start again with `omk goal run` (then `omk goal cancel {id}`)"),
+        GoalStatus::Planning if state.plan.is_none() => format!("planning was interrupted: start again with `omk goal run` (then `omk goal cancel {id}`)"),
+        GoalStatus::Planning | GoalStatus::Executing => format!("omk goal execute {id}"),
+        GoalStatus::Verifying => format!("omk goal verify {id}"),
+        GoalStatus::Reviewing => format!("omk goal review {id}"),
+        GoalStatus::Integrating => format!("omk goal accept {id} --summary '…'  or  omk goal reject {id} --reason '…'"),
+        GoalStatus::Paused => format!("omk goal resume {id}"),
+        GoalStatus::NeedsMoreBudget => format!("omk goal budget-add {id} --time 1h (or --tokens/--usd), then omk goal resume {id}"),
+        GoalStatus::BlockedOnHuman => {
+            let decisions = state
+                .outcome
+                .as_ref()
+                .map(|outcome| outcome.decisions_required.join("; "))
+                .unwrap_or_default();
+            format!("decide: {decisions}; then start a new goal whose prompt carries the decision")
+        }
+        GoalStatus::BlockedOnExternal => format!("resolve: {reason}; then omk goal resume {id}"),
+        GoalStatus::FailedInfra => format!("fix the failure ({reason}), then omk goal resume {id}"),
+        GoalStatus::Ready => "nothing: the goal is ready and accepted".to_owned(),
+        GoalStatus::NotReady => format!("nothing in this goal ({reason}); start a new goal for another attempt"),
+        GoalStatus::Cancelled => "nothing: the goal was cancelled".to_owned(),
+    }
+}
+
+/// Returns the status and phase in words: `executing`, `paused (in executing)`, `planning (plan ready)`.
+pub fn status_words(state: &GoalState) -> String {
+    match state.status {
+        GoalStatus::Planning if state.plan.is_some() => "planned".to_owned(),
+        status if status.is_live() => status.name().to_owned(),
+        status => format!("{status} (in {})", state.phase.name()),
+    }
+}
+
+/// Returns the budget in words: `time 12m/2h · tokens 1200 · $0.42/$5.00`.
+pub fn budget_words(budget: &BudgetGlance) -> String {
+    let limit = |limit: Option<u64>, format: &dyn Fn(u64) -> String| {
+        limit
+            .map(|limit| format!("/{}", format(limit)))
+            .unwrap_or_default()
+    };
+    let tokens = |count: u64| count.to_string();
+    let unknown = if budget.reports_without_usd > 0 {
+        "+?"
+    } else {
+        ""
+    };
+    format!(
+        "time {}{} · tokens {}{} · {}{unknown}{}",
+        format_duration(budget.time_secs.used),
+        limit(budget.time_secs.limit, &format_duration),
+        budget.tokens.used,
+        limit(budget.tokens.limit, &tokens),
+        format_usd(budget.usd_micros.used),
+        limit(budget.usd_micros.limit, &format_usd),
+    )
+}
+
+/// Returns how long ago `then` was, as of `now`: `just now`, `5m ago`, `3h ago`, `2d ago`.
+pub fn age(then: Timestamp, now: Timestamp) -> String {
+    let secs = then.seconds_until(now);
+    match secs {
+        0..=59 => "just now".to_owned(),
+        60..=3599 => format!("{}m ago", secs / 60),
+        3600..=86_399 => format!("{}h ago", secs / 3600),
+        _ => format!("{}d ago", secs / 86_400),
+    }
+}
+
+/// Returns the glance as the text of `omk goal status`.
+pub fn status_text(glance: &Glance<'_>, state: &GoalState, now: Timestamp) -> String {
+    format!(
+        "{}  {}  updated {}\n  tasks {}/{} done · {}\n  next: {}\n",
+        glance.goal_id,
+        status_words(state),
+        age(glance.updated_at, now),
+        glance.tasks_done,
+        glance.tasks_total,
+        budget_words(&glance.budget),
+        glance.next_step,
+    )
+}
+
+/// Returns the rows of `omk goal list` as an aligned table.
+pub fn list_text(rows: &[(Glance<'_>, &GoalState)], now: Timestamp) -> String {
+    let mut lines = vec![[
+        "GOAL".to_owned(),
+        "AGE".to_owned(),
+        "STATUS".to_owned(),
+        "TASKS".to_owned(),
+        "BUDGET".to_owned(),
+        "NEXT".to_owned(),
+    ]];
+    for (glance, state) in rows {
+        lines.push([
+            glance.goal_id.to_owned(),
+            age(glance.started_at, now),
+            status_words(state),
+            format!("{}/{}", glance.tasks_done, glance.tasks_total),
+            budget_words(&glance.budget),
+            glance.next_step.clone(),
+        ]);
+    }
+    let mut widths = [0; 6];
+    for line in &lines {
+        for (width, cell) in widths.iter_mut().zip(line) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for line in &lines {
+        let cells: Vec<String> = line
+            .iter()
+            .zip(widths)
+            .enumerate()
+            .map(|(index, (cell, width))| {
+                if index == 5 {
+                    cell.clone()
+                } else {
+                    format!("{cell:<width$}")
+                }
+            })
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,184 @@
+//! The full state of a goal, as `omk goal show` prints it: JSON, text or Markdown.
+
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use crate::log::chain::Head;
+use crate::plan::documents::format_usd;
+use crate::project::glance::{budget_glance, budget_words, next_step, status_words};
+use crate::state::GoalState;
+
+/// `omk goal show --format json`: the state and the head it was derived from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct ShowView<'a> {
+    /// Returns the log head the view was derived from.
+    pub head: Head,
+    /// Returns what to do next.
+    pub next_step: String,
+    /// Returns the folded state.
+    pub state: &'a GoalState,
+}
+
+/// Returns the JSON view of `state` at `head`.
+pub fn show_view(state: &GoalState, head: Head) -> ShowView<'_> {
+    ShowView {
+        head,
+        next_step: next_step(state),
+        state,
+    }
+}
+
+/// Returns the full state as Markdown (`markdown`) or as plain text.
+pub fn show_document(state: &GoalState, head: Head, markdown: bool) -> String {
+    let heading = |level: usize, text: &str| {
+        if markdown {
+            format!("{} {text}\n\n", "#".repeat(level))
+        } else {
+            format!("{}\n\n", text.to_uppercase())
+        }
+    };
+    let code = |text: &str| {
+        if markdown {
+            format!("`{text}`")
+        } else {
+            text.to_owned()
+        }
+    };
+    let mut out = String::new();
+    out.push_str(&heading(1, &format!("Goal {}", state.goal_id)));
+    for line in state.prompt.lines() {
+        let _ = writeln!(out, "> {line}");
+    }
+    out.push('\n');
+    let _ = writeln!(out, "- Status: {}", status_words(state));
+    if let Some(outcome) = &state.outcome {
+        let _ = writeln!(out, "- Why: {}", outcome.reason);
+        for decision in &outcome.decisions_required {
+            let _ = writeln!(out, "- Decision required: {decision}");
+        }
+    }
+    let _ = writeln!(out, "- Next: {}", code(&next_step(state)));
+    let _ = writeln!(
+        out,
+        "- Started: {} · last event: {} (seq {}, {})",
+        state.started_at,
+        state.updated_at,
+        head.seq,
+        code(&head.hash.to_hex())
+    );
+    let _ = writeln!(
+        out,
+        "- Base commit: {}",
+        state.base_commit.as_deref().map_or("none".to_owned(), code)
+    );
+    let _ = writeln!(
+        out,
+        "- omk {} · agent: {} · planner: {}",
+        state.omk_version,
+        state.options.agent.as_deref().unwrap_or("none"),
+        state.options.planner.as_deref().unwrap_or("built-in")
+    );
+    let _ = writeln!(out, "- Budget: {}", budget_words(&budget_glance(state)));
+    if state.budget.reports_without_usd > 0 {
+        let _ = writeln!(
+            out,
+            "- Spend is a lower bound: {} usage reports did not say their cost (known: {})",
+            state.budget.reports_without_usd,
+            format_usd(state.budget.usd_micros)
+        );
+    }
+    out.push('\n');
+    if let Some(oracle) = &state.oracle {
+        out.push_str(&heading(2, "Oracle guard"));
+        let verdict = if oracle.testable {
+            "testable without a human decision"
+        } else {
+            "needs a human decision"
+        };
+        let _ = writeln!(out, "{verdict}.");
+        for signal in &oracle.signals {
+            let _ = writeln!(out, "- {}: {}", signal.category, code(&signal.phrase));
+        }
+        out.push('\n');
+    }
+    if let Some(plan) = &state.plan {
+        out.push_str(&heading(2, "Plan"));
+        let _ = writeln!(out, "Decomposed by: {:?}.", plan.source);
+        if let Some(fallback) = &plan.fallback {
+            let _ = writeln!(
+                out,
+                "The planner {} failed ({}); the built-in decomposition was used.",
+                code(&fallback.planner),
+                fallback.reason
+            );
+        }
+        out.push('\n');
+    }
+    out.push_str(&heading(
+        2,
+        &format!(
+            "Tasks ({}/{} done)",
+            state.tasks.progress().0,
+            state.tasks.progress().1
+        ),
+    ));
+    for task in state.tasks.tasks() {
+        let _ = writeln!(
+            out,
+            "- {} [{}] {} ({}, risk {:?}, retries {}/{})",
+            code(&task.spec.id),
+            task.status.name(),
+            task.spec.title,
+            task.spec.owner_role,
+            task.spec.risk,
+            task.retries,
+            task.spec.max_retries
+        );
+        if !task.spec.depends_on.is_empty() {
+            let _ = writeln!(out, "  - after: {}", task.spec.depends_on.join(", "));
+        }
+        if !task.spec.write_set.is_empty() {
+            let _ = writeln!(out, "  - writes: {}", task.spec.write_set.join(", "));
+        }
+        if let Some(lease) = &task.lease {
+            let _ = writeln!(
+                out,
+                "  - leased by {} until {}",
+                lease.holder, lease.expires_at
+            );
+        }
+        for evidence in &task.evidence {
+            let artifact = evidence
+                .artifact
+                .map(|hash| format!(" ({})", code(&hash.to_hex())))
+                .unwrap_or_default();
+            let _ = writeln!(out, "  - evidence: {}{artifact}", evidence.summary);
+        }
+    }
+    if state.tasks.tasks().is_empty() {
+        let _ = writeln!(out, "No tasks yet.");
+    }
+    out.push('\n');
+    out.push_str(&heading(2, "Artifacts"));
+    for recorded in &state.artifacts {
+        let artifact = &recorded.artifact;
+        let _ = writeln!(
+            out,
+            "- {} ({} bytes, {}) {}",
+            artifact.name,
+            artifact.size,
+            artifact.media_type,
+            code(&artifact.hash.to_hex())
+        );
+    }
+    if state.artifacts.is_empty() {
+        let _ = writeln!(out, "None.");
+    }
+    if let Some(integration) = &state.integration {
+        out.push('\n');
+        out.push_str(&heading(2, "Integration"));
+        let _ = writeln!(out, "{:?}: {}", integration.decision, integration.note);
+    }
+    out
+}

@@ -1,0 +1,382 @@
+//! The task graph: tasks as planned, how far each has got, and the rules a change must keep.
+//!
+//! Owns graph validation (ids, required fields, dependencies, cycles) and the task transition
+//! table. Tasks are kept in plan order, so every view of the graph is deterministic.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::{Evidence, TaskKind, TaskSpec, TaskStatus, Timestamp};
+
+/// Who holds the right to run a task, and until when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Lease {
+    /// Returns the holder: `<pid>@<host>`.
+    pub holder: String,
+    /// Returns when the lease lapses unless renewed.
+    pub expires_at: Timestamp,
+}
+
+/// One task and how far it has got.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Task {
+    /// Returns the task as planned.
+    pub spec: TaskSpec,
+    /// Returns its status.
+    pub status: TaskStatus,
+    /// Returns how many times it has been retried.
+    pub retries: u32,
+    /// Returns the current lease, while it is running.
+    pub lease: Option<Lease>,
+    /// Returns the evidence recorded for it, in log order.
+    pub evidence: Vec<Evidence>,
+    /// Returns the `seq` of the last event that changed it.
+    pub updated_seq: u64,
+}
+
+/// The tasks of a goal, in plan order.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(transparent)]
+pub struct TaskGraph {
+    tasks: Vec<Task>,
+}
+
+/// Why a task or a change to the graph is refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum GraphError {
+    #[error("the plan adds no tasks")]
+    NoTasks,
+    #[error("task id `{id}` is not 1 to 64 of `a-z 0-9 -`")]
+    BadId { id: String },
+    #[error("task `{id}` appears twice")]
+    DuplicateId { id: String },
+    #[error("task `{id}` has an empty {field}")]
+    EmptyField { id: String, field: &'static str },
+    #[error("task `{id}` depends on `{missing}`, which is not in the graph")]
+    MissingDependency { id: String, missing: String },
+    #[error("task `{id}` depends on itself")]
+    SelfDependency { id: String },
+    #[error("the dependencies form a cycle: {}", cycle.join(" -> "))]
+    Cycle { cycle: Vec<String> },
+    #[error("no task `{id}` in the graph")]
+    UnknownTask { id: String },
+    #[error("task `{id}` is {actual}, not {claimed}")]
+    StaleStatus {
+        id: String,
+        claimed: &'static str,
+        actual: &'static str,
+    },
+    #[error("task `{id}` cannot go from {from} to {to}")]
+    IllegalTransition {
+        id: String,
+        from: &'static str,
+        to: &'static str,
+    },
+    #[error("task `{id}` cannot start: dependency `{dependency}` is {status}")]
+    DependencyNotDone {
+        id: String,
+        dependency: String,
+        status: &'static str,
+    },
+    #[error("task `{id}` has used all {max_retries} of its retries")]
+    RetriesExhausted { id: String, max_retries: u32 },
+    #[error("task `{id}` is {status}: only a running task holds a lease")]
+    LeaseNotRunning { id: String, status: &'static str },
+}
+
+impl TaskGraph {
+    /// Returns the tasks in plan order.
+    pub fn tasks(&self) -> &[Task] {
+        &self.tasks
+    }
+
+    /// Returns the task with `id`.
+    pub fn get(&self, id: &str) -> Option<&Task> {
+        self.tasks.iter().find(|task| task.spec.id == id)
+    }
+
+    /// Returns how many tasks have each status, as (done, total).
+    pub fn progress(&self) -> (usize, usize) {
+        let done = self
+            .tasks
+            .iter()
+            .filter(|task| task.status == TaskStatus::Done)
+            .count();
+        (done, self.tasks.len())
+    }
+
+    /// Returns the graph built from `specs` alone, as a planner proposes it.
+    pub fn from_specs(specs: &[TaskSpec]) -> Result<TaskGraph, GraphError> {
+        let mut graph = TaskGraph::default();
+        graph.add(specs, 0)?;
+        Ok(graph)
+    }
+
+    /// Adds `specs` (planned at `seq`) after checking them against the graph and each other.
+    pub fn add(&mut self, specs: &[TaskSpec], seq: u64) -> Result<(), GraphError> {
+        if specs.is_empty() {
+            return Err(GraphError::NoTasks);
+        }
+        let mut new_ids: BTreeMap<&str, &TaskSpec> = BTreeMap::new();
+        for spec in specs {
+            check_fields(spec)?;
+            if self.get(&spec.id).is_some() || new_ids.insert(&spec.id, spec).is_some() {
+                return Err(GraphError::DuplicateId {
+                    id: spec.id.clone(),
+                });
+            }
+        }
+        for spec in specs {
+            for dependency in &spec.depends_on {
+                if *dependency == spec.id {
+                    return Err(GraphError::SelfDependency {
+                        id: spec.id.clone(),
+                    });
+                }
+                if self.get(dependency).is_none() && !new_ids.contains_key(dependency.as_str()) {
+                    return Err(GraphError::MissingDependency {
+                        id: spec.id.clone(),
+                        missing: dependency.clone(),
+                    });
+                }
+            }
+        }
+        // Existing tasks cannot depend on new ones, so a cycle can only run through new tasks.
+        if let Some(cycle) = find_cycle(&new_ids) {
+            return Err(GraphError::Cycle { cycle });
+        }
+        self.tasks.extend(specs.iter().map(|spec| Task {
+            spec: spec.clone(),
+            status: TaskStatus::Pending,
+            retries: 0,
+            lease: None,
+            evidence: Vec::new(),
+            updated_seq: seq,
+        }));
+        Ok(())
+    }
+
+    /// Moves task `id` from `from` to `to`, as recorded at `seq`.
+    pub fn transition(
+        &mut self,
+        id: &str,
+        from: TaskStatus,
+        to: TaskStatus,
+        seq: u64,
+    ) -> Result<(), GraphError> {
+        let task = self.get(id).ok_or_else(|| unknown(id))?;
+        if task.status != from {
+            return Err(GraphError::StaleStatus {
+                id: id.to_owned(),
+                claimed: from.name(),
+                actual: task.status.name(),
+            });
+        }
+        if !task_transition_allowed(from, to) {
+            return Err(GraphError::IllegalTransition {
+                id: id.to_owned(),
+                from: from.name(),
+                to: to.name(),
+            });
+        }
+        if to == TaskStatus::Running {
+            self.check_dependencies_done(task)?;
+        }
+        let task = self.get_mut(id)?;
+        task.status = to;
+        task.lease = None;
+        task.updated_seq = seq;
+        Ok(())
+    }
+
+    /// Sends a failed, blocked or interrupted task back to pending for another attempt.
+    pub fn retry(&mut self, id: &str, seq: u64) -> Result<(), GraphError> {
+        let task = self.get_mut(id)?;
+        if !matches!(
+            task.status,
+            TaskStatus::Failed | TaskStatus::Running | TaskStatus::Blocked
+        ) {
+            return Err(GraphError::IllegalTransition {
+                id: id.to_owned(),
+                from: task.status.name(),
+                to: "pending (retry)",
+            });
+        }
+        if task.retries >= task.spec.max_retries {
+            return Err(GraphError::RetriesExhausted {
+                id: id.to_owned(),
+                max_retries: task.spec.max_retries,
+            });
+        }
+        task.retries += 1;
+        task.status = TaskStatus::Pending;
+        task.lease = None;
+        task.updated_seq = seq;
+        Ok(())
+    }
+
+    /// Records that `lease` now covers running task `id`.
+    pub fn lease(&mut self, id: &str, lease: Lease, seq: u64) -> Result<(), GraphError> {
+        let task = self.get_mut(id)?;
+        if task.status != TaskStatus::Running {
+            return Err(GraphError::LeaseNotRunning {
+                id: id.to_owned(),
+                status: task.status.name(),
+            });
+        }
+        task.lease = Some(lease);
+        task.updated_seq = seq;
+        Ok(())
+    }
+
+    /// Attaches evidence to task `id`.
+    pub fn add_evidence(
+        &mut self,
+        id: &str,
+        evidence: Evidence,
+        seq: u64,
+    ) -> Result<(), GraphError> {
+        let task = self.get_mut(id)?;
+        task.evidence.push(evidence);
+        task.updated_seq = seq;
+        Ok(())
+    }
+
+    /// Returns the tasks that could start now: pending, with every dependency done.
+    pub fn startable(&self) -> impl Iterator<Item = &Task> {
+        self.tasks.iter().filter(|task| {
+            task.status == TaskStatus::Pending && self.check_dependencies_done(task).is_ok()
+        })
+    }
+
+    /// Returns the required tasks that are not done.
+    pub fn required_not_done(&self) -> impl Iterator<Item = &Task> {
+        self.tasks
+            .iter()
+            .filter(|task| task.spec.required && task.status != TaskStatus::Done)
+    }
+
+    fn check_dependencies_done(&self, task: &Task) -> Result<(), GraphError> {
+        for dependency in &task.spec.depends_on {
+            let status = self
+                .get(dependency)
+                .map_or(TaskStatus::Pending, |found| found.status);
+            if status != TaskStatus::Done {
+                return Err(GraphError::DependencyNotDone {
+                    id: task.spec.id.clone(),
+                    dependency: dependency.clone(),
+                    status: status.name(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn get_mut(&mut self, id: &str) -> Result<&mut Task, GraphError> {
+        self.tasks
+            .iter_mut()
+            .find(|task| task.spec.id == id)
+            .ok_or_else(|| unknown(id))
+    }
+}
+
+fn unknown(id: &str) -> GraphError {
+    GraphError::UnknownTask { id: id.to_owned() }
+}
+
+/// The task transition table; retries (back to pending) go through [`TaskGraph::retry`].
+fn task_transition_allowed(from: TaskStatus, to: TaskStatus) -> bool {
+    use TaskStatus as T;
+    matches!(
+        (from, to),
+        (T::Pending, T::Running | T::Blocked | T::Cancelled)
+            | (T::Running, T::Done | T::Failed | T::Blocked | T::Cancelled)
+            | (T::Failed | T::Blocked, T::Cancelled)
+            | (T::Blocked, T::Pending)
+    )
+}
+
+/// Returns whether `id` is 1 to 64 of `a-z 0-9 -`, which keeps it safe in branch and path names.
+pub fn is_task_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-')
+}
+
+fn check_fields(spec: &TaskSpec) -> Result<(), GraphError> {
+    if !is_task_id(&spec.id) {
+        return Err(GraphError::BadId {
+            id: spec.id.clone(),
+        });
+    }
+    let empty = |field| GraphError::EmptyField {
+        id: spec.id.clone(),
+        field,
+    };
+    if spec.title.trim().is_empty() {
+        return Err(empty("title"));
+    }
+    if spec.description.trim().is_empty() {
+        return Err(empty("description"));
+    }
+    if spec.owner_role.trim().is_empty() {
+        return Err(empty("owner role"));
+    }
+    if spec.acceptance.iter().all(|line| line.trim().is_empty()) {
+        return Err(empty("acceptance criteria"));
+    }
+    if spec.kind == TaskKind::Implementation && spec.write_set.is_empty() {
+        return Err(empty("write set"));
+    }
+    Ok(())
+}
+
+/// Returns a dependency cycle among `tasks`, as ids from a task back to itself, if there is one.
+fn find_cycle(tasks: &BTreeMap<&str, &TaskSpec>) -> Option<Vec<String>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        Unvisited,
+        OnPath,
+        Finished,
+    }
+    let mut marks: BTreeMap<&str, Mark> = tasks.keys().map(|id| (*id, Mark::Unvisited)).collect();
+    for start in tasks.keys() {
+        if marks[start] != Mark::Unvisited {
+            continue;
+        }
+        // Iterative depth-first search: (task, index of the next dependency to visit).
+        let mut path: Vec<(&str, usize)> = vec![(start, 0)];
+        marks.insert(start, Mark::OnPath);
+        while let Some((id, next)) = path.last_mut() {
+            let dependencies = &tasks[*id].depends_on;
+            let Some(dependency) = dependencies.get(*next) else {
+                marks.insert(id, Mark::Finished);
+                path.pop();
+                continue;
+            };
+            *next += 1;
+            match marks.get(dependency.as_str()).copied() {
+                Some(Mark::Unvisited) => {
+                    marks.insert(dependency, Mark::OnPath);
+                    path.push((dependency, 0));
+                }
+                Some(Mark::OnPath) => {
+                    let from = path.iter().position(|(on_path, _)| on_path == dependency)?;
+                    let mut cycle: Vec<String> = path[from..]
+                        .iter()
+                        .map(|(id, _)| (*id).to_owned())
+                        .collect();
+                    cycle.push(dependency.clone());
+                    return Some(cycle);
+                }
+                // Finished, or a task already in the graph: no cycle through it.
+                Some(Mark::Finished) | None => {}
+            }
+        }
+    }
+    None
+}

@@ -1,0 +1,444 @@
+//! Goal directories on disk: where goals live, loading a goal (snapshot + fold of the newer
+//! events), appending a decided batch, and writing the projections beside the log.
+//!
+//! Part of the shell. Loading never trusts a projection: the snapshot is used only when the
+//! event it names is in the chain, and every other file beside the log is write-only here.
+//! Appends are optimistic: decide on a fold, append at the expected `seq`, and on a conflict
+//! load again and decide again, so concurrent commands on one goal serialise cleanly.
+
+mod projections;
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::event::{DecodeError, Event, RecordedEvent, Timestamp};
+use crate::exec::clock::new_event_ids;
+use crate::log::artifacts::ArtifactStore;
+use crate::log::chain::{Head, Position};
+use crate::log::line::InvalidEvent;
+use crate::log::paths::{LogPaths, LOG_FILE_NAME};
+use crate::log::reader::{position_in_chain, LogReader, ReadError};
+use crate::log::writer::{AppendError, Expected, LogWriter, OpenError};
+use crate::project::snapshot::Snapshot;
+use crate::state::{FoldError, GoalState, Refusal};
+
+pub use projections::{SNAPSHOT_FILE, TASK_GRAPH_FILE};
+
+/// The directory under the state root that holds one directory per goal.
+pub const GOALS_DIR: &str = "goals";
+/// How many events a read may fold past the snapshot before it refreshes the snapshot.
+pub const SNAPSHOT_EVERY: u64 = 512;
+/// How many times a command decides again after losing a race to another writer.
+pub const MAX_ATTEMPTS: u32 = 8;
+
+/// A goal command or load could not complete; nothing was appended unless said otherwise.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no goals in {dir}")]
+    NoGoals { dir: String },
+    #[error("no goal `{id}` in {dir}")]
+    UnknownGoal { id: String, dir: String },
+    #[error("goal {id} already exists in {dir}")]
+    GoalExists { id: String, dir: String },
+    #[error("goal {id} has an empty event log: {path}")]
+    EmptyLog { id: String, path: String },
+    #[error("cannot access {path}: {source}")]
+    Io { path: String, source: io::Error },
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    #[error(transparent)]
+    Append(AppendError),
+    #[error(
+        "{path} has a torn tail: {bytes} bytes from byte {offset} after the last complete batch"
+    )]
+    TornTail {
+        path: String,
+        offset: u64,
+        bytes: u64,
+    },
+    #[error("cannot fold {path}: {source}")]
+    Decode { path: String, source: DecodeError },
+    #[error("cannot fold {path}: {source}")]
+    Fold {
+        path: String,
+        source: Box<FoldError>,
+    },
+    #[error("{0}")]
+    Refused(Refusal),
+    #[error("{path} changed under this command {attempts} times in a row (other writers are busy): try again")]
+    Contended { path: String, attempts: u32 },
+    #[error("cannot make event ids: {0}")]
+    Ids(#[from] InvalidEvent),
+}
+
+impl StoreError {
+    /// Returns whether the log itself is damaged (the fix is `omk log verify` / `omk log repair`).
+    pub fn is_log_damage(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Read(ReadError::Corrupt { .. })
+                | StoreError::Open(_)
+                | StoreError::TornTail { .. }
+                | StoreError::Decode { .. }
+                | StoreError::Fold { .. }
+        )
+    }
+}
+
+/// Where goals are kept: `<repo>/.omk`, or `$OMK_HOME` when set.
+#[derive(Clone, Debug)]
+pub struct StateDir {
+    root: PathBuf,
+}
+
+impl StateDir {
+    /// Returns the state directory rooted at `root`.
+    pub fn new(root: impl Into<PathBuf>) -> StateDir {
+        StateDir { root: root.into() }
+    }
+
+    /// Returns the directory holding the goals.
+    pub fn goals_dir(&self) -> PathBuf {
+        self.root.join(GOALS_DIR)
+    }
+
+    /// Returns the goal with `id` (which may not exist).
+    pub fn goal(&self, id: &str) -> GoalDir {
+        GoalDir {
+            id: id.to_owned(),
+            dir: self.goals_dir().join(id),
+        }
+    }
+
+    /// Returns the ids of every goal, oldest first (ids sort by creation time).
+    pub fn goal_ids(&self) -> Result<Vec<String>, StoreError> {
+        let dir = self.goals_dir();
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(io_error(&dir, source)),
+        };
+        let mut ids = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|source| io_error(&dir, source))?;
+            if entry.path().join(LOG_FILE_NAME).is_file() {
+                ids.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Returns the goal `selector` names: an id, or `latest` for the newest.
+    pub fn resolve(&self, selector: &str) -> Result<GoalDir, StoreError> {
+        let dir = self.goals_dir().display().to_string();
+        if selector == "latest" {
+            let ids = self.goal_ids()?;
+            let newest = ids.last().ok_or(StoreError::NoGoals { dir })?;
+            return Ok(self.goal(newest));
+        }
+        let goal = self.goal(selector);
+        let plausible = !selector.is_empty()
+            && !selector.contains(['/', '\\'])
+            && selector != "."
+            && selector != "..";
+        if plausible && goal.paths().log().is_file() {
+            Ok(goal)
+        } else {
+            Err(StoreError::UnknownGoal {
+                id: selector.to_owned(),
+                dir,
+            })
+        }
+    }
+
+    /// Creates the directory of a new goal and appends its first batch, `events`.
+    pub fn create_goal(
+        &self,
+        id: &str,
+        at: Timestamp,
+        events: Vec<Event>,
+    ) -> Result<Loaded, StoreError> {
+        fs::create_dir_all(self.goals_dir())
+            .map_err(|source| io_error(&self.goals_dir(), source))?;
+        self.ignore_in_git()?;
+        let goal = self.goal(id);
+        match fs::create_dir(&goal.dir) {
+            Ok(()) => {}
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
+                return Err(StoreError::GoalExists {
+                    id: id.to_owned(),
+                    dir: self.goals_dir().display().to_string(),
+                })
+            }
+            Err(source) => return Err(io_error(&goal.dir, source)),
+        }
+        goal.append(None, at, events)
+    }
+
+    /// Keeps the state directory out of `git status` of the repository it lives in.
+    fn ignore_in_git(&self) -> Result<(), StoreError> {
+        let ignore = self.root.join(".gitignore");
+        if !ignore.exists() {
+            fs::write(
+                &ignore,
+                "# omk's state: goal logs, artifacts, worktrees\n*\n",
+            )
+            .map_err(|source| io_error(&ignore, source))?;
+        }
+        Ok(())
+    }
+}
+
+/// A goal's directory: its log, artifacts and projections.
+#[derive(Clone, Debug)]
+pub struct GoalDir {
+    id: String,
+    dir: PathBuf,
+}
+
+/// Whether a load could start from the snapshot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SnapshotUse {
+    /// There was no snapshot.
+    Absent,
+    /// The snapshot covered events up to this `seq`.
+    Used { seq: u64 },
+    /// The snapshot was not trusted, for this reason; the whole log was folded.
+    Ignored { reason: String },
+}
+
+/// A goal as folded from its log.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    /// Returns the folded state.
+    pub state: GoalState,
+    /// Returns the point after the last event folded.
+    pub position: Position,
+    /// Returns how the snapshot was used.
+    pub snapshot: SnapshotUse,
+    /// Returns how many events were folded (beyond the snapshot).
+    pub folded: u64,
+}
+
+impl Loaded {
+    /// Returns the head of the log the state was folded through.
+    pub fn head(&self) -> Head {
+        // A loaded goal has at least its `run_started` event.
+        self.position.head().unwrap_or(Head {
+            seq: 0,
+            hash: crate::log::hash::EventHash::GENESIS,
+        })
+    }
+}
+
+impl GoalDir {
+    /// Returns the goal's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Returns the goal's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Returns the paths of the goal's log and the files beside it.
+    pub fn paths(&self) -> LogPaths {
+        LogPaths::for_log(self.dir.join(LOG_FILE_NAME))
+    }
+
+    /// Returns the goal's artifact store.
+    pub fn artifacts(&self) -> ArtifactStore {
+        ArtifactStore::new(self.paths().artifacts())
+    }
+
+    /// Returns the goal folded from its log, starting from the snapshot when it is in the chain.
+    pub fn load(&self) -> Result<Loaded, StoreError> {
+        let paths = self.paths();
+        let (start, snapshot) = self.usable_snapshot(&paths)?;
+        let (mut state, position) = match start {
+            Some(snapshot) => {
+                let position = snapshot.position();
+                (Some(snapshot.state), position)
+            }
+            None => (None, Position::START),
+        };
+        let mut reader = LogReader::open_at(&paths, position)?;
+        let mut folded = 0;
+        for raw in reader.by_ref() {
+            let raw = raw?;
+            let recorded = RecordedEvent::decode(&raw).map_err(|source| StoreError::Decode {
+                path: paths.log().display().to_string(),
+                source,
+            })?;
+            let fold_error = |source| StoreError::Fold {
+                path: paths.log().display().to_string(),
+                source: Box::new(source),
+            };
+            match &mut state {
+                Some(state) => state.apply(&recorded).map_err(fold_error)?,
+                None => state = Some(GoalState::start(&recorded).map_err(fold_error)?),
+            }
+            folded += 1;
+        }
+        if let Some(torn) = reader.torn_tail() {
+            return Err(StoreError::TornTail {
+                path: paths.log().display().to_string(),
+                offset: torn.offset,
+                bytes: torn.bytes,
+            });
+        }
+        let state = state.ok_or_else(|| StoreError::EmptyLog {
+            id: self.id.clone(),
+            path: paths.log().display().to_string(),
+        })?;
+        let loaded = Loaded {
+            state,
+            position: reader.position(),
+            snapshot,
+            folded,
+        };
+        if folded >= SNAPSHOT_EVERY {
+            // A cache refresh on a read: a read-only directory just keeps folding the tail.
+            let _ = projections::write_snapshot(self, &loaded);
+        }
+        Ok(loaded)
+    }
+
+    /// Returns the snapshot when it is readable, of this goal, and in the chain.
+    fn usable_snapshot(
+        &self,
+        paths: &LogPaths,
+    ) -> Result<(Option<Snapshot>, SnapshotUse), StoreError> {
+        let path = self.dir.join(SNAPSHOT_FILE);
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                return Ok((None, SnapshotUse::Absent))
+            }
+            Err(error) => return Ok((None, ignored(format!("unreadable: {error}")))),
+        };
+        let snapshot: Snapshot = match serde_json::from_str(&text) {
+            Ok(snapshot) => snapshot,
+            Err(error) => {
+                return Ok((
+                    None,
+                    ignored(format!("not a snapshot this build reads: {error}")),
+                ))
+            }
+        };
+        if snapshot.state.goal_id != self.id {
+            return Ok((
+                None,
+                ignored(format!("it belongs to goal {}", snapshot.state.goal_id)),
+            ));
+        }
+        if !position_in_chain(paths, snapshot.position())? {
+            return Ok((
+                None,
+                ignored(format!(
+                    "event seq {} with hash {} is not in the log at byte {}",
+                    snapshot.covers.seq, snapshot.covers.hash, snapshot.covers.offset
+                )),
+            ));
+        }
+        let seq = snapshot.covers.seq;
+        Ok((Some(snapshot), SnapshotUse::Used { seq }))
+    }
+
+    /// Appends `events` as one batch stamped `at`, after checking they follow from `base` (or,
+    /// for a new goal, from nothing); returns the goal as it now stands.
+    pub fn append(
+        &self,
+        base: Option<&Loaded>,
+        at: Timestamp,
+        events: Vec<Event>,
+    ) -> Result<Loaded, StoreError> {
+        let start = base.map_or(Position::START, |loaded| loaded.position);
+        let mut state = base.map(|loaded| loaded.state.clone());
+        for (index, event) in events.iter().enumerate() {
+            let recorded = RecordedEvent {
+                seq: start.next_seq + index as u64,
+                at,
+                event: event.clone(),
+            };
+            match &mut state {
+                Some(state) => state
+                    .apply(&recorded)
+                    .map_err(|error| StoreError::Refused(error.refusal))?,
+                None => {
+                    state = Some(
+                        GoalState::start(&recorded)
+                            .map_err(|error| StoreError::Refused(error.refusal))?,
+                    )
+                }
+            }
+        }
+        let Some(state) = state else {
+            return Err(StoreError::EmptyLog {
+                id: self.id.clone(),
+                path: self.paths().log().display().to_string(),
+            });
+        };
+        let ids = new_event_ids(events.len())?;
+        let new_events = events
+            .iter()
+            .zip(ids)
+            .map(|(event, id)| event.to_new_event(id))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut writer = LogWriter::open(&self.paths())?;
+        let appended = writer
+            .append(Expected::Seq(start.next_seq), at.instant(), &new_events)
+            .map_err(StoreError::Append)?;
+        let loaded = Loaded {
+            state,
+            position: appended.position,
+            snapshot: SnapshotUse::Absent,
+            folded: events.len() as u64,
+        };
+        projections::write_all(self, &loaded)?;
+        Ok(loaded)
+    }
+
+    /// Loads the goal, lets `decide` choose the events, and appends them; on a conflict with
+    /// another writer, loads and decides again. `decide` returning no events appends nothing.
+    pub fn transact<F>(
+        &self,
+        at: Timestamp,
+        mut decide: F,
+    ) -> Result<(Loaded, Vec<Event>), StoreError>
+    where
+        F: FnMut(&GoalState) -> Result<Vec<Event>, Refusal>,
+    {
+        for _ in 0..MAX_ATTEMPTS {
+            let loaded = self.load()?;
+            let events = decide(&loaded.state).map_err(StoreError::Refused)?;
+            if events.is_empty() {
+                return Ok((loaded, events));
+            }
+            match self.append(Some(&loaded), at, events.clone()) {
+                Err(StoreError::Append(AppendError::Conflict { .. })) => continue,
+                result => return result.map(|loaded| (loaded, events)),
+            }
+        }
+        Err(StoreError::Contended {
+            path: self.paths().log().display().to_string(),
+            attempts: MAX_ATTEMPTS,
+        })
+    }
+}
+
+fn ignored(reason: String) -> SnapshotUse {
+    SnapshotUse::Ignored { reason }
+}
+
+fn io_error(path: &Path, source: io::Error) -> StoreError {
+    StoreError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}

@@ -1,0 +1,73 @@
+//! Writing the projections beside a goal's log: the snapshot, `task-graph.json`, and the
+//! human-readable copies of the planning documents.
+//!
+//! Every file is written whole through a temporary file and a rename, so a reader never sees
+//! half of one. A projection is skipped when the log has moved on since the fold that made
+//! it, so a slower writer never replaces a newer projection with an older one.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use crate::project::snapshot::Snapshot;
+use crate::project::task_graph::task_graph_view;
+use crate::project::to_json;
+use crate::store::{io_error, GoalDir, Loaded, StoreError};
+
+/// The snapshot's file name.
+pub const SNAPSHOT_FILE: &str = "snapshot.json";
+/// The task graph projection's file name.
+pub const TASK_GRAPH_FILE: &str = "task-graph.json";
+/// The planning artifacts copied beside the log under their own names.
+const DOCUMENT_COPIES: [&str; 3] = ["prd.md", "technical-plan.md", "test-spec.md"];
+
+/// Writes every projection of `loaded`.
+pub fn write_all(goal: &GoalDir, loaded: &Loaded) -> Result<(), StoreError> {
+    if !still_current(goal, loaded) {
+        return Ok(());
+    }
+    write_snapshot(goal, loaded)?;
+    let graph = to_json(&task_graph_view(&loaded.state, loaded.head()));
+    write_if_changed(&goal.dir.join(TASK_GRAPH_FILE), graph.as_bytes())?;
+    let store = goal.artifacts();
+    for name in DOCUMENT_COPIES {
+        let latest = loaded
+            .state
+            .artifacts
+            .iter()
+            .rev()
+            .find(|recorded| recorded.artifact.name == name);
+        if let Some(recorded) = latest {
+            let source = store.path_of(&recorded.artifact.hash);
+            let bytes = fs::read(&source).map_err(|error| io_error(&source, error))?;
+            write_if_changed(&goal.dir.join(name), &bytes)?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes the snapshot of `loaded`.
+pub fn write_snapshot(goal: &GoalDir, loaded: &Loaded) -> Result<(), StoreError> {
+    let Some(snapshot) = Snapshot::new(&loaded.state, loaded.position) else {
+        return Ok(());
+    };
+    write_if_changed(&goal.dir.join(SNAPSHOT_FILE), to_json(&snapshot).as_bytes())
+}
+
+/// Returns whether the log still ends where `loaded` was folded to.
+fn still_current(goal: &GoalDir, loaded: &Loaded) -> bool {
+    fs::metadata(goal.paths().log()).is_ok_and(|meta| meta.len() == loaded.position.offset)
+}
+
+fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    if fs::read(path).is_ok_and(|existing| existing == bytes) {
+        return Ok(());
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(|error| io_error(dir, error))?;
+    temp.write_all(bytes)
+        .map_err(|error| io_error(path, error))?;
+    temp.persist(path)
+        .map_err(|error| io_error(path, error.error))?;
+    Ok(())
+}

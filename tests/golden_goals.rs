@@ -1,0 +1,402 @@
+//! Golden goal fixtures: goal logs under `fixtures/goals/<case>/` with the exact bytes of
+//! `omk goal status --format json`, `show --format json`, `show --format md`, the
+//! `task-graph.json` projection and the snapshot they must give. Each is also validated
+//! against its JSON Schema in `schemas/`, as is every stored line and event payload.
+//! `OMK_UPDATE_FIXTURES=1 cargo test --test golden_goals` rewrites them.
+//!
+//! The logs are built here from typed events with a fixed clock and fixed ids, so rebuilding
+//! them must reproduce the checked-in bytes exactly: this pins the encoding of every payload.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use common::at;
+use omk::event::{
+    BudgetExtended, BudgetLimits, Conclusion, Event, Evidence, GoalConcluded, GoalPaused,
+    GoalResumed, Phase, PhaseEntered, PlanSource, RunMode, RunOptions, RunStarted,
+    TaskEvidenceRecorded, TaskLeased, TaskStatus, TaskTransitioned, TasksPlanned, Timestamp,
+    UsageRecorded,
+};
+use omk::log::writer::Expected;
+use omk::log::{ArtifactStore, EventId, LogPaths, LogReader, LogWriter, NewEvent};
+use omk::plan::decompose::slices;
+use omk::plan::documents::{documents, PlanFacts};
+use omk::plan::oracle::check_oracle;
+use omk::plan::relevance::{keywords, rank_files, ScannedFile};
+use omk::plan::{normalize_prompt, task_graph, RELEVANT_FILES};
+use omk::project::snapshot::Snapshot;
+use omk::project::to_json;
+use omk::store::StateDir;
+use serde_json::Value;
+
+const CASES: [&str; 3] = ["planned", "executing", "blocked"];
+const GOAL: &str = "g-20261124-140000-000-gold";
+
+fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/goals")
+}
+
+fn schemas_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas")
+}
+
+/// A fixed picture of a repository, standing in for the scan.
+fn scanned() -> Vec<ScannedFile> {
+    let file = |path: &str, hits: &[(&str, u32)]| ScannedFile {
+        path: path.to_owned(),
+        content_hits: hits.iter().map(|(k, n)| ((*k).to_owned(), *n)).collect(),
+    };
+    vec![
+        file("README.md", &[("list", 1)]),
+        file("src/cli/list.rs", &[("list", 6), ("json", 1), ("flag", 2)]),
+        file("src/parser.rs", &[("parser", 3), ("empty", 1)]),
+        file("tests/list.rs", &[("list", 4)]),
+    ]
+}
+
+/// Returns the batches of the case's history, each with its seconds after the fixed start.
+fn history(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
+    let prompt = match case {
+        "blocked" => "Make the dashboard look nicer",
+        _ => "Add a --json flag to the list command. Fix the parser crash on empty input",
+    };
+    let normalized = normalize_prompt(prompt);
+    let oracle = check_oracle(&normalized);
+    let budget = BudgetLimits {
+        time_secs: Some(7200),
+        tokens: Some(200_000),
+        usd_micros: Some(5_000_000),
+    };
+    let started = Event::RunStarted(RunStarted {
+        goal_id: GOAL.to_owned(),
+        prompt: prompt.to_owned(),
+        normalized_prompt: normalized.clone(),
+        base_commit: Some("4b825dc642cb6eb9a060e54bf8d69288fbee4904".to_owned()),
+        omk_version: "0.1.0".to_owned(),
+        budget,
+        options: RunOptions {
+            mode: RunMode::Run,
+            agent: Some("claude".to_owned()),
+            planner: None,
+        },
+    });
+    if case == "blocked" {
+        let concluded = Event::GoalConcluded(GoalConcluded {
+            status: Conclusion::BlockedOnHuman,
+            reason: "the goal's success cannot be tested without a human decision".to_owned(),
+            decisions_required: oracle.decisions_required.clone(),
+        });
+        return vec![(0, vec![started, Event::OracleChecked(oracle), concluded])];
+    }
+    let scan = scanned();
+    let relevant = rank_files(&scan, &keywords(&normalized), RELEVANT_FILES);
+    let tasks = task_graph(slices(&normalized, &scan)).unwrap();
+    let facts = PlanFacts {
+        goal_id: GOAL,
+        prompt: &normalized,
+        base_commit: Some("4b825dc642cb6eb9a060e54bf8d69288fbee4904"),
+        budget: &budget,
+        oracle: &oracle,
+        relevant: &relevant,
+        tasks: &tasks,
+    };
+    let mut planning: Vec<Event> = documents(&facts)
+        .into_iter()
+        .map(|doc| {
+            Event::ArtifactRecorded(
+                store
+                    .put(doc.name, doc.media_type, doc.text.as_bytes())
+                    .unwrap(),
+            )
+        })
+        .collect();
+    planning.push(Event::TasksPlanned(TasksPlanned {
+        source: PlanSource::Deterministic,
+        tasks,
+    }));
+    let mut batches = vec![
+        (
+            0,
+            vec![
+                started,
+                Event::OracleChecked(oracle),
+                Event::PhaseEntered(PhaseEntered {
+                    phase: Phase::Planning,
+                }),
+            ],
+        ),
+        (2, planning),
+    ];
+    if case == "planned" {
+        return batches;
+    }
+    let moved = |task: &str, from, to| {
+        Event::TaskTransitioned(TaskTransitioned {
+            task_id: task.to_owned(),
+            from,
+            to,
+            reason: None,
+        })
+    };
+    let expires: Timestamp = "2026-11-24T14:20:00Z".parse().unwrap();
+    let transcript = store
+        .put(
+            "slice-1/transcript.jsonl",
+            "application/x-ndjson",
+            b"{\"type\":\"result\"}\n",
+        )
+        .unwrap();
+    batches.extend([
+        (
+            60,
+            vec![
+                Event::PhaseEntered(PhaseEntered {
+                    phase: Phase::Executing,
+                }),
+                moved("slice-1", TaskStatus::Pending, TaskStatus::Running),
+                Event::TaskLeased(TaskLeased {
+                    task_id: "slice-1".to_owned(),
+                    holder: "4242@builder".to_owned(),
+                    expires_at: expires,
+                }),
+            ],
+        ),
+        (
+            300,
+            vec![
+                Event::UsageRecorded(UsageRecorded {
+                    task_id: Some("slice-1".to_owned()),
+                    input_tokens: Some(12_000),
+                    output_tokens: Some(3_400),
+                    usd_micros: Some(420_000),
+                }),
+                Event::ArtifactRecorded(transcript.clone()),
+                Event::TaskEvidenceRecorded(TaskEvidenceRecorded {
+                    task_id: "slice-1".to_owned(),
+                    evidence: Evidence {
+                        summary: "agent transcript".to_owned(),
+                        artifact: Some(transcript.hash),
+                    },
+                }),
+                moved("slice-1", TaskStatus::Running, TaskStatus::Done),
+                moved("slice-2", TaskStatus::Pending, TaskStatus::Running),
+            ],
+        ),
+        (
+            420,
+            vec![Event::GoalPaused(GoalPaused {
+                reason: Some("lunch".to_owned()),
+            })],
+        ),
+        (
+            3000,
+            vec![Event::BudgetExtended(BudgetExtended {
+                added: BudgetLimits {
+                    time_secs: Some(3600),
+                    tokens: None,
+                    usd_micros: None,
+                },
+                reason: Some("the parser slice is bigger than planned".to_owned()),
+            })],
+        ),
+        (3600, vec![Event::GoalResumed(GoalResumed { note: None })]),
+        (
+            3900,
+            vec![Event::UsageRecorded(UsageRecorded {
+                task_id: Some("slice-2".to_owned()),
+                input_tokens: None,
+                output_tokens: None,
+                usd_micros: None,
+            })],
+        ),
+    ]);
+    batches
+}
+
+/// Builds the case's state directory in `home` (which must be empty).
+fn build_case(case: &str, home: &Path) {
+    let goal = StateDir::new(home).goal(GOAL);
+    fs::create_dir_all(goal.dir()).unwrap();
+    let paths = goal.paths();
+    let mut writer = LogWriter::open(&paths).unwrap();
+    let mut next_id = 1;
+    for (seconds, batch) in history(case, &goal.artifacts()) {
+        let events: Vec<NewEvent> = batch
+            .iter()
+            .map(|event| {
+                let id = EventId::new(format!("ev-{next_id:04}")).unwrap();
+                next_id += 1;
+                event.to_new_event(id).unwrap()
+            })
+            .collect();
+        let expected = Expected::Seq(writer.position().next_seq);
+        writer.append(expected, at(seconds), &events).unwrap();
+    }
+}
+
+fn omk(home: &Path, args: &[&str]) -> String {
+    let out = Command::cargo_bin("omk")
+        .unwrap()
+        .current_dir(home)
+        .env("OMK_HOME", home)
+        .env("OMK_TEST_NOW", "2026-11-24T16:00:00Z")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Returns the files a case pins: (name under expected/, bytes, schema that must accept it).
+fn expected_outputs(home: &Path) -> Vec<(&'static str, String, Option<&'static str>)> {
+    let goal = StateDir::new(home).goal(GOAL);
+    let loaded = goal.load().unwrap();
+    let snapshot = to_json(&Snapshot::new(&loaded.state, loaded.position).unwrap());
+    vec![
+        (
+            "status.json",
+            omk(home, &["goal", "status", GOAL, "--format", "json"]),
+            Some("goal-status.schema.json"),
+        ),
+        ("status.txt", omk(home, &["goal", "status", GOAL]), None),
+        (
+            "show.json",
+            omk(home, &["goal", "show", GOAL, "--format", "json"]),
+            Some("goal-show.schema.json"),
+        ),
+        (
+            "show.md",
+            omk(home, &["goal", "show", GOAL, "--format", "md"]),
+            None,
+        ),
+        (
+            "budget.json",
+            omk(home, &["goal", "budget", GOAL, "--format", "json"]),
+            None,
+        ),
+        (
+            "task-graph.json",
+            to_json(&omk::project::task_graph::task_graph_view(
+                &loaded.state,
+                loaded.head(),
+            )),
+            Some("task-graph.schema.json"),
+        ),
+        ("snapshot.json", snapshot, Some("snapshot.schema.json")),
+    ]
+}
+
+fn validator(schema: &str) -> jsonschema::Validator {
+    let text = fs::read_to_string(schemas_dir().join(schema)).unwrap();
+    jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap()
+}
+
+fn assert_valid(schema: &str, document: &Value, what: &str) {
+    let errors: Vec<String> = validator(schema)
+        .iter_errors(document)
+        .map(|error| format!("{} at {}", error, error.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{what} does not match schemas/{schema}: {errors:#?}"
+    );
+}
+
+#[test]
+fn goal_fixtures_are_pinned_byte_for_byte_and_match_their_schemas() {
+    let updating = std::env::var_os("OMK_UPDATE_FIXTURES").is_some();
+    for case in CASES {
+        let built = tempfile::tempdir().unwrap();
+        build_case(case, built.path());
+        let fixture = fixtures_dir().join(case);
+        let log_relative = Path::new("goals").join(GOAL).join("events.jsonl");
+        let built_log = fs::read(built.path().join(&log_relative)).unwrap();
+        let outputs = expected_outputs(built.path());
+        if updating {
+            let _ = fs::remove_dir_all(&fixture);
+            copy_tree(built.path(), &fixture);
+            fs::create_dir_all(fixture.join("expected")).unwrap();
+            for (name, text, _) in &outputs {
+                fs::write(fixture.join("expected").join(name), text).unwrap();
+            }
+        }
+        assert_eq!(
+            fs::read(fixture.join(&log_relative)).unwrap(),
+            built_log,
+            "{case}: the log bytes changed: rerun with OMK_UPDATE_FIXTURES=1 if that is intended"
+        );
+        // Run the commands on a copy of the checked-in fixture, so nothing writes into it.
+        let copy = tempfile::tempdir().unwrap();
+        copy_tree(&fixture, copy.path());
+        let _ = fs::remove_dir_all(copy.path().join("expected"));
+        for (name, text, schema) in expected_outputs(copy.path()) {
+            let pinned = fs::read_to_string(fixture.join("expected").join(name)).unwrap();
+            assert_eq!(text, pinned, "{case}/expected/{name} differs");
+            if let Some(schema) = schema {
+                assert_valid(
+                    schema,
+                    &serde_json::from_str(&text).unwrap(),
+                    &format!("{case}/expected/{name}"),
+                );
+            }
+        }
+        // The checked-in snapshot is used, and gives the same answers as the log alone.
+        let goal_dir = copy.path().join("goals").join(GOAL);
+        fs::copy(
+            fixture.join("expected/snapshot.json"),
+            goal_dir.join("snapshot.json"),
+        )
+        .unwrap();
+        let loaded = StateDir::new(copy.path()).goal(GOAL).load().unwrap();
+        assert!(
+            matches!(loaded.snapshot, omk::store::SnapshotUse::Used { .. }),
+            "{case}: {:?}",
+            loaded.snapshot
+        );
+        assert_eq!(
+            omk(copy.path(), &["goal", "show", GOAL, "--format", "json"]),
+            fs::read_to_string(fixture.join("expected/show.json")).unwrap()
+        );
+        assert_lines_match_schemas(&LogPaths::resolve(&fixture.join("goals").join(GOAL)));
+    }
+}
+
+fn assert_lines_match_schemas(paths: &LogPaths) {
+    let text = fs::read_to_string(paths.log()).unwrap();
+    let line_validator = validator("event-line.schema.json");
+    for (line, raw) in text.lines().zip(LogReader::open(paths).unwrap()) {
+        let raw = raw.unwrap();
+        let value: Value = serde_json::from_str(line).unwrap();
+        assert!(
+            line_validator.is_valid(&value),
+            "line seq {} does not match schemas/event-line.schema.json",
+            raw.seq()
+        );
+        let data: Value = serde_json::from_str(raw.data().get()).unwrap();
+        assert_valid(
+            &format!("events/{}.schema.json", raw.kind()),
+            &data,
+            &format!("the payload of seq {}", raw.seq()),
+        );
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}

@@ -195,6 +195,7 @@ impl Context {
                 "pass --repo the repository the goal works on",
             ));
         }
+        let start = std::path::absolute(&start)?;
         let repo_root = repo_root(&start).unwrap_or(start);
         let state_root = match std::env::var_os(OMK_HOME_VAR) {
             Some(home) if !home.is_empty() => PathBuf::from(home),

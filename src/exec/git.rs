@@ -38,9 +38,14 @@ fn query(dir: &Path, args: &[&str]) -> Option<String> {
     (finished.code == Some(0)).then(|| String::from_utf8_lossy(&finished.stdout).trim().to_owned())
 }
 
-/// Returns the root of the work tree `dir` is in, or `None` outside a git repository.
+/// Returns the root of the work tree `dir` is in: the nearest ancestor holding a `.git`
+/// entry (a directory, or the file a linked worktree has), or `None` outside git.
+///
+/// Found by walking up rather than by asking git, so that read-only commands start no process.
 pub fn repo_root(dir: &Path) -> Option<PathBuf> {
-    query(dir, &["rev-parse", "--show-toplevel"]).map(PathBuf::from)
+    dir.ancestors()
+        .find(|ancestor| ancestor.join(".git").exists())
+        .map(Path::to_path_buf)
 }
 
 /// Returns the commit `HEAD` names, or `None` in a repository without commits.

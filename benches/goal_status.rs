@@ -1,0 +1,243 @@
+//! `omk goal status` on a goal whose log holds 1,000,000 events, with and without a snapshot,
+//! next to the physical floor (BLAKE3 + JSON parse of the same bytes) measured in the same run.
+//!
+//! The goal is realistic for a long execution: a planned graph, then lease renewals and usage
+//! reports from running agents. Measured: the library's load + glance (criterion), and the
+//! whole `omk goal status --format json` process, best of several runs.
+//!
+//! Run with `cargo bench --bench goal_status`. `OMK_BENCH_EVENTS` overrides the size.
+
+mod support;
+
+use std::hint::black_box;
+use std::path::Path;
+use std::time::Instant;
+
+use chrono::{TimeZone, Utc};
+use criterion::Criterion;
+use omk::event::{
+    BudgetLimits, Event, OracleChecked, Phase, PhaseEntered, PlanSource, RunMode, RunOptions,
+    RunStarted, TaskLeased, TaskStatus, TaskTransitioned, TasksPlanned, Timestamp, UsageRecorded,
+};
+use omk::log::writer::Expected;
+use omk::log::{EventId, LogWriter, NewEvent};
+use omk::plan::decompose::slices;
+use omk::plan::task_graph;
+use omk::project::glance::glance;
+use omk::project::snapshot::Snapshot;
+use omk::project::to_json;
+use omk::store::{GoalDir, StateDir, SNAPSHOT_FILE};
+use support::{best_of, floor};
+
+const GOAL: &str = "g-20261124-140000-000-bench";
+const BATCH: usize = 4096;
+
+fn n_events() -> usize {
+    std::env::var("OMK_BENCH_EVENTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1_000_000)
+}
+
+fn opening() -> Vec<Event> {
+    let prompt = "Add a --json flag to the list command. Fix the parser crash on empty input";
+    vec![
+        Event::RunStarted(RunStarted {
+            goal_id: GOAL.to_owned(),
+            prompt: prompt.to_owned(),
+            normalized_prompt: prompt.to_owned(),
+            base_commit: None,
+            omk_version: "0.1.0".to_owned(),
+            budget: BudgetLimits::default(),
+            options: RunOptions {
+                mode: RunMode::Run,
+                agent: Some("claude".to_owned()),
+                planner: None,
+            },
+        }),
+        Event::OracleChecked(OracleChecked {
+            testable: true,
+            signals: vec![],
+            decisions_required: vec![],
+        }),
+        Event::PhaseEntered(PhaseEntered {
+            phase: Phase::Planning,
+        }),
+        Event::TasksPlanned(TasksPlanned {
+            source: PlanSource::Deterministic,
+            tasks: task_graph(slices(prompt, &[])).unwrap(),
+        }),
+        Event::PhaseEntered(PhaseEntered {
+            phase: Phase::Executing,
+        }),
+        Event::TaskTransitioned(TaskTransitioned {
+            task_id: "slice-1".to_owned(),
+            from: TaskStatus::Pending,
+            to: TaskStatus::Running,
+            reason: None,
+        }),
+    ]
+}
+
+/// Event `n` of the long tail: a lease renewal or a usage report of the running slice.
+fn tail_event(n: usize) -> Event {
+    if n.is_multiple_of(3) {
+        let expires: Timestamp = "2026-11-24T15:00:00Z".parse().unwrap();
+        Event::TaskLeased(TaskLeased {
+            task_id: "slice-1".to_owned(),
+            holder: "4242@builder".to_owned(),
+            expires_at: expires.plus_seconds(n as u64),
+        })
+    } else {
+        Event::UsageRecorded(UsageRecorded {
+            task_id: Some("slice-1".to_owned()),
+            input_tokens: Some(1200 + n as u64 % 5000),
+            output_tokens: Some(300 + n as u64 % 900),
+            usd_micros: Some(n as u64 % 10_000),
+        })
+    }
+}
+
+/// Writes the goal; returns the snapshot taken before the last batch (the tail a command folds).
+fn write_goal(goal: &GoalDir, n: usize) -> Snapshot {
+    std::fs::create_dir_all(goal.dir()).unwrap();
+    let mut writer = LogWriter::open(&goal.paths()).unwrap();
+    let at = Utc.with_ymd_and_hms(2026, 11, 24, 14, 0, 0).unwrap();
+    let mut events = opening();
+    events.extend((events.len()..n).map(tail_event));
+    let mut state = None;
+    let mut snapshot = None;
+    for (index, batch) in events.chunks(BATCH).enumerate() {
+        let first = index * BATCH;
+        let new: Vec<NewEvent> = batch
+            .iter()
+            .enumerate()
+            .map(|(offset, event)| {
+                event
+                    .to_new_event(EventId::new(format!("ev-{:x}", first + offset)).unwrap())
+                    .unwrap()
+            })
+            .collect();
+        writer
+            .append(Expected::Seq(first as u64), at, &new)
+            .unwrap();
+        for (offset, event) in batch.iter().enumerate() {
+            let recorded = omk::event::RecordedEvent {
+                seq: (first + offset) as u64,
+                at: Timestamp::new(at),
+                event: event.clone(),
+            };
+            match &mut state {
+                None => state = Some(omk::state::GoalState::start(&recorded).unwrap()),
+                Some(state) => state.apply(&recorded).unwrap(),
+            }
+        }
+        if first + BATCH < n && first + 2 * BATCH >= n {
+            snapshot = Snapshot::new(state.as_ref().unwrap(), writer.position());
+        }
+    }
+    snapshot.unwrap()
+}
+
+fn status_json(goal: &GoalDir) -> String {
+    let loaded = goal.load().unwrap();
+    to_json(&glance(&loaded.state, loaded.head()))
+}
+
+fn process_status(home: &Path) -> std::process::Output {
+    #[allow(clippy::disallowed_types, clippy::disallowed_methods)] // Times the real binary.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_omk"))
+        .args(["goal", "status", GOAL, "--format", "json"])
+        .env("OMK_HOME", home)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    output
+}
+
+fn main() {
+    let n = n_events();
+    let dir = tempfile::tempdir().unwrap();
+    let goal = StateDir::new(dir.path()).goal(GOAL);
+    let start = Instant::now();
+    let snapshot = write_goal(&goal, n);
+    let log = goal.paths().log().to_path_buf();
+    let bytes = std::fs::metadata(&log).unwrap().len() as f64;
+    println!(
+        "wrote a goal of {n} events ({:.1} MB) in {:.2}s",
+        bytes / 1e6,
+        start.elapsed().as_secs_f64()
+    );
+    let snapshot_path = goal.dir().join(SNAPSHOT_FILE);
+    let tail = n as u64 - snapshot.covers.seq - 1;
+    let put_snapshot = || std::fs::write(&snapshot_path, to_json(&snapshot)).unwrap();
+    let drop_snapshot = || {
+        let _ = std::fs::remove_file(&snapshot_path);
+    };
+
+    let mut criterion = Criterion::default().configure_from_args();
+    // A read that folds 512 events or more refreshes the snapshot, so the tail is put back
+    // before each run to measure folding it; the refreshed case is measured on its own.
+    criterion.bench_function("goal status, snapshot + tail", |b| {
+        b.iter_batched(
+            put_snapshot,
+            |()| black_box(status_json(&goal)),
+            criterion::BatchSize::PerIteration,
+        )
+    });
+    put_snapshot();
+    status_json(&goal);
+    criterion.bench_function("goal status, refreshed snapshot", |b| {
+        b.iter(|| black_box(status_json(&goal)))
+    });
+    let mut group = criterion.benchmark_group("goal status, no snapshot");
+    group.sample_size(10);
+    group.bench_function("full fold", |b| {
+        b.iter(|| {
+            drop_snapshot();
+            black_box(status_json(&goal))
+        })
+    });
+    group.finish();
+
+    let floor_s = best_of(3, || assert_eq!(floor(&log), n));
+    let with_snapshot = best_of(20, || {
+        put_snapshot();
+        black_box(status_json(&goal));
+    });
+    let process_with = best_of(20, || {
+        put_snapshot();
+        process_status(dir.path());
+    });
+    let process_refreshed = best_of(20, || {
+        process_status(dir.path());
+    });
+    let without = best_of(3, || {
+        drop_snapshot();
+        black_box(status_json(&goal));
+    });
+    drop_snapshot();
+    let process_without = best_of(3, || {
+        drop_snapshot();
+        process_status(dir.path());
+    });
+    println!("\nsummary: goal of {n} events, {:.1} MB", bytes / 1e6);
+    println!(
+        "  floor (blake3 + json, 1 core): {:>10.0} events/s  {:.0} ms",
+        n as f64 / floor_s,
+        floor_s * 1e3
+    );
+    println!("  status with snapshot ({tail}-event tail): {:.2} ms in the library, {:.2} ms as a process", with_snapshot * 1e3, process_with * 1e3);
+    println!(
+        "  status with a refreshed snapshot (no tail): {:.2} ms as a process",
+        process_refreshed * 1e3
+    );
+    println!(
+        "  status without snapshot: {:.0} ms in the library ({:.0} events/s = {:.0}% of the floor), {:.0} ms as a process",
+        without * 1e3,
+        n as f64 / without,
+        100.0 * floor_s / without,
+        process_without * 1e3
+    );
+    criterion.final_summary();
+}

@@ -97,3 +97,18 @@ fn main_stays_thin() {
         "src/main.rs should stay under about 20 lines"
     );
 }
+
+#[test]
+fn the_lifecycle_document_shows_the_transition_table_the_code_enforces() {
+    let doc =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/goal-lifecycle.md"))
+            .unwrap();
+    let start = "<!-- transition-table:start -->\n";
+    let from = doc.find(start).unwrap() + start.len();
+    let to = doc.find("<!-- transition-table:end -->").unwrap();
+    assert_eq!(
+        &doc[from..to],
+        omk::state::status::transition_table_markdown(),
+        "docs/goal-lifecycle.md shows a stale transition table: paste the output of state::status::transition_table_markdown()"
+    );
+}

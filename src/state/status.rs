@@ -273,3 +273,70 @@ pub fn operator_commands(status: GoalStatus, phase: Phase) -> Vec<String> {
         .map(Action::command)
         .collect()
 }
+
+/// Every status, in the order the lifecycle document lists them.
+pub const ALL_STATUSES: [GoalStatus; 14] = [
+    GoalStatus::Intake,
+    GoalStatus::Planning,
+    GoalStatus::Executing,
+    GoalStatus::Verifying,
+    GoalStatus::Reviewing,
+    GoalStatus::Integrating,
+    GoalStatus::Paused,
+    GoalStatus::NeedsMoreBudget,
+    GoalStatus::BlockedOnExternal,
+    GoalStatus::FailedInfra,
+    GoalStatus::BlockedOnHuman,
+    GoalStatus::Ready,
+    GoalStatus::NotReady,
+    GoalStatus::Cancelled,
+];
+
+/// Returns the transition table as a Markdown matrix of statuses and the actions each permits,
+/// for docs/goal-lifecycle.md (a test keeps the document equal to this).
+///
+/// Held and paused statuses are shown as left from the executing phase, where the
+/// difference matters (task work may still be wound down there).
+pub fn transition_table_markdown() -> String {
+    let columns: Vec<Action> = ALL_ACTIONS.to_vec();
+    let mut out = String::from("| status |");
+    for action in &columns {
+        out.push_str(&format!(" {} |", action_label(*action)));
+    }
+    out.push_str("\n| --- |");
+    out.push_str(&" :-: |".repeat(columns.len()));
+    out.push('\n');
+    for status in ALL_STATUSES {
+        let phase = match status {
+            GoalStatus::Intake => Phase::Intake,
+            GoalStatus::Planning => Phase::Planning,
+            GoalStatus::Verifying => Phase::Verifying,
+            GoalStatus::Reviewing => Phase::Reviewing,
+            GoalStatus::Integrating => Phase::Integrating,
+            _ => Phase::Executing,
+        };
+        out.push_str(&format!("| `{status}` |"));
+        for action in &columns {
+            out.push_str(if permits(status, phase, *action) {
+                " ✓ |"
+            } else {
+                " · |"
+            });
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn action_label(action: Action) -> String {
+    match action {
+        Action::EnterPhase(phase) => format!("enter {}", phase.name()),
+        Action::CheckOracle => "oracle".to_owned(),
+        Action::Plan => "plan tasks".to_owned(),
+        Action::WorkOnTask => "task work".to_owned(),
+        Action::Conclude => "conclude".to_owned(),
+        Action::FailInfra => "fail infra".to_owned(),
+        Action::Record => "record".to_owned(),
+        other => other.command(),
+    }
+}

@@ -541,6 +541,22 @@ fn deleting_snapshots_and_projections_changes_no_output() {
     fs::copy(other_dir.join("snapshot.json"), dir.join("snapshot.json")).unwrap();
     let status = json(omk(repo.path()).args(["goal", "status", &id, "--format", "json"]));
     assert_eq!(status["status"], "paused");
+    // …and `omk log verify` reports it, naming the file and the event it claims.
+    let (code, _, stderr) = output(omk(repo.path()).args(["log", "verify", dir.to_str().unwrap()]));
+    assert_eq!(code, 1);
+    assert!(stderr.starts_with(&format!("omk: projection not in the chain in {}/events.jsonl: snapshot.json claims to follow from event seq 7 (", dir.display())), "{stderr}");
+    assert!(
+        stderr.contains("), which is not in this log, so commands ignore it\n"),
+        "{stderr}"
+    );
+    assert!(stderr.ends_with(&format!("hint: delete {}/snapshot.json (commands rebuild it from the log); the chain itself verified\n", dir.display())), "{stderr}");
+    // A stale snapshot of this goal's own log is fine: it is in the chain.
+    let own = json(omk(repo.path()).args(["goal", "resume", &id, "--format", "json"]));
+    assert_eq!(own["status"], "planning");
+    omk(repo.path())
+        .args(["log", "verify", dir.to_str().unwrap()])
+        .assert()
+        .code(0);
 }
 
 #[test]

@@ -55,12 +55,13 @@ fn verify(args: VerifyArgs) -> Result<u8, Failure> {
     let mut options = VerifyOptions::all_cores();
     options.threads = args.threads.unwrap_or(options.threads);
     options.check_artifacts = !args.skip_artifacts;
-    let report = verify_log(&paths, options).map_err(|error| {
-        Failure::hinted(
-            error,
-            "pass an events.jsonl file or the goal directory that holds one",
-        )
-    })?;
+    let hint = "pass an events.jsonl file or the goal directory that holds one";
+    let mut report = verify_log(&paths, options).map_err(|error| Failure::hinted(error, hint))?;
+    if let Some(covers) = crate::store::snapshot_claim(paths.dir()) {
+        report
+            .check_projection(&paths, crate::store::SNAPSHOT_FILE, covers)
+            .map_err(|error| Failure::hinted(error, hint))?;
+    }
     match args.format {
         Format::Json => print_stdout(&format!("{}\n", to_json(&report)))?,
         Format::Text => print_verify_text(&report, &args.path)?,
@@ -122,6 +123,7 @@ fn describe(finding: &Finding, log: &str) -> String {
             | LogFault::ArtifactSizeMismatch { .. },
         ) => "artifact check failed",
         Problem::Log(LogFault::TruncatedAgainstCheckpoint { .. }) => "event log truncated",
+        Problem::Log(LogFault::ProjectionNotInChain { .. }) => "projection not in the chain",
         Problem::Log(_) => "event log checkpoint",
     };
     format!("{subject}{location} in {log}: {}", finding.message)
@@ -139,6 +141,10 @@ fn hint_for(finding: &Finding, arg: &std::path::Path) -> String {
             | LogFault::ArtifactSizeMismatch { .. },
         ) => "restore the artifact from a copy of the goal directory; the chain itself verified"
             .to_owned(),
+        Problem::Log(LogFault::ProjectionNotInChain { file, .. }) => format!(
+            "delete {} (commands rebuild it from the log); the chain itself verified",
+            arg.join(file).display()
+        ),
         _ => "the log was changed after it was written: restore it from a copy; appends are refused until it verifies".to_owned(),
     }
 }

@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::log::artifacts::{ArtifactCheck, ArtifactRef, ArtifactStore, ContentHash};
 use crate::log::chain::{Head, LinkInfo, Position};
 use crate::log::checkpoint::{read_checkpoint, Checkpoint};
+use crate::log::hash::EventHash;
 use crate::log::lock::LogLock;
 use crate::log::paths::LogPaths;
 use crate::log::walk::{walk, ChainFault, Walk};
@@ -82,6 +83,13 @@ pub enum LogFault {
         recorded: u64,
         actual: u64,
     },
+    /// A file beside the log (a snapshot, a projection) claims to follow from an event that is
+    /// not in the chain where it says: it belongs to another log, or the log was rewritten.
+    ProjectionNotInChain {
+        file: String,
+        claimed_seq: u64,
+        claimed_hash: EventHash,
+    },
 }
 
 impl LogFault {
@@ -131,6 +139,14 @@ impl fmt::Display for LogFault {
             } => write!(
                 f,
                 "artifact `{name}` is {actual} bytes but was recorded as {recorded}"
+            ),
+            LogFault::ProjectionNotInChain {
+                file,
+                claimed_seq,
+                claimed_hash,
+            } => write!(
+                f,
+                "{file} claims to follow from event seq {claimed_seq} ({claimed_hash}), which is not in this log, so commands ignore it"
             ),
         }
     }
@@ -208,6 +224,34 @@ pub struct VerifyReport {
 }
 
 impl VerifyReport {
+    /// Checks that `file`, a projection beside the log, names a point that is in the chain
+    /// (`covers`: just after the event it was derived from), and records a finding if not.
+    pub fn check_projection(
+        &mut self,
+        paths: &LogPaths,
+        file: &str,
+        covers: Position,
+    ) -> Result<(), VerifyError> {
+        let in_chain = crate::log::reader::position_in_chain(paths, covers).map_err(|error| {
+            VerifyError::Projection {
+                file: file.to_owned(),
+                detail: error.to_string(),
+            }
+        })?;
+        if let (false, Some(head)) = (in_chain, covers.head()) {
+            let problem = LogFault::ProjectionNotInChain {
+                file: file.to_owned(),
+                claimed_seq: head.seq,
+                claimed_hash: head.hash,
+            };
+            // The claimed seq and offset are the projection's words, not places in this log.
+            self.findings
+                .push(Finding::new(None, None, Problem::Log(problem)));
+            self.intact = false;
+        }
+        Ok(())
+    }
+
     /// Returns the first finding of severity `error`, if any.
     pub fn first_error(&self) -> Option<&Finding> {
         self.findings
@@ -225,6 +269,8 @@ pub enum VerifyError {
     Read { path: String, source: io::Error },
     #[error(transparent)]
     Artifact(#[from] crate::log::artifacts::ArtifactError),
+    #[error("cannot check {file} against the log: {detail}")]
+    Projection { file: String, detail: String },
 }
 
 /// Returns the report of verifying the log at `paths` under a shared lock.

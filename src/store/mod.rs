@@ -432,6 +432,22 @@ impl GoalDir {
     }
 }
 
+/// Returns the point of the log the snapshot in `dir` claims to cover, when there is a
+/// snapshot that can be read; for `omk log verify`, which checks the claim against the chain.
+pub fn snapshot_claim(dir: &Path) -> Option<Position> {
+    #[derive(serde::Deserialize)]
+    struct Claim {
+        covers: crate::project::snapshot::Covers,
+    }
+    let text = fs::read_to_string(dir.join(SNAPSHOT_FILE)).ok()?;
+    let claim: Claim = serde_json::from_str(&text).ok()?;
+    Some(Position {
+        next_seq: claim.covers.seq + 1,
+        offset: claim.covers.offset,
+        prev: claim.covers.hash,
+    })
+}
+
 fn ignored(reason: String) -> SnapshotUse {
     SnapshotUse::Ignored { reason }
 }

@@ -86,12 +86,14 @@ struct StartArgs {
     /// How long the planner command may take, e.g. `5m`
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     planner_timeout: Option<u64>,
+    /// Output format (JSON carries timestamps, never ages)
     #[arg(long, value_enum, default_value_t)]
     format: Format,
 }
 
 #[derive(Args, Debug)]
 struct FormatArgs {
+    /// Output format (JSON carries timestamps, never ages)
     #[arg(long, value_enum, default_value_t)]
     format: Format,
 }
@@ -101,6 +103,7 @@ struct ViewArgs {
     /// A goal id, or `latest`
     #[arg(default_value = "latest")]
     goal: String,
+    /// Output format (JSON carries timestamps, never ages)
     #[arg(long, value_enum, default_value_t)]
     format: Format,
 }
@@ -119,6 +122,7 @@ struct ShowArgs {
     /// A goal id, or `latest`
     #[arg(default_value = "latest")]
     goal: String,
+    /// Output format
     #[arg(long, value_enum, default_value_t)]
     format: ShowFormat,
 }
@@ -130,6 +134,7 @@ struct NoteArgs {
     /// Why, in a sentence (recorded in the log)
     #[arg(long, alias = "note")]
     reason: Option<String>,
+    /// Output format (JSON carries timestamps, never ages)
     #[arg(long, value_enum, default_value_t)]
     format: Format,
 }
@@ -150,6 +155,7 @@ struct BudgetAddArgs {
     /// Why, in a sentence (recorded in the log)
     #[arg(long)]
     reason: Option<String>,
+    /// Output format (JSON carries timestamps, never ages)
     #[arg(long, value_enum, default_value_t)]
     format: Format,
 }
@@ -161,6 +167,7 @@ struct AcceptArgs {
     /// What is being accepted, in a sentence
     #[arg(long)]
     summary: String,
+    /// Output format (JSON carries timestamps, never ages)
     #[arg(long, value_enum, default_value_t)]
     format: Format,
 }
@@ -172,6 +179,7 @@ struct RejectArgs {
     /// Why the result is rejected
     #[arg(long)]
     reason: String,
+    /// Output format (JSON carries timestamps, never ages)
     #[arg(long, value_enum, default_value_t)]
     format: Format,
 }
@@ -442,8 +450,8 @@ fn budget_text(view: &BudgetView<'_>) -> String {
     );
     if budget.reports_without_usd > 0 {
         text.push_str(&format!(
-            "  note: {} usage reports did not say their cost; the spend is a lower bound\n",
-            budget.reports_without_usd
+            "  note: {} did not say their cost; the spend is a lower bound\n",
+            crate::project::show::plural(budget.reports_without_usd, "usage report")
         ));
     }
     if !view.exhausted.is_empty() {

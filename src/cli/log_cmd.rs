@@ -9,6 +9,7 @@ use crate::cli::{print_stderr, print_stdout, Failure, Format, EXIT_FINDINGS, EXI
 use crate::log::repair::{repair_log, RepairError, Repaired};
 use crate::log::verify::{Finding, LogFault, Problem, Severity};
 use crate::log::{verify_log, LogPaths, VerifyOptions, VerifyReport};
+use crate::project::show::plural;
 
 #[derive(Subcommand, Debug)]
 pub enum LogCommand {
@@ -213,13 +214,6 @@ fn repaired_json(repaired: &Repaired) -> serde_json::Value {
 }
 
 /// Returns `1 event`, `2 events`.
-fn plural(count: u64, noun: &str) -> String {
-    match count {
-        1 => format!("1 {noun}"),
-        _ => format!("{count} {noun}s"),
-    }
-}
-
 fn to_json(value: &impl serde::Serialize) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()
 }

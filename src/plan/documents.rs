@@ -123,8 +123,11 @@ fn technical_plan(facts: &PlanFacts<'_>) -> String {
         let _ = writeln!(out, "### `{}`: {}\n", task.id, task.title);
         let _ = writeln!(
             out,
-            "- Kind: {:?}; owner: {}; risk: {:?}; retries: {}",
-            task.kind, task.owner_role, task.risk, task.max_retries
+            "- Kind: {}; owner: {}; risk: {}; retries: {}",
+            label(&task.kind),
+            task.owner_role,
+            label(&task.risk),
+            task.max_retries
         );
         let _ = writeln!(out, "- Depends on: {}", list_or_none(&task.depends_on));
         let _ = writeln!(out, "- Writes: {}", list_or_none(&task.write_set));
@@ -173,6 +176,14 @@ fn list_or_none(items: &[String]) -> String {
             .map(|item| format!("`{item}`"))
             .collect::<Vec<_>>()
             .join(", ")
+    }
+}
+
+/// Returns the stored (snake_case) name of a unit enum value, as JSON spells it.
+pub fn label<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => String::new(),
     }
 }
 

@@ -5,7 +5,7 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use crate::log::chain::Head;
-use crate::plan::documents::format_usd;
+use crate::plan::documents::{format_usd, label};
 use crate::project::glance::{budget_glance, budget_words, next_step, status_words};
 use crate::state::GoalState;
 
@@ -83,8 +83,8 @@ pub fn show_document(state: &GoalState, head: Head, markdown: bool) -> String {
     if state.budget.reports_without_usd > 0 {
         let _ = writeln!(
             out,
-            "- Spend is a lower bound: {} usage reports did not say their cost (known: {})",
-            state.budget.reports_without_usd,
+            "- Spend is a lower bound: {} did not say their cost (known: {})",
+            plural(state.budget.reports_without_usd, "usage report"),
             format_usd(state.budget.usd_micros)
         );
     }
@@ -104,7 +104,7 @@ pub fn show_document(state: &GoalState, head: Head, markdown: bool) -> String {
     }
     if let Some(plan) = &state.plan {
         out.push_str(&heading(2, "Plan"));
-        let _ = writeln!(out, "Decomposed by: {:?}.", plan.source);
+        let _ = writeln!(out, "Decomposed by: {}.", label(&plan.source));
         if let Some(fallback) = &plan.fallback {
             let _ = writeln!(
                 out,
@@ -126,12 +126,12 @@ pub fn show_document(state: &GoalState, head: Head, markdown: bool) -> String {
     for task in state.tasks.tasks() {
         let _ = writeln!(
             out,
-            "- {} [{}] {} ({}, risk {:?}, retries {}/{})",
+            "- {} [{}] {} ({}, risk {}, retries {}/{})",
             code(&task.spec.id),
             task.status.name(),
             task.spec.title,
             task.spec.owner_role,
-            task.spec.risk,
+            label(&task.spec.risk),
             task.retries,
             task.spec.max_retries
         );
@@ -178,7 +178,21 @@ pub fn show_document(state: &GoalState, head: Head, markdown: bool) -> String {
     if let Some(integration) = &state.integration {
         out.push('\n');
         out.push_str(&heading(2, "Integration"));
-        let _ = writeln!(out, "{:?}: {}", integration.decision, integration.note);
+        let _ = writeln!(
+            out,
+            "{}: {}",
+            label(&integration.decision),
+            integration.note
+        );
     }
     out
+}
+
+/// Returns `1 usage report`, `2 usage reports`.
+pub fn plural(count: u64, noun: &str) -> String {
+    if count == 1 {
+        format!("{count} {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
 }

@@ -340,3 +340,62 @@ fn action_label(action: Action) -> String {
         other => other.command(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ended_goals_permit_only_records() {
+        for status in [
+            GoalStatus::Ready,
+            GoalStatus::NotReady,
+            GoalStatus::Cancelled,
+        ] {
+            for action in ALL_ACTIONS {
+                assert_eq!(
+                    permits(status, Phase::Executing, action),
+                    action == Action::Record,
+                    "{status} {action:?}"
+                );
+            }
+            assert!(operator_commands(status, Phase::Executing).is_empty());
+        }
+    }
+
+    #[test]
+    fn phases_move_forward_one_step_or_back_to_executing() {
+        let live = |phase| {
+            permits(
+                GoalStatus::live(phase),
+                phase,
+                Action::EnterPhase(Phase::Executing),
+            )
+        };
+        assert!(live(Phase::Planning) && live(Phase::Verifying) && live(Phase::Integrating));
+        assert!(!live(Phase::Intake) && !live(Phase::Executing));
+        assert!(!permits(
+            GoalStatus::Planning,
+            Phase::Planning,
+            Action::EnterPhase(Phase::Verifying)
+        ));
+        assert!(
+            !permits(
+                GoalStatus::Paused,
+                Phase::Planning,
+                Action::EnterPhase(Phase::Executing)
+            ),
+            "a paused goal does not execute"
+        );
+    }
+
+    #[test]
+    fn every_action_is_listed_once() {
+        for (index, action) in ALL_ACTIONS.iter().enumerate() {
+            assert!(
+                !ALL_ACTIONS[index + 1..].contains(action),
+                "{action:?} twice"
+            );
+        }
+    }
+}

@@ -380,3 +380,143 @@ fn find_cycle(tasks: &BTreeMap<&str, &TaskSpec>) -> Option<Vec<String>> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Risk;
+
+    fn spec(id: &str, depends_on: &[&str]) -> TaskSpec {
+        TaskSpec {
+            id: id.to_owned(),
+            title: "T".to_owned(),
+            description: "D".to_owned(),
+            kind: TaskKind::Implementation,
+            owner_role: "implementer".to_owned(),
+            depends_on: depends_on.iter().map(|d| (*d).to_owned()).collect(),
+            read_set: vec![],
+            write_set: vec!["src/a.rs".to_owned()],
+            risk: Risk::Low,
+            acceptance: vec!["a test passes".to_owned()],
+            max_retries: 1,
+            required: true,
+        }
+    }
+
+    #[test]
+    fn invalid_graphs_are_refused_with_the_reason() {
+        let cases: Vec<(Vec<TaskSpec>, GraphError)> = vec![
+            (vec![], GraphError::NoTasks),
+            (vec![spec("A", &[])], GraphError::BadId { id: "A".into() }),
+            (
+                vec![spec("a", &[]), spec("a", &[])],
+                GraphError::DuplicateId { id: "a".into() },
+            ),
+            (
+                vec![spec("a", &["a"])],
+                GraphError::SelfDependency { id: "a".into() },
+            ),
+            (
+                vec![spec("a", &["zz"])],
+                GraphError::MissingDependency {
+                    id: "a".into(),
+                    missing: "zz".into(),
+                },
+            ),
+            (
+                vec![spec("a", &["c"]), spec("b", &["a"]), spec("c", &["b"])],
+                GraphError::Cycle {
+                    cycle: vec!["a".into(), "c".into(), "b".into(), "a".into()],
+                },
+            ),
+        ];
+        for (specs, expected) in cases {
+            assert_eq!(TaskGraph::from_specs(&specs).unwrap_err(), expected);
+        }
+        let mut empty_title = spec("a", &[]);
+        empty_title.title = " ".into();
+        let mut no_writes = spec("b", &[]);
+        no_writes.write_set.clear();
+        let mut no_acceptance = spec("c", &[]);
+        no_acceptance.acceptance = vec![String::new()];
+        for (bad, field) in [
+            (empty_title, "title"),
+            (no_writes, "write set"),
+            (no_acceptance, "acceptance criteria"),
+        ] {
+            let id = bad.id.clone();
+            assert_eq!(
+                TaskGraph::from_specs(&[bad]).unwrap_err(),
+                GraphError::EmptyField { id, field }
+            );
+        }
+    }
+
+    #[test]
+    fn a_mutation_may_depend_on_existing_tasks_and_a_failed_add_changes_nothing() {
+        let mut graph = TaskGraph::from_specs(&[spec("a", &[])]).unwrap();
+        graph.add(&[spec("b", &["a"])], 5).unwrap();
+        let before = graph.clone();
+        assert_eq!(
+            graph.add(&[spec("c", &[]), spec("b", &[])], 6).unwrap_err(),
+            GraphError::DuplicateId { id: "b".into() }
+        );
+        assert_eq!(graph, before);
+    }
+
+    #[test]
+    fn tasks_move_by_the_table_and_start_only_after_their_dependencies() {
+        use TaskStatus::*;
+        let mut graph = TaskGraph::from_specs(&[spec("a", &[]), spec("b", &["a"])]).unwrap();
+        assert!(matches!(
+            graph.transition("b", Pending, Running, 1),
+            Err(GraphError::DependencyNotDone { .. })
+        ));
+        assert!(matches!(
+            graph.transition("a", Running, Done, 1),
+            Err(GraphError::StaleStatus { .. })
+        ));
+        assert!(matches!(
+            graph.transition("a", Pending, Done, 1),
+            Err(GraphError::IllegalTransition { .. })
+        ));
+        graph.transition("a", Pending, Running, 1).unwrap();
+        graph
+            .lease(
+                "a",
+                Lease {
+                    holder: "1@h".into(),
+                    expires_at: "2026-11-24T14:00:00Z".parse().unwrap(),
+                },
+                2,
+            )
+            .unwrap();
+        graph.transition("a", Running, Failed, 3).unwrap();
+        assert_eq!(
+            graph.get("a").unwrap().lease,
+            None,
+            "leaving running clears the lease"
+        );
+        graph.retry("a", 4).unwrap();
+        assert_eq!(
+            (
+                graph.get("a").unwrap().status,
+                graph.get("a").unwrap().retries
+            ),
+            (Pending, 1)
+        );
+        graph.transition("a", Pending, Running, 5).unwrap();
+        graph.transition("a", Running, Failed, 6).unwrap();
+        assert_eq!(
+            graph.retry("a", 7).unwrap_err(),
+            GraphError::RetriesExhausted {
+                id: "a".into(),
+                max_retries: 1
+            }
+        );
+        graph.transition("a", Failed, Cancelled, 8).unwrap();
+        assert!(graph.transition("a", Cancelled, Pending, 9).is_err());
+        assert_eq!(graph.startable().count(), 0);
+        assert_eq!(graph.required_not_done().count(), 2);
+    }
+}

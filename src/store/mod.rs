@@ -124,7 +124,11 @@ impl StateDir {
         let mut ids = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|source| io_error(&dir, source))?;
-            if entry.path().join(LOG_FILE_NAME).is_file() {
+            // A goal whose first append never landed (a crash in `omk goal run`) has an empty
+            // log or none: it was never started, so it is not listed or `latest`.
+            let started = fs::metadata(entry.path().join(LOG_FILE_NAME))
+                .is_ok_and(|meta| meta.is_file() && meta.len() > 0);
+            if started {
                 ids.push(entry.file_name().to_string_lossy().into_owned());
             }
         }

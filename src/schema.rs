@@ -10,7 +10,8 @@ use crate::log::checkpoint::Checkpoint;
 use crate::log::hash::EventHash;
 use crate::log::line::Batch;
 use crate::log::verify::VerifyReport;
-use crate::project::glance::Glance;
+use crate::project::budget::{BudgetView, CommandResult};
+use crate::project::glance::{Glance, GoalList};
 use crate::project::show::ShowView;
 use crate::project::snapshot::Snapshot;
 use crate::project::task_graph::TaskGraphView;
@@ -76,6 +77,18 @@ pub fn all_schemas() -> Vec<(String, Schema)> {
         (
             "goal-status.schema.json".to_owned(),
             schema_of::<Glance<'static>>(),
+        ),
+        (
+            "goal-list.schema.json".to_owned(),
+            schema_of::<GoalList<'static>>(),
+        ),
+        (
+            "goal-budget.schema.json".to_owned(),
+            schema_of::<BudgetView<'static>>(),
+        ),
+        (
+            "goal-command-result.schema.json".to_owned(),
+            schema_of::<CommandResult<'static>>(),
         ),
         (
             "goal-show.schema.json".to_owned(),

@@ -250,6 +250,14 @@ fn pause_resume_cancel_and_their_refusals() {
 
     let resumed = json(omk(repo.path()).args(["goal", "resume", &id, "--format", "json"]));
     assert_eq!(resumed["status"], "planning");
+    let schema: Value = serde_json::from_str(
+        &fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/goal-command-result.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(jsonschema::is_valid(&schema, &resumed), "{resumed}");
     let cancelled = json(omk(repo.path()).args([
         "goal",
         "cancel",
@@ -436,6 +444,21 @@ fn unknown_goals_and_empty_state_are_clear_errors() {
     let (code, _, stderr) = output(omk(repo.path()).args(["goal", "run", "   "]));
     assert_eq!(code, 2);
     assert!(stderr.starts_with("omk: the prompt is empty"), "{stderr}");
+    let huge = "Add a flag. ".repeat(6000);
+    let (code, _, stderr) = output(omk(repo.path()).args(["goal", "run", &huge]));
+    assert_eq!(code, 2);
+    assert!(
+        stderr.starts_with("omk: the prompt is 72000 bytes; the limit is 65536"),
+        "{stderr}"
+    );
+    assert_eq!(
+        StateDir::new(repo.path().join(".omk"))
+            .goal_ids()
+            .unwrap()
+            .len(),
+        1,
+        "a refused prompt starts no goal"
+    );
 }
 
 #[test]

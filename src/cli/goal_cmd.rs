@@ -5,20 +5,19 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
-use serde::Serialize;
 
 use crate::cli::{print_stdout, Failure, Format, EXIT_FINDINGS, EXIT_OK};
 use crate::event::{
     BudgetExtended, BudgetLimits, Decision, Event, GoalCancelled, GoalPaused, GoalResumed,
-    IntegrationDecided, Phase, RunMode, Timestamp,
+    IntegrationDecided, Phase, RunMode,
 };
 use crate::exec::clock::Clock;
 use crate::exec::git::repo_root;
 use crate::exec::intake::{start_goal, IntakeError, StartRequest};
 use crate::exec::planner::PLANNER_TIMEOUT;
-use crate::log::chain::Head;
-use crate::plan::documents::{budget_line, format_duration, format_usd};
-use crate::project::glance::{budget_glance, glance, list_text, next_step, status_text, Glance};
+use crate::plan::documents::budget_line;
+use crate::project::budget::{budget_text, budget_view, command_result};
+use crate::project::glance::{glance, list_text, next_step, status_text, Glance, GoalList};
 use crate::project::show::{show_document, show_view};
 use crate::project::to_json;
 use crate::state::{Action, GoalState, GoalStatus, Refusal};
@@ -330,7 +329,7 @@ fn start_command(context: &Context, args: StartArgs, mode: RunMode) -> Result<u8
     let state = &loaded.state;
     let blocked = state.status == GoalStatus::BlockedOnHuman;
     match args.format {
-        Format::Json => print_stdout(&to_json(&result_view(state, loaded.head(), "started")))?,
+        Format::Json => print_stdout(&to_json(&command_result(state, loaded.head(), "started")))?,
         Format::Text => {
             let total = state.tasks.tasks().len();
             let line = if blocked {
@@ -365,8 +364,8 @@ fn list(context: &Context, format: Format) -> Result<u8, Failure> {
         .collect();
     match format {
         Format::Json => {
-            let glances: Vec<&Glance<'_>> = rows.iter().map(|(glance, _)| glance).collect();
-            print_stdout(&to_json(&serde_json::json!({ "goals": glances })))?;
+            let goals = rows.iter().map(|(glance, _)| glance.clone()).collect();
+            print_stdout(&to_json(&GoalList { goals }))?;
         }
         Format::Text if rows.is_empty() => print_stdout(&format!(
             "no goals yet in {}: start one with `omk goal run \"…\"`\n",
@@ -398,66 +397,15 @@ fn show(context: &Context, args: &ShowArgs) -> Result<u8, Failure> {
     Ok(EXIT_OK)
 }
 
-#[derive(Serialize)]
-struct BudgetView<'a> {
-    goal_id: &'a str,
-    head: Head,
-    /// Time is counted up to the goal's last event: a fold has no clock.
-    as_of: Timestamp,
-    budget: crate::project::glance::BudgetGlance,
-    exhausted: Vec<&'static str>,
-}
-
 fn budget(context: &Context, args: &ViewArgs) -> Result<u8, Failure> {
     let loaded = load(&context.resolve(&args.goal)?)?;
     let state = &loaded.state;
-    let view = BudgetView {
-        goal_id: &state.goal_id,
-        head: loaded.head(),
-        as_of: state.updated_at,
-        budget: budget_glance(state),
-        exhausted: state.budget.exhausted(state.updated_at),
-    };
+    let view = budget_view(state, loaded.head());
     match args.format {
         Format::Json => print_stdout(&to_json(&view))?,
         Format::Text => print_stdout(&budget_text(&view))?,
     }
     Ok(EXIT_OK)
-}
-
-fn budget_text(view: &BudgetView<'_>) -> String {
-    let of = |used: String, limit: Option<String>| match limit {
-        Some(limit) => format!("{used} of {limit}"),
-        None => format!("{used} (no limit)"),
-    };
-    let budget = &view.budget;
-    let mut text = format!(
-        "{} budget as of {}\n  time    {}\n  tokens  {}\n  usd     {}\n",
-        view.goal_id,
-        view.as_of,
-        of(
-            format_duration(budget.time_secs.used),
-            budget.time_secs.limit.map(format_duration)
-        ),
-        of(
-            budget.tokens.used.to_string(),
-            budget.tokens.limit.map(|limit| limit.to_string())
-        ),
-        of(
-            format_usd(budget.usd_micros.used),
-            budget.usd_micros.limit.map(format_usd)
-        ),
-    );
-    if budget.reports_without_usd > 0 {
-        text.push_str(&format!(
-            "  note: {} did not say their cost; the spend is a lower bound\n",
-            crate::project::show::plural(budget.reports_without_usd, "usage report")
-        ));
-    }
-    if !view.exhausted.is_empty() {
-        text.push_str(&format!("  reached: {}\n", view.exhausted.join(", ")));
-    }
-    text
 }
 
 fn budget_add(context: &Context, args: BudgetAddArgs) -> Result<u8, Failure> {
@@ -509,7 +457,7 @@ fn steer(
     };
     let state = &loaded.state;
     match format {
-        Format::Json => print_stdout(&to_json(&result_view(state, loaded.head(), verb)))?,
+        Format::Json => print_stdout(&to_json(&command_result(state, loaded.head(), verb)))?,
         Format::Text => {
             let was = before
                 .get()
@@ -536,30 +484,6 @@ fn was_words(status: GoalStatus, phase: Phase) -> String {
         format!(" (was {status})")
     } else {
         format!(" (was {status} in {})", phase.name())
-    }
-}
-
-/// The JSON a state-changing command prints: where the goal now stands and what to do next.
-#[derive(Serialize)]
-struct ResultView<'a> {
-    goal_id: &'a str,
-    command: &'a str,
-    status: GoalStatus,
-    phase: Phase,
-    recorded_at: Timestamp,
-    head: Head,
-    next_step: String,
-}
-
-fn result_view<'a>(state: &'a GoalState, head: Head, command: &'a str) -> ResultView<'a> {
-    ResultView {
-        goal_id: &state.goal_id,
-        command,
-        status: state.status,
-        phase: state.phase,
-        recorded_at: state.updated_at,
-        head,
-        next_step: next_step(state),
     }
 }
 

@@ -25,6 +25,10 @@ use crate::plan::{normalize_prompt, task_graph, RELEVANT_FILES};
 use crate::state::GraphError;
 use crate::store::{GoalDir, Loaded, StateDir, StoreError};
 
+/// The longest prompt a goal takes: the prompt is stored twice in `run_started`, whose line
+/// must stay well under the log's 1 MiB line cap.
+pub const MAX_PROMPT_BYTES: usize = 64 * 1024;
+
 /// What a new goal is started with.
 #[derive(Clone, Debug)]
 pub struct StartRequest {
@@ -49,6 +53,8 @@ pub struct StartRequest {
 pub enum IntakeError {
     #[error("the prompt is empty: say what the goal should achieve")]
     EmptyPrompt,
+    #[error("the prompt is {bytes} bytes; the limit is {MAX_PROMPT_BYTES}: put long specifications in a file in the repository and name it in the prompt")]
+    PromptTooLong { bytes: usize },
     #[error(transparent)]
     Store(Box<StoreError>),
     #[error(transparent)]
@@ -69,6 +75,11 @@ pub fn start_goal(
     request: &StartRequest,
     clock: &Clock,
 ) -> Result<(GoalDir, Loaded), IntakeError> {
+    if request.prompt.len() > MAX_PROMPT_BYTES {
+        return Err(IntakeError::PromptTooLong {
+            bytes: request.prompt.len(),
+        });
+    }
     let normalized = normalize_prompt(&request.prompt);
     if normalized.is_empty() {
         return Err(IntakeError::EmptyPrompt);

@@ -14,17 +14,20 @@ use crate::plan::relevance::ScannedFile;
 pub const MAX_FILES: usize = 20_000;
 /// The most bytes read from one file.
 pub const MAX_FILE_BYTES: u64 = 256 * 1024;
+/// The most bytes read in all; past it, files are ranked by their paths alone.
+pub const MAX_TOTAL_BYTES: u64 = 64 * 1024 * 1024;
 /// Directories never walked outside git.
 const SKIPPED_DIRS: [&str; 6] = [".git", ".omk", "target", "node_modules", ".venv", "dist"];
 
 /// Returns, for each file of the repository at `root`, how often each keyword occurs in it.
 pub fn scan_repository(root: &Path, keywords: &[String]) -> Vec<ScannedFile> {
     let files = tracked_files(root).unwrap_or_else(|| walk(root));
+    let mut budget = MAX_TOTAL_BYTES;
     files
         .into_iter()
         .take(MAX_FILES)
         .map(|path| {
-            let content_hits = read_text(&root.join(&path))
+            let content_hits = read_text(&root.join(&path), &mut budget)
                 .map(|text| count_keywords(&text, keywords))
                 .unwrap_or_default();
             ScannedFile { path, content_hits }
@@ -32,13 +35,15 @@ pub fn scan_repository(root: &Path, keywords: &[String]) -> Vec<ScannedFile> {
         .collect()
 }
 
-fn read_text(path: &Path) -> Option<String> {
+/// Returns the lowercased text of the file, reading at most what is left of `budget`.
+fn read_text(path: &Path, budget: &mut u64) -> Option<String> {
     let mut bytes = Vec::new();
     fs::File::open(path)
         .ok()?
-        .take(MAX_FILE_BYTES)
+        .take(MAX_FILE_BYTES.min(*budget))
         .read_to_end(&mut bytes)
         .ok()?;
+    *budget = budget.saturating_sub(bytes.len() as u64);
     if bytes.contains(&0) {
         return None;
     }

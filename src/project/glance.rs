@@ -59,6 +59,12 @@ pub struct Glance<'a> {
     pub head: Head,
 }
 
+/// `omk goal list --format json`: every goal at a glance, oldest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct GoalList<'a> {
+    pub goals: Vec<Glance<'a>>,
+}
+
 /// Returns the budget of `state` at a glance.
 pub fn budget_glance(state: &GoalState) -> BudgetGlance {
     BudgetGlance {

@@ -5,6 +5,7 @@
 //! writing a projection to disk is the shell's job. The same state and head always give the
 //! same bytes.
 
+pub mod budget;
 pub mod glance;
 pub mod show;
 pub mod snapshot;

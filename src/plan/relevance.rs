@@ -33,7 +33,8 @@ pub struct ScannedFile {
 pub struct RelevantFile {
     /// Returns the path relative to the repository root.
     pub path: String,
-    /// Returns the score: 5 per keyword in the path, plus up to 3 per keyword in the text.
+    /// Returns the score in tenths: per keyword, 5 in the path plus 1 + ln(occurrences) in the
+    /// text, times the keyword's rarity; doubled for source code.
     pub score: u32,
     /// Returns the keywords that matched.
     pub keywords: Vec<String>,
@@ -56,33 +57,115 @@ pub fn keywords(text: &str) -> Vec<String> {
     found
 }
 
+/// Path fragments of files that are data, vendored or generated: never where a change goes.
+const SKIPPED_PATHS: &[&str] = &[
+    "fixtures/",
+    "testdata/",
+    "test-data/",
+    "vendor/",
+    "third_party/",
+    "node_modules/",
+    "dist/",
+    "build/",
+    "target/",
+    "__snapshots__/",
+];
+/// File names that are generated lock files.
+const LOCK_FILES: &[&str] = &[
+    "cargo.lock",
+    "package-lock.json",
+    "yarn.lock",
+    "pnpm-lock.yaml",
+    "poetry.lock",
+    "go.sum",
+    "gemfile.lock",
+    "composer.lock",
+];
+/// Extensions of source code, which count double: a change lands in code more often than in data.
+const CODE_EXTENSIONS: &[&str] = &[
+    "rs", "py", "js", "jsx", "ts", "tsx", "go", "java", "kt", "c", "h", "cc", "cpp", "hpp", "cs",
+    "rb", "php", "swift", "scala", "sh", "ex", "exs", "clj", "hs", "ml", "lua", "dart", "vue",
+    "svelte",
+];
+
 /// Returns the files relevant to `keywords`, best first (ties by path), at most `limit`.
+///
+/// Each file scores, per keyword, 5 when the keyword is in its path plus 1 + ln(occurrences)
+/// for the text; each keyword's score is weighted by its rarity across the files
+/// (inverse document frequency), so words found everywhere (the project's name) say little;
+/// source code counts double; lock files, fixtures and vendored or built files are skipped.
 pub fn rank_files(files: &[ScannedFile], keywords: &[String], limit: usize) -> Vec<RelevantFile> {
-    let mut ranked: Vec<RelevantFile> = files
+    let candidates: Vec<&ScannedFile> = files
         .iter()
-        .filter_map(|file| score(file, keywords))
+        .filter(|file| is_candidate(&file.path))
+        .collect();
+    let weights: Vec<f64> = keywords
+        .iter()
+        .map(|keyword| {
+            let documents = candidates
+                .iter()
+                .filter(|file| mentions(file, keyword))
+                .count();
+            // BM25's inverse document frequency: small for a word in every file, never zero, so
+            // a repository of one file still ranks it.
+            let (total, documents) = (candidates.len() as f64, documents as f64);
+            (1.0 + (total - documents + 0.5) / (documents + 0.5)).ln()
+        })
+        .collect();
+    let mut ranked: Vec<RelevantFile> = candidates
+        .into_iter()
+        .filter_map(|file| score(file, keywords, &weights))
         .collect();
     ranked.sort_by(|a, b| b.score.cmp(&a.score).then_with(|| a.path.cmp(&b.path)));
     ranked.truncate(limit);
     ranked
 }
 
-fn score(file: &ScannedFile, keywords: &[String]) -> Option<RelevantFile> {
+fn is_candidate(path: &str) -> bool {
+    let lowered = path.to_lowercase();
+    let name = lowered.rsplit('/').next().unwrap_or(&lowered);
+    let nested = format!("/{lowered}");
+    !LOCK_FILES.contains(&name)
+        && !SKIPPED_PATHS
+            .iter()
+            .any(|skipped| nested.contains(&format!("/{skipped}")))
+}
+
+fn mentions(file: &ScannedFile, keyword: &str) -> bool {
+    file.path.to_lowercase().contains(keyword)
+        || file.content_hits.iter().any(|(hit, _)| hit == keyword)
+}
+
+fn score(file: &ScannedFile, keywords: &[String], weights: &[f64]) -> Option<RelevantFile> {
     let path = file.path.to_lowercase();
-    let mut score = 0;
+    let mut total = 0.0;
     let mut matched = Vec::new();
-    for keyword in keywords {
+    for (keyword, weight) in keywords.iter().zip(weights) {
         let in_path = path.contains(keyword.as_str());
-        let in_text = file
+        let count = file
             .content_hits
             .iter()
             .find(|(hit, _)| hit == keyword)
-            .map_or(0, |(_, count)| (*count).min(3));
-        if in_path || in_text > 0 {
-            score += if in_path { 5 } else { 0 } + in_text;
+            .map_or(0, |(_, count)| *count);
+        // Occurrences count logarithmically: the tenth mention says less than the first.
+        let in_text = if count == 0 {
+            0.0
+        } else {
+            1.0 + f64::from(count).ln()
+        };
+        if in_path || count > 0 {
+            total += (if in_path { 5.0 } else { 0.0 } + in_text) * weight;
             matched.push(keyword.clone());
         }
     }
+    let is_code = path
+        .rsplit_once('.')
+        .is_some_and(|(_, extension)| CODE_EXTENSIONS.contains(&extension));
+    if is_code {
+        total *= 2.0;
+    }
+    // Scores are stored as integers (tenths) so that plans print and compare exactly.
+    let score = (total * 10.0).round() as u32;
     (score > 0).then(|| RelevantFile {
         path: file.path.clone(),
         score,
@@ -103,7 +186,7 @@ mod tests {
     }
 
     #[test]
-    fn path_matches_outrank_text_matches_and_ties_sort_by_path() {
+    fn path_matches_outrank_text_matches_and_more_mentions_rank_higher() {
         let files = vec![
             ScannedFile {
                 path: "src/other.rs".into(),
@@ -112,6 +195,10 @@ mod tests {
             ScannedFile {
                 path: "src/list.rs".into(),
                 content_hits: vec![],
+            },
+            ScannedFile {
+                path: "src/b.rs".into(),
+                content_hits: vec![("list".into(), 3)],
             },
             ScannedFile {
                 path: "src/a.rs".into(),
@@ -124,6 +211,37 @@ mod tests {
         ];
         let ranked = rank_files(&files, &["list".to_owned()], 10);
         let paths: Vec<&str> = ranked.iter().map(|file| file.path.as_str()).collect();
-        assert_eq!(paths, ["src/list.rs", "src/a.rs", "src/other.rs"]);
+        assert_eq!(
+            paths,
+            ["src/list.rs", "src/other.rs", "src/a.rs", "src/b.rs"]
+        );
+    }
+
+    #[test]
+    fn common_words_weigh_little_and_data_files_are_skipped() {
+        let file = |path: &str, hits: &[(&str, u32)]| ScannedFile {
+            path: path.to_owned(),
+            content_hits: hits.iter().map(|(k, n)| ((*k).to_owned(), *n)).collect(),
+        };
+        let files = vec![
+            file("src/budget.rs", &[("omk", 3), ("budget", 3)]),
+            file("src/log.rs", &[("omk", 3)]),
+            file("src/state.rs", &[("omk", 3)]),
+            file("README.md", &[("omk", 3), ("budget", 1)]),
+            file("fixtures/goals/show.json", &[("omk", 3), ("budget", 3)]),
+            file("Cargo.lock", &[("budget", 3)]),
+        ];
+        let ranked = rank_files(&files, &["omk".to_owned(), "budget".to_owned()], 10);
+        let paths: Vec<&str> = ranked.iter().map(|file| file.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["src/budget.rs", "README.md", "src/log.rs", "src/state.rs"],
+            "{ranked:?}"
+        );
+        assert!(
+            ranked[2].score * 5 < ranked[0].score,
+            "a word in every file weighs little: {ranked:?}"
+        );
+        assert_eq!(ranked[0].keywords, ["omk", "budget"]);
     }
 }

@@ -52,6 +52,7 @@ fn opening() -> Vec<Event> {
             options: RunOptions {
                 mode: RunMode::Run,
                 agent: Some("claude".to_owned()),
+                agent_cmd: None,
                 planner: None,
             },
         }),

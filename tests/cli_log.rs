@@ -46,7 +46,7 @@ fn copy_dir(source: &Path, target: &Path) {
 
 #[test]
 fn verify_an_intact_log_exits_0_with_one_line() {
-    let expected = "ok: fixtures/logs/valid/events.jsonl intact: 6 events, head seq 5 (92652c480b1d…), 1 artifact checked\n";
+    let expected = "ok: fixtures/logs/valid/events.jsonl intact: 6 events, head seq 5 (911ece2b3eea…), 1 artifact checked\n";
     assert_eq!(
         run(&["log", "verify", "fixtures/logs/valid"]),
         (0, expected.to_owned(), String::new())
@@ -61,7 +61,7 @@ fn verify_a_tampered_log_exits_1_naming_seq_byte_and_cause() {
     assert_eq!((code, stdout.as_str()), (1, ""));
     assert_eq!(
         stderr,
-        "omk: event log corrupt at seq 2 (byte 1013) in fixtures/logs/flipped-byte/events.jsonl: hash mismatch: stored fa2e4af4d3cb…, bytes hash to 036ade6a808f…\n\
+        "omk: event log corrupt at seq 2 (byte 1030) in fixtures/logs/flipped-byte/events.jsonl: hash mismatch: stored b8dd2e63a5f3…, bytes hash to b179f51537bb…\n\
          hint: the log was changed after it was written: restore it from a copy; appends are refused until it verifies\n"
     );
 }
@@ -72,7 +72,7 @@ fn verify_a_truncated_log_exits_1_against_its_checkpoint() {
     assert_eq!(code, 1);
     assert_eq!(
         stderr.lines().next().unwrap(),
-        "omk: event log truncated at seq 5 (byte 1997) in fixtures/logs/truncated/events.jsonl: truncated: the checkpoint vouches for events through seq 5, but the log ends after 5 complete events"
+        "omk: event log truncated at seq 5 (byte 2014) in fixtures/logs/truncated/events.jsonl: truncated: the checkpoint vouches for events through seq 5, but the log ends after 5 complete events"
     );
 }
 
@@ -143,10 +143,10 @@ fn repair_moves_a_torn_tail_aside_and_the_log_then_verifies() {
     assert_eq!((code, stderr.as_str()), (0, ""));
     assert_eq!(
         stdout,
-        format!("repaired {path}/events.jsonl: moved 26 torn bytes from byte 2325 to {path}/events.torn-2325; 6 events kept\n")
+        format!("repaired {path}/events.jsonl: moved 26 torn bytes from byte 2342 to {path}/events.torn-2342; 6 events kept\n")
     );
     assert_eq!(
-        fs::read(dir.path().join("events.torn-2325")).unwrap(),
+        fs::read(dir.path().join("events.torn-2342")).unwrap(),
         b"{\"v\":1,\"seq\":6,\"ts\":\"2026-"
     );
     assert_eq!(run(&["log", "verify", path]).0, 0);
@@ -167,7 +167,7 @@ fn repair_refuses_a_corrupt_log_and_changes_nothing() {
     assert_eq!((code, stdout.as_str()), (2, ""));
     assert!(
         stderr.starts_with(&format!(
-            "omk: refused to repair {path}/events.jsonl: event log corrupt at seq 2 (byte 1013)"
+            "omk: refused to repair {path}/events.jsonl: event log corrupt at seq 2 (byte 1030)"
         )),
         "{stderr}"
     );

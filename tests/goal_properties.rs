@@ -90,6 +90,7 @@ fn intake() -> Vec<Event> {
             options: RunOptions {
                 mode: RunMode::Run,
                 agent: None,
+                agent_cmd: None,
                 planner: None,
             },
         }),

@@ -80,6 +80,7 @@ fn history(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
         options: RunOptions {
             mode: RunMode::Run,
             agent: Some("claude".to_owned()),
+            agent_cmd: None,
             planner: None,
         },
     });

@@ -79,6 +79,7 @@ fn build_valid(dir: &Path) -> Vec<u8> {
         options: RunOptions {
             mode: RunMode::Run,
             agent: None,
+            agent_cmd: None,
             planner: None,
         },
     });

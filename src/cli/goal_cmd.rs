@@ -76,9 +76,12 @@ struct StartArgs {
     /// US dollars the run may spend, e.g. `5` or `2.50`
     #[arg(long, value_parser = parse_usd, value_name = "USD")]
     budget_usd: Option<u64>,
-    /// The agent backend for the slices (recorded now, used by `omk goal execute`)
+    /// The agent backend for the slices: kimi, claude, codex, gemini, aider, opencode, or command (with --agent-cmd); with one, `run` goes on to execute
     #[arg(long, value_name = "NAME")]
     agent: Option<String>,
+    /// The command line of the `command` agent (prompt on stdin and in $OMK_PROMPT_FILE)
+    #[arg(long, value_name = "COMMAND")]
+    agent_cmd: Option<String>,
     /// A command to ask for the decomposition (docs/planner-hook.md); the built-in one stands in when it fails
     #[arg(long, value_name = "COMMAND")]
     planner_cmd: Option<String>,
@@ -312,6 +315,7 @@ fn start_command(context: &Context, args: StartArgs, mode: RunMode) -> Result<u8
         },
         mode,
         agent: args.agent,
+        agent_cmd: args.agent_cmd,
         planner: args.planner_cmd,
         planner_timeout: args
             .planner_timeout

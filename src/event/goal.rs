@@ -71,6 +71,8 @@ pub struct RunOptions {
     pub mode: RunMode,
     /// Returns the agent backend chosen for the slices, if one was named.
     pub agent: Option<String>,
+    /// Returns the command line of the `command` backend, if one was given.
+    pub agent_cmd: Option<String>,
     /// Returns the planner command asked for the decomposition, if one was configured.
     pub planner: Option<String>,
 }

@@ -5,10 +5,12 @@
 //! verifies, and only decoding it (to fold it) fails, with an error naming the kind.
 //! Must not read the clock or make ids: those are the shell's, passed in as data.
 
+mod agent;
 mod goal;
 mod task;
 mod time;
 
+pub use agent::{AgentFinished, AgentStarted, ChangesRecorded, WorktreeRemoved};
 pub use goal::{
     BudgetExtended, BudgetLimits, Conclusion, Decision, GoalCancelled, GoalConcluded, GoalPaused,
     GoalResumed, IntegrationDecided, OracleChecked, OracleSignal, Phase, PhaseEntered,
@@ -98,6 +100,10 @@ event_kinds! {
     GoalConcluded(GoalConcluded) = "goal_concluded",
     RunFailed(RunFailed) = "run_failed",
     IntegrationDecided(IntegrationDecided) = "integration_decided",
+    AgentStarted(AgentStarted) = "agent_started",
+    AgentFinished(AgentFinished) = "agent_finished",
+    ChangesRecorded(ChangesRecorded) = "changes_recorded",
+    WorktreeRemoved(WorktreeRemoved) = "worktree_removed",
 }
 
 /// An event as the fold sees it: where it sits in the log, when it was appended, and what it says.

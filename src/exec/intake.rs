@@ -42,6 +42,8 @@ pub struct StartRequest {
     pub mode: RunMode,
     /// Returns the agent backend named for the slices.
     pub agent: Option<String>,
+    /// Returns the command line of the `command` backend.
+    pub agent_cmd: Option<String>,
     /// Returns the planner command to ask for the decomposition.
     pub planner: Option<String>,
     /// Returns how long the planner may take.
@@ -98,6 +100,7 @@ pub fn start_goal(
             options: RunOptions {
                 mode: request.mode,
                 agent: request.agent.clone(),
+                agent_cmd: request.agent_cmd.clone(),
                 planner: request.planner.clone(),
             },
         }),

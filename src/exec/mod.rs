@@ -3,6 +3,7 @@
 //! Everything here has side effects or reads the world; it reports what happened as values
 //! that the commands turn into events. Must not decide what a goal may do: that is `state`'s.
 
+pub mod agent;
 pub mod clock;
 pub mod git;
 pub mod intake;

@@ -274,6 +274,13 @@ impl GoalState {
                 )?;
             }
             Event::UsageRecorded(usage) => self.budget.record(usage),
+            Event::AgentStarted(started) => {
+                self.check(Action::WorkOnTask)?;
+                self.tasks.start_run(started, seq)?;
+            }
+            Event::AgentFinished(finished) => self.tasks.finish_run(finished, seq)?,
+            Event::ChangesRecorded(changes) => self.tasks.record_changes(changes, seq)?,
+            Event::WorktreeRemoved(removed) => self.tasks.remove_worktree(removed, seq)?,
             Event::BudgetExtended(extended) => {
                 self.check(Action::ExtendBudget)?;
                 self.budget.extend(&extended.added);

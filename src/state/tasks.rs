@@ -7,7 +7,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::{Evidence, TaskKind, TaskSpec, TaskStatus, Timestamp};
+use crate::event::{
+    AgentFinished, AgentStarted, ChangesRecorded, Evidence, TaskKind, TaskSpec, TaskStatus,
+    Timestamp, WorktreeRemoved,
+};
 
 /// Who holds the right to run a task, and until when.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -17,6 +20,20 @@ pub struct Lease {
     pub holder: String,
     /// Returns when the lease lapses unless renewed.
     pub expires_at: Timestamp,
+}
+
+/// One agent run on a task: launched, and (once they are recorded) how it ended and what it changed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentRun {
+    /// Returns the launch.
+    pub started: AgentStarted,
+    /// Returns how the process ended, once recorded.
+    pub finished: Option<AgentFinished>,
+    /// Returns what omk found in the worktree afterwards, once recorded.
+    pub changes: Option<ChangesRecorded>,
+    /// Returns the removal of the worktree by `omk goal clean`, if it happened.
+    pub removed: Option<WorktreeRemoved>,
 }
 
 /// One task and how far it has got.
@@ -33,6 +50,8 @@ pub struct Task {
     pub lease: Option<Lease>,
     /// Returns the evidence recorded for it, in log order.
     pub evidence: Vec<Evidence>,
+    /// Returns its agent runs, oldest first.
+    pub runs: Vec<AgentRun>,
     /// Returns the `seq` of the last event that changed it.
     pub updated_seq: u64,
 }
@@ -85,6 +104,10 @@ pub enum GraphError {
     RetriesExhausted { id: String, max_retries: u32 },
     #[error("task `{id}` is {status}: only a running task holds a lease")]
     LeaseNotRunning { id: String, status: &'static str },
+    #[error("task `{id}` is {status}: an agent starts only on a running task")]
+    AgentNotRunning { id: String, status: &'static str },
+    #[error("task `{id}` has no agent run to record this against")]
+    NoAgentRun { id: String },
 }
 
 impl TaskGraph {
@@ -154,6 +177,7 @@ impl TaskGraph {
             retries: 0,
             lease: None,
             evidence: Vec::new(),
+            runs: Vec::new(),
             updated_seq: seq,
         }));
         Ok(())
@@ -245,6 +269,62 @@ impl TaskGraph {
         Ok(())
     }
 
+    /// Records an agent launched on running task `id`.
+    pub fn start_run(&mut self, started: &AgentStarted, seq: u64) -> Result<(), GraphError> {
+        let task = self.get_mut(&started.task_id)?;
+        if task.status != TaskStatus::Running {
+            return Err(GraphError::AgentNotRunning {
+                id: started.task_id.clone(),
+                status: task.status.name(),
+            });
+        }
+        task.runs.push(AgentRun {
+            started: started.clone(),
+            finished: None,
+            changes: None,
+            removed: None,
+        });
+        task.updated_seq = seq;
+        Ok(())
+    }
+
+    /// Records how the latest agent run of task `id` ended.
+    pub fn finish_run(&mut self, finished: &AgentFinished, seq: u64) -> Result<(), GraphError> {
+        let run = self.latest_run(&finished.task_id, seq)?;
+        run.finished = Some(finished.clone());
+        Ok(())
+    }
+
+    /// Records what the latest agent run of task `id` changed.
+    pub fn record_changes(
+        &mut self,
+        changes: &ChangesRecorded,
+        seq: u64,
+    ) -> Result<(), GraphError> {
+        let run = self.latest_run(&changes.task_id, seq)?;
+        run.changes = Some(changes.clone());
+        Ok(())
+    }
+
+    /// Records the removal of the worktree of task `id`'s runs.
+    pub fn remove_worktree(
+        &mut self,
+        removed: &WorktreeRemoved,
+        seq: u64,
+    ) -> Result<(), GraphError> {
+        let run = self.latest_run(&removed.task_id, seq)?;
+        run.removed = Some(removed.clone());
+        Ok(())
+    }
+
+    fn latest_run(&mut self, id: &str, seq: u64) -> Result<&mut AgentRun, GraphError> {
+        let task = self.get_mut(id)?;
+        task.updated_seq = seq;
+        task.runs
+            .last_mut()
+            .ok_or_else(|| GraphError::NoAgentRun { id: id.to_owned() })
+    }
+
     /// Returns the tasks that could start now: pending, with every dependency done.
     pub fn startable(&self) -> impl Iterator<Item = &Task> {
         self.tasks.iter().filter(|task| {
@@ -293,7 +373,8 @@ fn task_transition_allowed(from: TaskStatus, to: TaskStatus) -> bool {
     matches!(
         (from, to),
         (T::Pending, T::Running | T::Blocked | T::Cancelled)
-            | (T::Running, T::Done | T::Failed | T::Blocked | T::Cancelled)
+            // Back to pending: the run was interrupted by the operator, not failed.
+            | (T::Running, T::Pending | T::Done | T::Failed | T::Blocked | T::Cancelled)
             | (T::Failed | T::Blocked, T::Cancelled)
             | (T::Blocked, T::Pending)
     )

@@ -1,0 +1,89 @@
+//! Payloads of the events an agent run leaves: started, finished, the changes it made, and
+//! the removal of its worktree.
+//!
+//! What the agent says about itself (`claim`) is kept apart from what omk observed (exit
+//! status, commits, changed files, the diff): a claim is never evidence.
+
+use serde::{Deserialize, Serialize};
+
+use crate::log::artifacts::ContentHash;
+
+/// `agent_started`: an agent process was launched for a task in its worktree.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentStarted {
+    pub task_id: String,
+    /// Returns the attempt: 0 for the first run, then the task's retry count.
+    pub attempt: u32,
+    /// Returns the backend: `claude`, `codex`, …, or `command`.
+    pub agent: String,
+    /// Returns the command line, with the prompt written as `{prompt}`.
+    pub argv: Vec<String>,
+    /// Returns the worktree the agent runs in.
+    pub worktree: String,
+    /// Returns the task's branch: `omk/<goal-id>/<task-id>`.
+    pub branch: String,
+    /// Returns the commit the worktree started from.
+    pub start_commit: String,
+    /// Returns the process id, which is also the agent's process group.
+    pub pid: u32,
+    /// Returns the hash of the prompt artifact.
+    pub prompt: ContentHash,
+}
+
+/// `agent_finished`: an agent process ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentFinished {
+    pub task_id: String,
+    /// Returns the exit status, or `None` when a signal ended it.
+    pub exit_code: Option<i32>,
+    /// Returns whether omk killed it at its timeout.
+    pub timed_out: bool,
+    /// Returns whether omk stopped it for a pause or a cancel.
+    pub interrupted: bool,
+    /// Returns how long it ran, in milliseconds.
+    pub duration_ms: u64,
+    /// Returns the stdout transcript artifact.
+    pub stdout: ContentHash,
+    /// Returns the stderr transcript artifact.
+    pub stderr: ContentHash,
+    /// Returns why the agent stopped on its own limit (turns, budget), if it did.
+    pub limit_stop: Option<String>,
+    /// Returns the agent's final message: a claim, not evidence.
+    pub claim: Option<String>,
+}
+
+/// `changes_recorded`: what omk found in the task's worktree after the agent ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangesRecorded {
+    pub task_id: String,
+    /// Returns the commit the worktree started from.
+    pub start_commit: String,
+    /// Returns the branch tip after omk committed what the agent left.
+    pub head_commit: String,
+    /// Returns the commits from start to head, oldest first (the agent's own and omk's).
+    pub commits: Vec<String>,
+    /// Returns whether omk committed changes the agent left uncommitted.
+    pub committed_leftovers: bool,
+    /// Returns every changed path, sorted.
+    pub changed_files: Vec<String>,
+    pub insertions: u64,
+    pub deletions: u64,
+    /// Returns the diff artifact (`git diff --binary start head`), when anything changed.
+    pub diff: Option<ContentHash>,
+    /// Returns the changed paths outside the task's write set: a policy violation.
+    pub outside_write_set: Vec<String>,
+}
+
+/// `worktree_removed`: `omk goal clean` removed a task's worktree (its branch is kept).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorktreeRemoved {
+    pub task_id: String,
+    pub worktree: String,
+    pub branch: String,
+    /// Returns whether `--force` removed uncommitted work.
+    pub forced: bool,
+}

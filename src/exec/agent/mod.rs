@@ -1,0 +1,259 @@
+//! Agent backends: how each coding agent CLI is launched and how its output is read.
+//!
+//! A backend is a command template plus how the prompt is passed (argument, stdin, or the
+//! prompt file), extra environment, and the dialect its output speaks (`usage`). The presets
+//! are documented in docs/agents.md with the exact command each runs.
+
+pub mod usage;
+
+use std::path::Path;
+
+pub use usage::{AgentReport, Dialect, UsageReader};
+
+/// How the prompt reaches the agent. Every agent also gets the prompt file in `OMK_PROMPT_FILE`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PromptVia {
+    /// In the command line, where the template says `{prompt}`.
+    Argument,
+    /// On stdin, which is then closed.
+    Stdin,
+}
+
+/// A way to run one coding agent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Backend {
+    /// Returns the backend's name: a preset's, or `command`.
+    pub name: String,
+    /// Returns the command line; `{prompt}`, `{worktree}` and `{prompt_file}` are filled in.
+    pub template: Vec<String>,
+    /// Returns how the prompt is passed.
+    pub prompt_via: PromptVia,
+    /// Returns extra environment for the agent.
+    pub env: Vec<(String, String)>,
+    /// Returns how to read usage from its output.
+    pub dialect: Dialect,
+}
+
+/// The preset names, in the order help lists them.
+pub const PRESETS: [&str; 7] = [
+    "kimi", "claude", "codex", "gemini", "aider", "opencode", "command",
+];
+
+/// An agent cannot be set up as asked.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AgentError {
+    #[error("unknown agent `{name}`: use one of {}", PRESETS.join(", "))]
+    Unknown { name: String },
+    #[error("the `command` agent needs its command line: pass --agent-cmd '<command>'")]
+    MissingCommand,
+    #[error("--agent-cmd is empty: give the command line that runs the agent")]
+    EmptyCommand,
+    #[error("no agent is configured for this goal: pass --agent ({})", PRESETS.join(", "))]
+    NoneConfigured,
+}
+
+/// What to launch: the program, its arguments, what to write on stdin, and environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invocation {
+    pub program: String,
+    pub args: Vec<String>,
+    pub stdin: Option<Vec<u8>>,
+    pub env: Vec<(String, String)>,
+    /// Returns the command line as recorded: the prompt shown as `{prompt}`.
+    pub recorded_argv: Vec<String>,
+}
+
+/// The identity of the run an invocation is for, passed to the agent as environment.
+#[derive(Clone, Copy, Debug)]
+pub struct RunIds<'a> {
+    pub goal_id: &'a str,
+    pub task_id: &'a str,
+    pub worktree: &'a Path,
+    pub prompt_file: &'a Path,
+}
+
+fn words(parts: &[&str]) -> Vec<String> {
+    parts.iter().map(|part| (*part).to_owned()).collect()
+}
+
+/// Returns the backend `name` (with `agent_cmd` for `command`).
+pub fn backend(name: &str, agent_cmd: Option<&str>) -> Result<Backend, AgentError> {
+    let preset = |template: &[&str], prompt_via, dialect| Backend {
+        name: name.to_owned(),
+        template: words(template),
+        prompt_via,
+        env: Vec::new(),
+        dialect,
+    };
+    Ok(match name {
+        "kimi" => preset(
+            &[
+                "kimi",
+                "--print",
+                "-p",
+                "{prompt}",
+                "--output-format",
+                "stream-json",
+            ],
+            PromptVia::Argument,
+            Dialect::Kimi,
+        ),
+        "claude" => preset(
+            &[
+                "claude",
+                "-p",
+                "{prompt}",
+                "--output-format",
+                "stream-json",
+                "--verbose",
+                "--permission-mode",
+                "acceptEdits",
+            ],
+            PromptVia::Argument,
+            Dialect::Claude,
+        ),
+        "codex" => preset(
+            &[
+                "codex",
+                "exec",
+                "--json",
+                "--sandbox",
+                "workspace-write",
+                "-C",
+                "{worktree}",
+                "{prompt}",
+            ],
+            PromptVia::Argument,
+            Dialect::Codex,
+        ),
+        "gemini" => preset(
+            &["gemini", "-p", "{prompt}", "--output-format", "stream-json"],
+            PromptVia::Argument,
+            Dialect::Gemini,
+        ),
+        "aider" => preset(
+            &[
+                "aider",
+                "--message",
+                "{prompt}",
+                "--yes-always",
+                "--no-pretty",
+                "--no-stream",
+            ],
+            PromptVia::Argument,
+            Dialect::Aider,
+        ),
+        "opencode" => preset(
+            &["opencode", "run", "--format", "json", "{prompt}"],
+            PromptVia::Argument,
+            Dialect::Opencode,
+        ),
+        "command" => {
+            let command = agent_cmd.ok_or(AgentError::MissingCommand)?;
+            if command.trim().is_empty() {
+                return Err(AgentError::EmptyCommand);
+            }
+            Backend {
+                name: name.to_owned(),
+                template: vec!["sh".to_owned(), "-c".to_owned(), command.to_owned()],
+                prompt_via: PromptVia::Stdin,
+                env: Vec::new(),
+                dialect: Dialect::Command,
+            }
+        }
+        other => {
+            return Err(AgentError::Unknown {
+                name: other.to_owned(),
+            })
+        }
+    })
+}
+
+impl Backend {
+    /// Returns what to launch for `prompt` in the run `ids`.
+    pub fn invocation(&self, prompt: &str, ids: RunIds<'_>) -> Invocation {
+        let worktree = ids.worktree.display().to_string();
+        let prompt_file = ids.prompt_file.display().to_string();
+        let fill = |part: &String, prompt_text: &str| {
+            part.replace("{worktree}", &worktree)
+                .replace("{prompt_file}", &prompt_file)
+                .replace("{prompt}", prompt_text)
+        };
+        let mut argv: Vec<String> = self
+            .template
+            .iter()
+            .map(|part| fill(part, prompt))
+            .collect();
+        let recorded_argv = self
+            .template
+            .iter()
+            .map(|part| fill(part, "{prompt}"))
+            .collect();
+        let program = argv.remove(0);
+        let mut env = vec![
+            ("OMK_GOAL_ID".to_owned(), ids.goal_id.to_owned()),
+            ("OMK_TASK_ID".to_owned(), ids.task_id.to_owned()),
+            ("OMK_WORKTREE".to_owned(), worktree.clone()),
+            ("OMK_PROMPT_FILE".to_owned(), prompt_file.clone()),
+        ];
+        env.extend(self.env.iter().cloned());
+        Invocation {
+            program,
+            args: argv,
+            stdin: (self.prompt_via == PromptVia::Stdin).then(|| prompt.as_bytes().to_vec()),
+            env,
+            recorded_argv,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_fill_their_templates_and_record_the_prompt_as_a_placeholder() {
+        let ids = RunIds {
+            goal_id: "g-1",
+            task_id: "slice-1",
+            worktree: Path::new("/w/slice-1"),
+            prompt_file: Path::new("/p/slice-1.md"),
+        };
+        let codex = backend("codex", None).unwrap().invocation("do it", ids);
+        assert_eq!(codex.program, "codex");
+        assert_eq!(
+            codex.args,
+            [
+                "exec",
+                "--json",
+                "--sandbox",
+                "workspace-write",
+                "-C",
+                "/w/slice-1",
+                "do it"
+            ]
+        );
+        assert_eq!(codex.stdin, None, "codex runs with stdin closed");
+        assert_eq!(codex.recorded_argv.last().unwrap(), "{prompt}");
+        let command = backend("command", Some("./agent.sh --fast"))
+            .unwrap()
+            .invocation("do it", ids);
+        assert_eq!(
+            (command.program.as_str(), command.args.as_slice()),
+            ("sh", &["-c".to_owned(), "./agent.sh --fast".to_owned()][..])
+        );
+        assert_eq!(command.stdin.as_deref(), Some(&b"do it"[..]));
+        assert!(command
+            .env
+            .contains(&("OMK_PROMPT_FILE".to_owned(), "/p/slice-1.md".to_owned())));
+        assert_eq!(backend("command", None), Err(AgentError::MissingCommand));
+        assert_eq!(
+            backend("command", Some("  ")),
+            Err(AgentError::EmptyCommand)
+        );
+        assert_eq!(
+            backend("gpt", None),
+            Err(AgentError::Unknown { name: "gpt".into() })
+        );
+    }
+}

@@ -37,7 +37,7 @@ pub struct GoalArgs {
 
 #[derive(Subcommand, Debug)]
 enum GoalCommand {
-    /// Start a goal: intake, the oracle guard, then planning (execution follows with `omk goal execute`)
+    /// Start a goal: intake, the oracle guard, planning, and (with --agent) the agent wave
     Run(StartArgs),
     /// Start a goal and plan it, without executing
     Plan(StartArgs),
@@ -61,6 +61,10 @@ enum GoalCommand {
     Accept(AcceptArgs),
     /// Reject the goal's result as the human integrator
     Reject(RejectArgs),
+    /// Run the agent wave: one agent per ready slice, each in its own git worktree
+    Execute(super::execute_cmd::ExecuteArgs),
+    /// Remove the worktrees of a finished goal (branches and their commits are kept)
+    Clean(super::execute_cmd::CleanArgs),
 }
 
 #[derive(Args, Debug)]
@@ -76,12 +80,9 @@ struct StartArgs {
     /// US dollars the run may spend, e.g. `5` or `2.50`
     #[arg(long, value_parser = parse_usd, value_name = "USD")]
     budget_usd: Option<u64>,
-    /// The agent backend for the slices: kimi, claude, codex, gemini, aider, opencode, or command (with --agent-cmd); with one, `run` goes on to execute
-    #[arg(long, value_name = "NAME")]
-    agent: Option<String>,
-    /// The command line of the `command` agent (prompt on stdin and in $OMK_PROMPT_FILE)
-    #[arg(long, value_name = "COMMAND")]
-    agent_cmd: Option<String>,
+    /// With an agent, `run` goes on to execute the plan
+    #[command(flatten)]
+    agent: super::execute_cmd::AgentArgs,
     /// A command to ask for the decomposition (docs/planner-hook.md); the built-in one stands in when it fails
     #[arg(long, value_name = "COMMAND")]
     planner_cmd: Option<String>,
@@ -187,10 +188,10 @@ struct RejectArgs {
 }
 
 /// What the goal commands share: where goals live, the clock, and the repository.
-struct Context {
-    repo_root: PathBuf,
-    state_dir: StateDir,
-    clock: Clock,
+pub(super) struct Context {
+    pub(super) repo_root: PathBuf,
+    pub(super) state_dir: StateDir,
+    pub(super) clock: Clock,
 }
 
 impl Context {
@@ -218,7 +219,7 @@ impl Context {
         })
     }
 
-    fn resolve(&self, selector: &str) -> Result<GoalDir, Failure> {
+    pub(super) fn resolve(&self, selector: &str) -> Result<GoalDir, Failure> {
         self.state_dir.resolve(selector).map_err(store_failure)
     }
 }
@@ -273,6 +274,8 @@ pub fn run(args: GoalArgs) -> Result<u8, Failure> {
             )
         }
         GoalCommand::BudgetAdd(args) => budget_add(&context, args),
+        GoalCommand::Execute(args) => super::execute_cmd::execute_command(&context, &args),
+        GoalCommand::Clean(args) => super::execute_cmd::clean_command(&context, &args),
         GoalCommand::Accept(args) => {
             let event = Event::IntegrationDecided(IntegrationDecided {
                 decision: Decision::Accepted,
@@ -314,8 +317,12 @@ fn start_command(context: &Context, args: StartArgs, mode: RunMode) -> Result<u8
             usd_micros: args.budget_usd,
         },
         mode,
-        agent: args.agent,
-        agent_cmd: args.agent_cmd,
+        agent: args
+            .agent
+            .agent
+            .clone()
+            .or_else(|| args.agent.agent_cmd.as_ref().map(|_| "command".to_owned())),
+        agent_cmd: args.agent.agent_cmd.clone(),
         planner: args.planner_cmd,
         planner_timeout: args
             .planner_timeout
@@ -332,7 +339,11 @@ fn start_command(context: &Context, args: StartArgs, mode: RunMode) -> Result<u8
         })?;
     let state = &loaded.state;
     let blocked = state.status == GoalStatus::BlockedOnHuman;
+    let has_agent = args.agent.agent.is_some() || args.agent.agent_cmd.is_some();
+    let executes = mode == RunMode::Run && has_agent && state.status == GoalStatus::Planning;
     match args.format {
+        // The wave prints the one JSON document when it follows.
+        Format::Json if executes => {}
         Format::Json => print_stdout(&to_json(&command_result(state, loaded.head(), "started")))?,
         Format::Text => {
             let total = state.tasks.tasks().len();
@@ -353,7 +364,13 @@ fn start_command(context: &Context, args: StartArgs, mode: RunMode) -> Result<u8
             print_stdout(&line)?;
         }
     }
-    Ok(if blocked { EXIT_FINDINGS } else { EXIT_OK })
+    if blocked {
+        return Ok(EXIT_FINDINGS);
+    }
+    if executes {
+        return super::execute_cmd::run_wave(context, &goal, &args.agent, args.format);
+    }
+    Ok(EXIT_OK)
 }
 
 fn list(context: &Context, format: Format) -> Result<u8, Failure> {
@@ -504,7 +521,7 @@ fn load(goal: &GoalDir) -> Result<Loaded, Failure> {
 }
 
 /// Returns the failure for a store error, with the hint that fits it.
-fn store_failure(error: StoreError) -> Failure {
+pub(super) fn store_failure(error: StoreError) -> Failure {
     let hint = match &error {
         StoreError::NoGoals { .. } => Some("start one with `omk goal run \"<prompt>\"`".to_owned()),
         StoreError::UnknownGoal { .. } => Some("list the goals with `omk goal list`, or pass `latest`".to_owned()),
@@ -538,7 +555,7 @@ fn parent_of(path: &str) -> String {
 }
 
 /// Parses `2h`, `90m`, `1h30m`, `45s`, `1d` or a bare number of seconds.
-fn parse_duration(text: &str) -> Result<u64, String> {
+pub(super) fn parse_duration(text: &str) -> Result<u64, String> {
     let invalid = || format!("`{text}` is not a duration like 2h, 90m, 1h30m or 45s");
     if let Ok(secs) = text.parse::<u64>() {
         return Ok(secs);

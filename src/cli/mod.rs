@@ -4,6 +4,7 @@
 //! Exit codes: 0 ok, 1 a verification or check failed, 2 usage or I/O error.
 //! Must not hold logic the library should own: a handler loads, decides, calls, and prints.
 
+mod execute_cmd;
 mod goal_cmd;
 mod log_cmd;
 

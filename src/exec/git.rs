@@ -12,13 +12,58 @@ use crate::exec::process::{run, Finished, ProcessError, Run};
 const GIT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The environment every git command gets, so it never waits for a person.
-const NON_INTERACTIVE: [(&str, &str); 5] = [
+/// Commits omk makes itself (an agent's leftovers, merges of dependencies) are authored by omk.
+const NON_INTERACTIVE: [(&str, &str); 9] = [
     ("GIT_TERMINAL_PROMPT", "0"),
     ("GIT_EDITOR", "true"),
     ("GIT_PAGER", "cat"),
     ("GIT_ASKPASS", "true"),
     ("LC_ALL", "C"),
+    ("GIT_AUTHOR_NAME", "omk"),
+    ("GIT_AUTHOR_EMAIL", "omk@localhost"),
+    ("GIT_COMMITTER_NAME", "omk"),
+    ("GIT_COMMITTER_EMAIL", "omk@localhost"),
 ];
+
+/// Git failed at something omk needed.
+#[derive(Debug, thiserror::Error)]
+#[error("`git {command}` in {dir} failed: {detail}")]
+pub struct GitError {
+    pub command: String,
+    pub dir: String,
+    pub detail: String,
+}
+
+/// Runs `git args…` in `dir` and returns its stdout, or the error with git's own message.
+pub fn run_git(dir: &Path, args: &[&str]) -> Result<Vec<u8>, GitError> {
+    let error = |detail: String| GitError {
+        command: args.join(" "),
+        dir: dir.display().to_string(),
+        detail,
+    };
+    let finished = git(dir, args).map_err(|failure| error(failure.to_string()))?;
+    if finished.code == Some(0) {
+        return Ok(finished.stdout);
+    }
+    let stderr = String::from_utf8_lossy(&finished.stderr);
+    let last = stderr
+        .lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or("no message");
+    Err(error(format!(
+        "exit {}: {}",
+        finished
+            .code
+            .map_or("signal".to_owned(), |code| code.to_string()),
+        last.trim()
+    )))
+}
+
+/// Returns `git args…` stdout as trimmed text.
+pub fn git_text(dir: &Path, args: &[&str]) -> Result<String, GitError> {
+    run_git(dir, args).map(|out| String::from_utf8_lossy(&out).trim().to_owned())
+}
 
 /// Runs `git args…` in `dir`.
 pub fn git(dir: &Path, args: &[&str]) -> Result<Finished, ProcessError> {

@@ -4,9 +4,13 @@
 //! that the commands turn into events. Must not decide what a goal may do: that is `state`'s.
 
 pub mod agent;
+pub mod agent_process;
 pub mod clock;
 pub mod git;
 pub mod intake;
+pub mod lease;
 pub mod planner;
 pub mod process;
 pub mod scan;
+pub mod wave;
+pub mod worktree;

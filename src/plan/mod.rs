@@ -8,6 +8,7 @@ pub mod decompose;
 pub mod documents;
 pub mod oracle;
 pub mod relevance;
+pub mod write_set;
 
 use crate::event::TaskSpec;
 use crate::state::{GraphError, TaskGraph};

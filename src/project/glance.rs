@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::event::{Phase, Timestamp};
+use crate::event::{Phase, TaskKind, TaskStatus, Timestamp};
 use crate::log::chain::Head;
 use crate::plan::documents::{format_duration, format_usd};
 use crate::state::{GoalState, GoalStatus, LimitUse};
@@ -102,6 +102,7 @@ pub fn next_step(state: &GoalState) -> String {
     match state.status {
         GoalStatus::Intake => format!("intake was interrupted before planning: start again with `omk goal run` (then `omk goal cancel {id}`)"),
         GoalStatus::Planning if state.plan.is_none() => format!("planning was interrupted: start again with `omk goal run` (then `omk goal cancel {id}`)"),
+        GoalStatus::Executing if slices_done(state) => format!("omk goal verify {id}"),
         GoalStatus::Planning | GoalStatus::Executing => format!("omk goal execute {id}"),
         GoalStatus::Verifying => format!("omk goal verify {id}"),
         GoalStatus::Reviewing => format!("omk goal review {id}"),
@@ -122,6 +123,17 @@ pub fn next_step(state: &GoalState) -> String {
         GoalStatus::NotReady => format!("nothing in this goal ({reason}); start a new goal for another attempt"),
         GoalStatus::Cancelled => "nothing: the goal was cancelled".to_owned(),
     }
+}
+
+/// Returns whether every implementation slice is done (the wave's work is finished).
+fn slices_done(state: &GoalState) -> bool {
+    let mut slices = state
+        .tasks
+        .tasks()
+        .iter()
+        .filter(|task| task.spec.kind == TaskKind::Implementation)
+        .peekable();
+    slices.peek().is_some() && slices.all(|task| task.status == TaskStatus::Done)
 }
 
 /// Returns the status and phase in words: `executing`, `paused (in executing)`, `planning (plan ready)`.

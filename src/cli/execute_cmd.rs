@@ -1,0 +1,267 @@
+//! `omk goal execute` and `omk goal clean`: the agent wave and the removal of its worktrees.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::cli::{print_stderr, print_stdout, Failure, Format, EXIT_FINDINGS, EXIT_OK};
+use crate::event::{Event, TaskKind, TaskStatus, WorktreeRemoved};
+use crate::exec::agent::{backend, AgentError, Backend};
+use crate::exec::wave::{execute, Progress, WaveError, WaveOptions};
+use crate::exec::worktree::{is_dirty, remove};
+use crate::project::budget::command_result;
+use crate::project::glance::next_step;
+use crate::project::to_json;
+use crate::state::{GoalState, GoalStatus};
+use crate::store::{GoalDir, Loaded, StoreError};
+
+use super::goal_cmd::{parse_duration, store_failure, Context};
+
+/// The default time one agent run may take.
+const DEFAULT_AGENT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+#[derive(Args, Debug, Clone)]
+pub struct AgentArgs {
+    /// The agent backend: kimi, claude, codex, gemini, aider, opencode, or command (default: the goal's)
+    #[arg(long, value_name = "NAME")]
+    pub agent: Option<String>,
+    /// The command line of the `command` agent (prompt on stdin and in $OMK_PROMPT_FILE)
+    #[arg(long, value_name = "COMMAND")]
+    pub agent_cmd: Option<String>,
+    /// How many agents run at once
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub max_agents: usize,
+    /// How long one agent run may take, e.g. `30m`
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub agent_timeout: Option<u64>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExecuteArgs {
+    /// A goal id, or `latest`
+    #[arg(default_value = "latest")]
+    goal: String,
+    #[command(flatten)]
+    agent: AgentArgs,
+    /// Output format (JSON carries timestamps, never ages)
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+}
+
+#[derive(Args, Debug)]
+pub struct CleanArgs {
+    /// A goal id, or `latest`
+    goal: String,
+    /// Remove worktrees even with uncommitted work, or while the goal is still live
+    #[arg(long)]
+    force: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+}
+
+/// Runs `omk goal execute`.
+pub fn execute_command(context: &Context, args: &ExecuteArgs) -> Result<u8, Failure> {
+    let goal = context.resolve(&args.goal)?;
+    run_wave(context, &goal, &args.agent, args.format)
+}
+
+/// Runs the wave on `goal` and prints its outcome; shared by `execute` and `run`.
+pub fn run_wave(
+    context: &Context,
+    goal: &GoalDir,
+    agent: &AgentArgs,
+    format: Format,
+) -> Result<u8, Failure> {
+    let loaded = goal.load().map_err(store_failure)?;
+    let backend = choose_backend(&loaded.state, agent)?;
+    if agent.max_agents == 0 {
+        return Err(Failure::hinted(
+            anyhow::anyhow!("--max-agents must be at least 1"),
+            "pass --max-agents 1 or more",
+        ));
+    }
+    let options = WaveOptions {
+        backend,
+        max_agents: agent.max_agents,
+        agent_timeout: agent
+            .agent_timeout
+            .map_or(DEFAULT_AGENT_TIMEOUT, Duration::from_secs),
+        lease_ttl: Duration::from_secs(30),
+        poll: Duration::from_millis(200),
+    };
+    let live = std::io::stderr().is_terminal();
+    let mut report = |event: Progress| print_stderr(&progress_line(&event, live));
+    let loaded = execute(
+        goal,
+        &context.repo_root,
+        &context.clock,
+        &options,
+        &mut report,
+    )
+    .map_err(wave_failure)?;
+    print_outcome(&loaded, format)
+}
+
+fn choose_backend(state: &GoalState, agent: &AgentArgs) -> Result<Backend, Failure> {
+    let name = agent
+        .agent
+        .clone()
+        .or_else(|| state.options.agent.clone())
+        .or_else(|| {
+            // `--agent-cmd` alone means the command agent.
+            agent.agent_cmd.as_ref().map(|_| "command".to_owned())
+        });
+    let command = agent
+        .agent_cmd
+        .clone()
+        .or_else(|| state.options.agent_cmd.clone());
+    let Some(name) = name else {
+        return Err(Failure::hinted(
+            AgentError::NoneConfigured,
+            "e.g. omk goal execute latest --agent claude",
+        ));
+    };
+    backend(&name, command.as_deref()).map_err(|error| {
+        Failure::hinted(error, "see docs/agents.md for each agent's exact command")
+    })
+}
+
+fn progress_line(event: &Progress, live: bool) -> String {
+    let marker = if live { "▸" } else { "omk:" };
+    match event {
+        Progress::Recovered { task_id, detail } => {
+            format!("{marker} {task_id}: recovered from a crashed wave ({detail})")
+        }
+        Progress::Started {
+            task_id,
+            pid,
+            worktree,
+        } => format!(
+            "{marker} {task_id}: agent started (pid {pid}) in {}",
+            worktree.display()
+        ),
+        Progress::Finished { task_id, outcome } => format!("{marker} {task_id}: {outcome}"),
+        Progress::Stopping { why } => {
+            format!("{marker} stopping the wave: {why}; agents are being stopped")
+        }
+    }
+}
+
+fn print_outcome(loaded: &Loaded, format: Format) -> Result<u8, Failure> {
+    let state = &loaded.state;
+    let slices: Vec<_> = state
+        .tasks
+        .tasks()
+        .iter()
+        .filter(|task| task.spec.kind == TaskKind::Implementation)
+        .collect();
+    let done = slices
+        .iter()
+        .filter(|task| task.status == TaskStatus::Done)
+        .count();
+    let runs: usize = slices.iter().map(|task| task.runs.len()).sum();
+    match format {
+        Format::Json => print_stdout(&to_json(&command_result(state, loaded.head(), "executed")))?,
+        Format::Text => print_stdout(&format!(
+            "executed goal {}: {done} of {} slices done ({runs} agent runs); now {}; next: {}\n",
+            state.goal_id,
+            slices.len(),
+            state.status,
+            next_step(state)
+        ))?,
+    }
+    let complete = done == slices.len() && state.status == GoalStatus::Executing;
+    Ok(if complete { EXIT_OK } else { EXIT_FINDINGS })
+}
+
+fn wave_failure(error: WaveError) -> Failure {
+    match error {
+        WaveError::Store(error) => match *error {
+            StoreError::Refused(refusal) => {
+                Failure::with_code(anyhow::anyhow!("refused: {refusal}"), None, EXIT_FINDINGS)
+            }
+            other => store_failure(other),
+        },
+        other => Failure::from(other),
+    }
+}
+
+/// Runs `omk goal clean`.
+pub fn clean_command(context: &Context, args: &CleanArgs) -> Result<u8, Failure> {
+    let goal = context.resolve(&args.goal)?;
+    let loaded = goal.load().map_err(store_failure)?;
+    let state = &loaded.state;
+    let finished = state.status.is_final() || matches!(state.status, GoalStatus::BlockedOnHuman);
+    if !finished && !args.force {
+        return Err(Failure::with_code(
+            anyhow::anyhow!(
+                "goal {} is {}: its worktrees may still be needed",
+                state.goal_id,
+                state.status
+            ),
+            Some(format!(
+                "clean a finished goal, or pass --force: omk goal clean {} --force",
+                state.goal_id
+            )),
+            EXIT_FINDINGS,
+        ));
+    }
+    let mut removals = Vec::new();
+    let mut refused = Vec::new();
+    for task in state.tasks.tasks() {
+        let Some(run) = task.runs.last().filter(|run| run.removed.is_none()) else {
+            continue;
+        };
+        let path = std::path::PathBuf::from(&run.started.worktree);
+        if !path.exists() {
+            continue;
+        }
+        let dirty = is_dirty(&path).unwrap_or(true);
+        if dirty && !args.force {
+            refused.push(format!(
+                "{} ({} has uncommitted work)",
+                task.spec.id,
+                path.display()
+            ));
+            continue;
+        }
+        remove(&context.repo_root, &path).map_err(Failure::from)?;
+        removals.push(Event::WorktreeRemoved(WorktreeRemoved {
+            task_id: task.spec.id.clone(),
+            worktree: path.display().to_string(),
+            branch: run.started.branch.clone(),
+            forced: dirty,
+        }));
+    }
+    let removed = removals.len();
+    let loaded = if removals.is_empty() {
+        loaded
+    } else {
+        goal.transact(context.clock.now(), |_| Ok(removals.clone()))
+            .map_err(store_failure)?
+            .0
+    };
+    match args.format {
+        Format::Json => print_stdout(&to_json(&command_result(
+            &loaded.state,
+            loaded.head(),
+            "cleaned",
+        )))?,
+        Format::Text => print_stdout(&format!(
+            "cleaned goal {}: removed {removed} worktrees (their branches are kept){}\n",
+            loaded.state.goal_id,
+            if refused.is_empty() {
+                String::new()
+            } else {
+                format!("; kept {}: pass --force to remove them", refused.join(", "))
+            }
+        ))?,
+    }
+    Ok(if refused.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_FINDINGS
+    })
+}

@@ -1,0 +1,882 @@
+//! `omk goal execute`: the agent wave.
+//!
+//! Every implementation slice whose dependencies are done gets its own worktree and agent, up
+//! to `max_agents` at once. The wave holds a lease on each running task (renewed while its
+//! agent lives), watches the log for a pause or cancel from another terminal, stops launching
+//! when the budget is spent, and records everything an agent did as events: the launch, the
+//! transcripts, usage, the commits and diff, write-set violations, and the task's outcome.
+//!
+//! On start it first recovers from a crashed wave: a running task whose lease holder is gone
+//! (or whose lease expired) has its leftover agent killed and is retried from a clean
+//! worktree, within its max retries. Claiming a task is an append at the expected `seq`, so two
+//! waves on one goal never run the same task.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use crate::event::{
+    AgentFinished, AgentStarted, ChangesRecorded, Conclusion, Event, Evidence, GoalConcluded,
+    Phase, PhaseEntered, RunFailed, TaskEvidenceRecorded, TaskKind, TaskLeased, TaskRetried,
+    TaskStatus, TaskTransitioned, Timestamp, UsageRecorded,
+};
+use crate::exec::agent::{Backend, RunIds};
+use crate::exec::agent_process::{launch, signal_group, supervise, Ended};
+use crate::exec::clock::Clock;
+use crate::exec::lease::{process_cwd, Holder, Liveness};
+use crate::exec::worktree::{branch_name, collect, prepare, Worktree};
+use crate::log::artifacts::ArtifactRef;
+use crate::plan::write_set::outside;
+use crate::state::{Action, GoalState, GoalStatus, Refusal, Task};
+use crate::store::{GoalDir, Loaded, StoreError};
+
+/// How a wave runs.
+#[derive(Clone, Debug)]
+pub struct WaveOptions {
+    pub backend: Backend,
+    pub max_agents: usize,
+    /// Returns how long one agent may run (the goal's remaining time budget may cut it shorter).
+    pub agent_timeout: Duration,
+    /// Returns how long a lease lasts without renewal.
+    pub lease_ttl: Duration,
+    /// Returns how often the wave looks at the log for a pause or cancel.
+    pub poll: Duration,
+}
+
+/// Something the wave reports as it goes, for the progress view.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Progress {
+    Recovered {
+        task_id: String,
+        detail: String,
+    },
+    Started {
+        task_id: String,
+        pid: u32,
+        worktree: PathBuf,
+    },
+    Finished {
+        task_id: String,
+        outcome: String,
+    },
+    Stopping {
+        why: String,
+    },
+}
+
+/// The wave could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum WaveError {
+    #[error(transparent)]
+    Store(Box<StoreError>),
+    #[error("goal {goal_id} has no base commit (it was not started in a git repository with a commit): agents need one to branch from")]
+    NoBaseCommit { goal_id: String },
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("cannot store an artifact: {0}")]
+    Artifact(String),
+}
+
+impl From<StoreError> for WaveError {
+    fn from(error: StoreError) -> WaveError {
+        WaveError::Store(Box::new(error))
+    }
+}
+
+/// Runs the wave on `goal` until nothing more can start and every agent has ended.
+pub fn execute(
+    goal: &GoalDir,
+    repo_root: &Path,
+    clock: &Clock,
+    options: &WaveOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Loaded, WaveError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(WaveError::Runtime)?;
+    let mut wave = Wave {
+        goal,
+        repo_root,
+        clock,
+        options,
+        holder: Holder::current(),
+        running: BTreeMap::new(),
+    };
+    runtime.block_on(wave.run(progress))
+}
+
+struct Wave<'a> {
+    goal: &'a GoalDir,
+    repo_root: &'a Path,
+    clock: &'a Clock,
+    options: &'a WaveOptions,
+    holder: Holder,
+    running: BTreeMap<String, RunningAgent>,
+}
+
+struct RunningAgent {
+    worktree: Worktree,
+    stop: watch::Sender<bool>,
+}
+
+type Done = (String, Ended);
+
+impl Wave<'_> {
+    async fn run(&mut self, progress: &mut dyn FnMut(Progress)) -> Result<Loaded, WaveError> {
+        self.recover(progress)?;
+        self.begin()?;
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+        let mut last_renewal = tokio::time::Instant::now();
+        let mut stopping = false;
+        loop {
+            let loaded = self.goal.load()?;
+            let state = &loaded.state;
+            if !stopping && matches!(state.status, GoalStatus::Paused | GoalStatus::Cancelled) {
+                stopping = true;
+                progress(Progress::Stopping {
+                    why: format!("the goal was {}", state.status),
+                });
+                for agent in self.running.values() {
+                    let _ = agent.stop.send(true);
+                }
+            }
+            if state.status == GoalStatus::Executing {
+                self.stop_if_budget_spent(state)?;
+            }
+            let loaded = self.goal.load()?;
+            if loaded.state.status == GoalStatus::Executing && !stopping {
+                self.launch_ready(&loaded.state, &done_tx, progress)?;
+            }
+            if self.running.is_empty() {
+                break;
+            }
+            tokio::select! {
+                Some((task_id, ended)) = done_rx.recv() => {
+                    let outcome = self.record(&task_id, ended)?;
+                    progress(Progress::Finished { task_id, outcome });
+                }
+                () = tokio::time::sleep(self.options.poll) => {}
+            }
+            if last_renewal.elapsed() >= self.options.lease_ttl / 3 {
+                self.renew_leases()?;
+                last_renewal = tokio::time::Instant::now();
+            }
+        }
+        self.finish()
+    }
+
+    /// Retries (or fails) running tasks whose lease holder is gone or whose lease expired.
+    fn recover(&mut self, progress: &mut dyn FnMut(Progress)) -> Result<(), WaveError> {
+        let now = self.clock.now();
+        let loaded = self.goal.load()?;
+        let broken: Vec<(String, String)> = loaded
+            .state
+            .tasks
+            .tasks()
+            .iter()
+            .filter(|task| {
+                task.status == TaskStatus::Running && task.spec.kind == TaskKind::Implementation
+            })
+            .filter_map(|task| broken_lease(task, now).map(|why| (task.spec.id.clone(), why)))
+            .collect();
+        for (task_id, why) in broken {
+            if let Some(task) = loaded.state.tasks.get(&task_id) {
+                kill_leftover_agent(task);
+            }
+            let result = self.goal.transact(self.clock.now(), |state| {
+                let Some(task) = state
+                    .tasks
+                    .get(&task_id)
+                    .filter(|task| task.status == TaskStatus::Running)
+                else {
+                    return Ok(Vec::new());
+                };
+                Ok(vec![if task.retries < task.spec.max_retries {
+                    Event::TaskRetried(TaskRetried {
+                        task_id: task_id.clone(),
+                        reason: why.clone(),
+                    })
+                } else {
+                    transition(
+                        &task_id,
+                        TaskStatus::Running,
+                        TaskStatus::Failed,
+                        format!("{why}; no retries left"),
+                    )
+                }])
+            });
+            match result {
+                Ok(_) => progress(Progress::Recovered {
+                    task_id,
+                    detail: why,
+                }),
+                Err(StoreError::Refused(_)) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Enters the executing phase (a planned goal) or checks the goal is executing.
+    fn begin(&mut self) -> Result<(), WaveError> {
+        let result = self.goal.transact(self.clock.now(), |state| {
+            let mut events = Vec::new();
+            if state.status == GoalStatus::Planning {
+                state.check(Action::EnterPhase(Phase::Executing))?;
+                events.push(Event::PhaseEntered(PhaseEntered {
+                    phase: Phase::Executing,
+                }));
+            } else if state.status != GoalStatus::Executing {
+                return Err(state.refuse(Action::EnterPhase(Phase::Executing)));
+            }
+            Ok(events)
+        })?;
+        if result.0.state.base_commit.is_none() {
+            return Err(WaveError::NoBaseCommit {
+                goal_id: result.0.state.goal_id.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    fn stop_if_budget_spent(&self, state: &GoalState) -> Result<(), WaveError> {
+        let spent = state.budget.exhausted(self.clock.now());
+        if spent.is_empty() {
+            return Ok(());
+        }
+        let reason = format!(
+            "the {} budget is spent; raise it with `omk goal budget-add`, then `omk goal resume`",
+            spent.join(", ")
+        );
+        let result = self.goal.transact(self.clock.now(), |state| {
+            if state.status != GoalStatus::Executing {
+                return Ok(Vec::new());
+            }
+            Ok(vec![Event::GoalConcluded(GoalConcluded {
+                status: Conclusion::NeedsMoreBudget,
+                reason: reason.clone(),
+                decisions_required: Vec::new(),
+            })])
+        });
+        match result {
+            Ok(_) | Err(StoreError::Refused(_)) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Claims and launches startable slices while there is room.
+    fn launch_ready(
+        &mut self,
+        state: &GoalState,
+        done_tx: &mpsc::UnboundedSender<Done>,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<(), WaveError> {
+        let ready: Vec<String> = state
+            .tasks
+            .startable()
+            .filter(|task| {
+                task.spec.kind == TaskKind::Implementation
+                    && !self.running.contains_key(&task.spec.id)
+            })
+            .map(|task| task.spec.id.clone())
+            .collect();
+        for task_id in ready {
+            if self.running.len() >= self.options.max_agents {
+                break;
+            }
+            if let Some(started) = self.launch(&task_id, done_tx)? {
+                progress(started);
+            }
+        }
+        Ok(())
+    }
+
+    /// Claims `task_id`, prepares its worktree and starts its agent; `None` if another wave
+    /// claimed it first or it could not start (recorded on the task).
+    fn launch(
+        &mut self,
+        task_id: &str,
+        done_tx: &mpsc::UnboundedSender<Done>,
+    ) -> Result<Option<Progress>, WaveError> {
+        let expires_at = self.lease_expiry();
+        let holder = self.holder.to_string();
+        let claimed = self.goal.transact(self.clock.now(), |state| {
+            let task = state
+                .tasks
+                .get(task_id)
+                .filter(|task| task.status == TaskStatus::Pending);
+            if task.is_none() || state.status != GoalStatus::Executing {
+                return Err(state.refuse(Action::WorkOnTask));
+            }
+            Ok(vec![
+                transition(
+                    task_id,
+                    TaskStatus::Pending,
+                    TaskStatus::Running,
+                    "an agent was assigned".to_owned(),
+                ),
+                Event::TaskLeased(TaskLeased {
+                    task_id: task_id.to_owned(),
+                    holder: holder.clone(),
+                    expires_at,
+                }),
+            ])
+        });
+        let loaded = match claimed {
+            Ok((loaded, _)) => loaded,
+            Err(StoreError::Refused(_)) => return Ok(None),
+            Err(error) => return Err(error.into()),
+        };
+        let state = &loaded.state;
+        let Some(task) = state.tasks.get(task_id) else {
+            return Ok(None);
+        };
+        let base = state.base_commit.clone().unwrap_or_default();
+        let dependencies: Vec<String> = task
+            .spec
+            .depends_on
+            .iter()
+            .filter(|id| {
+                state
+                    .tasks
+                    .get(id)
+                    .is_some_and(|dep| dep.spec.kind == TaskKind::Implementation)
+            })
+            .map(|id| branch_name(&state.goal_id, id))
+            .collect();
+        let path = self.goal.dir().join("worktrees").join(task_id);
+        let branch = branch_name(&state.goal_id, task_id);
+        let worktree = match prepare(
+            self.repo_root,
+            &path,
+            &branch,
+            task_id,
+            &base,
+            &dependencies,
+        ) {
+            Ok(worktree) => worktree,
+            Err(error) => {
+                self.settle(
+                    task_id,
+                    TaskStatus::Blocked,
+                    format!("its worktree could not be prepared: {error}"),
+                    Vec::new(),
+                )?;
+                return Ok(None);
+            }
+        };
+        let attempt = task.retries;
+        let prompt = agent_prompt(state, task, &worktree);
+        let prompt_file = self
+            .goal
+            .dir()
+            .join("prompts")
+            .join(format!("{task_id}-{attempt}.md"));
+        let prompt_ref = self.write_prompt(&prompt_file, &prompt, task_id, attempt)?;
+        let invocation = self.options.backend.invocation(
+            &prompt,
+            RunIds {
+                goal_id: &state.goal_id,
+                task_id,
+                worktree: &worktree.path,
+                prompt_file: &prompt_file,
+            },
+        );
+        let launched = match launch(&invocation, &worktree.path) {
+            Ok(launched) => launched,
+            Err(error) => {
+                let reason = format!("cannot start the {} agent `{}`: {error}; install it or fix --agent/--agent-cmd, then `omk goal resume` and execute again", self.options.backend.name, invocation.program);
+                self.settle(task_id, TaskStatus::Pending, reason.clone(), Vec::new())?;
+                self.fail_infra(reason, task_id)?;
+                return Ok(None);
+            }
+        };
+        let pid = launched.pid;
+        let started = Event::AgentStarted(AgentStarted {
+            task_id: task_id.to_owned(),
+            attempt,
+            agent: self.options.backend.name.clone(),
+            argv: invocation.recorded_argv.clone(),
+            worktree: worktree.path.display().to_string(),
+            branch: worktree.branch.clone(),
+            start_commit: worktree.start_commit.clone(),
+            pid,
+            prompt: prompt_ref.hash,
+        });
+        self.goal.transact(self.clock.now(), |_| {
+            Ok(vec![
+                Event::ArtifactRecorded(prompt_ref.clone()),
+                started.clone(),
+            ])
+        })?;
+        let timeout = self.agent_timeout(state);
+        let (stop, stop_rx) = watch::channel(false);
+        let store = self.goal.artifacts();
+        let prefix = format!("{task_id}/attempt-{attempt}/");
+        let dialect = self.options.backend.dialect;
+        let sender = done_tx.clone();
+        let id = task_id.to_owned();
+        tokio::spawn(async move {
+            let ended = supervise(launched, dialect, store, prefix, timeout, stop_rx).await;
+            let _ = sender.send((id, ended));
+        });
+        let path = worktree.path.clone();
+        self.running
+            .insert(task_id.to_owned(), RunningAgent { worktree, stop });
+        Ok(Some(Progress::Started {
+            task_id: task_id.to_owned(),
+            pid,
+            worktree: path,
+        }))
+    }
+
+    fn write_prompt(
+        &self,
+        file: &Path,
+        prompt: &str,
+        task_id: &str,
+        attempt: u32,
+    ) -> Result<ArtifactRef, WaveError> {
+        if let Some(dir) = file.parent() {
+            std::fs::create_dir_all(dir).map_err(|error| WaveError::Artifact(error.to_string()))?;
+        }
+        std::fs::write(file, prompt)
+            .map_err(|error| WaveError::Artifact(format!("{}: {error}", file.display())))?;
+        self.goal
+            .artifacts()
+            .put(
+                &format!("{task_id}/attempt-{attempt}/prompt.md"),
+                "text/markdown",
+                prompt.as_bytes(),
+            )
+            .map_err(|error| WaveError::Artifact(error.to_string()))
+    }
+
+    /// Records how an agent ended and what it changed, and decides the task's outcome.
+    fn record(&mut self, task_id: &str, ended: Ended) -> Result<String, WaveError> {
+        let Some(agent) = self.running.remove(task_id) else {
+            return Ok("not ours".to_owned());
+        };
+        let mut events = Vec::new();
+        let (stdout, stderr) = match (&ended.stdout, &ended.stderr) {
+            (Ok(stdout), Ok(stderr)) => (stdout.clone(), stderr.clone()),
+            (Err(error), _) | (_, Err(error)) => return Err(WaveError::Artifact(error.clone())),
+        };
+        events.push(Event::ArtifactRecorded(stdout.clone()));
+        events.push(Event::ArtifactRecorded(stderr.clone()));
+        events.push(Event::AgentFinished(AgentFinished {
+            task_id: task_id.to_owned(),
+            exit_code: ended.exit_code,
+            timed_out: ended.timed_out,
+            interrupted: ended.interrupted,
+            duration_ms: u64::try_from(ended.duration.as_millis()).unwrap_or(u64::MAX),
+            stdout: stdout.hash,
+            stderr: stderr.hash,
+            limit_stop: ended.report.limit_stop.clone(),
+            claim: ended.report.final_message.clone(),
+        }));
+        events.push(Event::UsageRecorded(UsageRecorded {
+            task_id: Some(task_id.to_owned()),
+            input_tokens: ended.report.input_tokens,
+            output_tokens: ended.report.output_tokens,
+            usd_micros: ended.report.usd_micros,
+        }));
+        let write_set = self
+            .goal
+            .load()?
+            .state
+            .tasks
+            .get(task_id)
+            .map(|task| task.spec.write_set.clone())
+            .unwrap_or_default();
+        let changes = collect(&agent.worktree.path, task_id, &agent.worktree.start_commit);
+        let (summary, violations) = match &changes {
+            Ok(changes) => {
+                let diff = if changes.diff.is_empty() {
+                    None
+                } else {
+                    let artifact = self
+                        .goal
+                        .artifacts()
+                        .put(
+                            &format!("{task_id}/attempt-{}/diff.patch", self.attempt_of(task_id)),
+                            "text/x-diff",
+                            &changes.diff,
+                        )
+                        .map_err(|error| WaveError::Artifact(error.to_string()))?;
+                    events.push(Event::ArtifactRecorded(artifact.clone()));
+                    Some(artifact.hash)
+                };
+                let violations = outside(&write_set, &changes.changed_files);
+                let summary = format!(
+                    "{} at {}: {} files changed, +{} -{}",
+                    agent.worktree.branch,
+                    &changes.head_commit[..changes.head_commit.len().min(12)],
+                    changes.changed_files.len(),
+                    changes.insertions,
+                    changes.deletions
+                );
+                events.push(Event::ChangesRecorded(ChangesRecorded {
+                    task_id: task_id.to_owned(),
+                    start_commit: agent.worktree.start_commit.clone(),
+                    head_commit: changes.head_commit.clone(),
+                    commits: changes.commits.clone(),
+                    committed_leftovers: changes.committed_leftovers,
+                    changed_files: changes.changed_files.clone(),
+                    insertions: changes.insertions,
+                    deletions: changes.deletions,
+                    diff,
+                    outside_write_set: violations.clone(),
+                }));
+                events.push(Event::TaskEvidenceRecorded(TaskEvidenceRecorded {
+                    task_id: task_id.to_owned(),
+                    evidence: Evidence {
+                        summary: summary.clone(),
+                        artifact: diff,
+                    },
+                }));
+                (summary, violations)
+            }
+            Err(error) => (
+                format!("the worktree could not be read: {error}"),
+                Vec::new(),
+            ),
+        };
+        let (to, reason) = outcome(&ended, &violations, changes.is_err(), &summary);
+        let described = format!("{} ({reason})", to.name());
+        self.settle(task_id, to, reason, events)?;
+        Ok(described)
+    }
+
+    fn attempt_of(&self, task_id: &str) -> u32 {
+        self.goal
+            .load()
+            .ok()
+            .and_then(|loaded| loaded.state.tasks.get(task_id).map(|task| task.retries))
+            .unwrap_or(0)
+    }
+
+    /// Appends `facts`, then moves the running task to `to` (retrying a failure while retries
+    /// last and the goal is executing). A task no longer running keeps its status.
+    fn settle(
+        &self,
+        task_id: &str,
+        to: TaskStatus,
+        reason: String,
+        facts: Vec<Event>,
+    ) -> Result<(), WaveError> {
+        self.goal.transact(self.clock.now(), |state| {
+            let mut events = facts.clone();
+            let Some(task) = state
+                .tasks
+                .get(task_id)
+                .filter(|task| task.status == TaskStatus::Running)
+            else {
+                return Ok(events);
+            };
+            let to = match (to, state.status) {
+                // An interrupted run goes back to pending, or is cancelled with the goal.
+                (TaskStatus::Pending, GoalStatus::Cancelled) => TaskStatus::Cancelled,
+                (to, _) => to,
+            };
+            events.push(transition(task_id, TaskStatus::Running, to, reason.clone()));
+            if to == TaskStatus::Failed
+                && task.retries < task.spec.max_retries
+                && state.status == GoalStatus::Executing
+            {
+                events.push(Event::TaskRetried(TaskRetried {
+                    task_id: task_id.to_owned(),
+                    reason: format!("attempt {} failed: {reason}", task.retries + 1),
+                }));
+            }
+            Ok(events)
+        })?;
+        Ok(())
+    }
+
+    fn fail_infra(&self, reason: String, task_id: &str) -> Result<(), WaveError> {
+        let result = self.goal.transact(self.clock.now(), |state| {
+            if !state.permits(Action::FailInfra) {
+                return Ok(Vec::new());
+            }
+            Ok(vec![Event::RunFailed(RunFailed {
+                reason: reason.clone(),
+                task_id: Some(task_id.to_owned()),
+            })])
+        });
+        match result {
+            Ok(_) | Err(StoreError::Refused(_)) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    fn renew_leases(&self) -> Result<(), WaveError> {
+        let expires_at = self.lease_expiry();
+        let holder = self.holder.to_string();
+        let ids: Vec<String> = self.running.keys().cloned().collect();
+        let result = self.goal.transact(self.clock.now(), |state| {
+            Ok(ids
+                .iter()
+                .filter(|id| {
+                    state
+                        .tasks
+                        .get(id)
+                        .is_some_and(|task| task.status == TaskStatus::Running)
+                })
+                .map(|id| {
+                    Event::TaskLeased(TaskLeased {
+                        task_id: id.clone(),
+                        holder: holder.clone(),
+                        expires_at,
+                    })
+                })
+                .collect())
+        });
+        match result {
+            Ok(_) | Err(StoreError::Refused(_)) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Closes the wave: the controller's task is done once every slice is; a slice that failed
+    /// for good leaves the goal not ready.
+    fn finish(&self) -> Result<Loaded, WaveError> {
+        let result = self.goal.transact(self.clock.now(), |state| {
+            if state.status != GoalStatus::Executing {
+                return Ok(Vec::new());
+            }
+            let slices: Vec<&Task> = state
+                .tasks
+                .tasks()
+                .iter()
+                .filter(|task| task.spec.kind == TaskKind::Implementation)
+                .collect();
+            if slices.iter().any(|task| task.status == TaskStatus::Running) {
+                // Another wave is still at work.
+                return Ok(Vec::new());
+            }
+            let controller = state.tasks.tasks().iter().find(|task| {
+                task.spec.kind == TaskKind::AgentExecution && task.status == TaskStatus::Pending
+            });
+            if slices.iter().all(|task| task.status == TaskStatus::Done) {
+                // The controller's own task: the wave it ran is complete.
+                return Ok(controller
+                    .map(|task| {
+                        let id = &task.spec.id;
+                        vec![
+                            transition(
+                                id,
+                                TaskStatus::Pending,
+                                TaskStatus::Running,
+                                "every slice is done".to_owned(),
+                            ),
+                            transition(
+                                id,
+                                TaskStatus::Running,
+                                TaskStatus::Done,
+                                "every slice is done with a commit on its branch".to_owned(),
+                            ),
+                        ]
+                    })
+                    .unwrap_or_default());
+            }
+            let stuck: Vec<String> = slices
+                .iter()
+                .filter(|task| matches!(task.status, TaskStatus::Failed | TaskStatus::Blocked))
+                .map(|task| format!("{} {}", task.spec.id, task.status.name()))
+                .collect();
+            if stuck.is_empty()
+                || state
+                    .tasks
+                    .startable()
+                    .any(|task| task.spec.kind == TaskKind::Implementation)
+            {
+                return Ok(Vec::new());
+            }
+            Ok(vec![Event::GoalConcluded(GoalConcluded {
+                status: Conclusion::NotReady,
+                reason: format!("slices could not be completed: {}", stuck.join(", ")),
+                decisions_required: Vec::new(),
+            })])
+        });
+        match result {
+            Ok((loaded, _)) => Ok(loaded),
+            Err(StoreError::Refused(_)) => Ok(self.goal.load()?),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    fn lease_expiry(&self) -> Timestamp {
+        self.clock
+            .now()
+            .plus_seconds(self.options.lease_ttl.as_secs().max(1))
+    }
+
+    /// The agent timeout, cut to what is left of the goal's time budget.
+    fn agent_timeout(&self, state: &GoalState) -> Duration {
+        let time = state.budget.time(self.clock.now());
+        match time.limit {
+            Some(limit) => self
+                .options
+                .agent_timeout
+                .min(Duration::from_secs(limit.saturating_sub(time.used).max(1))),
+            None => self.options.agent_timeout,
+        }
+    }
+}
+
+/// Returns why a running task's lease is broken, or `None` while its holder may still be working.
+fn broken_lease(task: &Task, now: Timestamp) -> Option<String> {
+    let Some(lease) = &task.lease else {
+        return Some("it was running without a lease (an interrupted launch)".to_owned());
+    };
+    let liveness =
+        Holder::parse(&lease.holder).map_or(Liveness::Unknown, |holder| holder.liveness());
+    match liveness {
+        Liveness::Gone => Some(format!("the lease holder {} is gone", lease.holder)),
+        _ if lease.expires_at < now => Some(format!(
+            "the lease of {} expired at {}",
+            lease.holder, lease.expires_at
+        )),
+        _ => None,
+    }
+}
+
+/// Kills what is left of the task's last agent, if its process still runs in the worktree.
+fn kill_leftover_agent(task: &Task) {
+    let Some(run) = task.runs.last().filter(|run| run.finished.is_none()) else {
+        return;
+    };
+    let pid = run.started.pid;
+    let in_worktree = process_cwd(pid).is_some_and(|cwd| cwd == Path::new(&run.started.worktree));
+    if in_worktree {
+        signal_group(pid, libc::SIGKILL);
+    }
+}
+
+fn transition(task_id: &str, from: TaskStatus, to: TaskStatus, reason: String) -> Event {
+    Event::TaskTransitioned(TaskTransitioned {
+        task_id: task_id.to_owned(),
+        from,
+        to,
+        reason: Some(reason),
+    })
+}
+
+/// Returns the task's outcome and why, from how its agent ended and what it changed.
+fn outcome(
+    ended: &Ended,
+    violations: &[String],
+    unreadable: bool,
+    summary: &str,
+) -> (TaskStatus, String) {
+    if ended.interrupted {
+        return (
+            TaskStatus::Pending,
+            "interrupted: the goal was paused or cancelled".to_owned(),
+        );
+    }
+    if ended.timed_out {
+        return (
+            TaskStatus::Failed,
+            format!(
+                "the agent timed out after {}s and was killed",
+                ended.duration.as_secs()
+            ),
+        );
+    }
+    if unreadable {
+        return (TaskStatus::Failed, summary.to_owned());
+    }
+    match ended.exit_code {
+        Some(0) => {}
+        Some(code) => {
+            return (
+                TaskStatus::Failed,
+                format!("the agent exited with status {code}"),
+            )
+        }
+        None => {
+            return (
+                TaskStatus::Failed,
+                "the agent was killed by a signal".to_owned(),
+            )
+        }
+    }
+    if let Some(limit) = &ended.report.limit_stop {
+        return (TaskStatus::Failed, limit.clone());
+    }
+    if !violations.is_empty() {
+        return (
+            TaskStatus::Failed,
+            format!(
+                "changed files outside its write set: {}",
+                violations.join(", ")
+            ),
+        );
+    }
+    (TaskStatus::Done, summary.to_owned())
+}
+
+/// Returns the prompt for a slice: the goal, the task and where the plan is.
+fn agent_prompt(state: &GoalState, task: &Task, worktree: &Worktree) -> String {
+    let list = |items: &[String]| {
+        if items.is_empty() {
+            "- (none)".to_owned()
+        } else {
+            items
+                .iter()
+                .map(|item| format!("- {item}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+    };
+    let plan_docs: Vec<String> = state
+        .artifacts
+        .iter()
+        .filter(|recorded| {
+            matches!(
+                recorded.artifact.name.as_str(),
+                "prd.md" | "technical-plan.md" | "test-spec.md"
+            )
+        })
+        .map(|recorded| {
+            format!(
+                "- {} (artifact {})",
+                recorded.artifact.name, recorded.artifact.hash
+            )
+        })
+        .collect();
+    format!(
+        "You are working on one slice of a larger goal, in a git worktree of your own ({worktree}).\n\n\
+         # Goal {goal_id}\n\n{prompt}\n\n\
+         # Your task: {task_id}: {title}\n\n{description}\n\n\
+         ## You may change only these paths (write set)\n\n{write_set}\n\n\
+         ## Read first\n\n{read_set}\n\n\
+         ## Done means\n\n{acceptance}\n\n\
+         ## Plan\n\n{plan}\n\n\
+         Make the change, add or update a test that shows it, and leave the work in the worktree \
+         (committing is optional: omk commits what you leave). Changes outside the write set fail the task.\n",
+        worktree = worktree.path.display(),
+        goal_id = state.goal_id,
+        prompt = state.prompt,
+        task_id = task.spec.id,
+        title = task.spec.title,
+        description = task.spec.description,
+        write_set = list(&task.spec.write_set),
+        read_set = list(&task.spec.read_set),
+        acceptance = list(&task.spec.acceptance),
+        plan = if plan_docs.is_empty() { "- (none)".to_owned() } else { plan_docs.join("\n") },
+    )
+}
+
+/// Returns the refusal a wave gets for a goal that cannot execute now.
+pub fn check_executable(state: &GoalState) -> Result<(), Refusal> {
+    match state.status {
+        GoalStatus::Executing => Ok(()),
+        _ => state.check(Action::EnterPhase(Phase::Executing)),
+    }
+}

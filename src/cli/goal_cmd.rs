@@ -69,7 +69,8 @@ enum GoalCommand {
 
 #[derive(Args, Debug)]
 struct StartArgs {
-    /// What the goal should achieve
+    /// What the goal should achieve (may start with `-`, e.g. a bullet list)
+    #[arg(allow_hyphen_values = true)]
     prompt: String,
     /// Active time the run may take, e.g. `2h`, `90m`, `1h30m`
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]

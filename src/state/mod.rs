@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::{
     Decision, Event, IntegrationDecided, OracleChecked, Phase, PlanSource, PlannerFellBack,
-    RecordedEvent, RunOptions, Timestamp,
+    RecordedEvent, RunOptions, TaskStatus, Timestamp,
 };
 use crate::log::artifacts::ArtifactRef;
 
@@ -251,6 +251,7 @@ impl GoalState {
             }
             Event::TaskTransitioned(moved) => {
                 self.check(Action::WorkOnTask)?;
+                self.check_may_start(moved.to)?;
                 self.tasks
                     .transition(&moved.task_id, moved.from, moved.to, seq)?;
             }
@@ -276,6 +277,7 @@ impl GoalState {
             Event::UsageRecorded(usage) => self.budget.record(usage),
             Event::AgentStarted(started) => {
                 self.check(Action::WorkOnTask)?;
+                self.check_may_start(TaskStatus::Running)?;
                 self.tasks.start_run(started, seq)?;
             }
             Event::AgentFinished(finished) => self.tasks.finish_run(finished, seq)?,
@@ -336,6 +338,14 @@ impl GoalState {
                     Some(outcome(decided.note.clone(), seq)),
                 );
             }
+        }
+        Ok(())
+    }
+
+    /// Work starts only in a live goal; paused, held and cancelled goals only wind down.
+    fn check_may_start(&self, to: TaskStatus) -> Result<(), Refusal> {
+        if to == TaskStatus::Running && !self.status.is_live() {
+            return Err(self.refuse(Action::EnterPhase(Phase::Executing)));
         }
         Ok(())
     }

@@ -225,14 +225,19 @@ pub fn permits(status: GoalStatus, phase: Phase, action: Action) -> bool {
             S::Planning | S::Executing | S::Verifying | S::Reviewing
         ),
         Action::EnterPhase(next) => status.is_live() && phase_follows(phase, next),
-        // A paused or held goal may still be winding down agents that were running.
+        // A paused, held or cancelled goal may still be winding down agents that were running
+        // (the reducer lets a task *start* only in a live goal).
         Action::WorkOnTask => {
             matches!(
                 status,
                 S::Executing | S::Verifying | S::Reviewing | S::Integrating
             ) || matches!(
                 status,
-                S::Paused | S::NeedsMoreBudget | S::FailedInfra | S::BlockedOnExternal
+                S::Paused
+                    | S::NeedsMoreBudget
+                    | S::FailedInfra
+                    | S::BlockedOnExternal
+                    | S::Cancelled
             ) && phase >= Phase::Executing
         }
         Action::Pause => status.is_live(),
@@ -346,16 +351,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ended_goals_permit_only_records() {
+    fn ended_goals_permit_only_records_and_the_wind_down_of_a_cancel() {
         for status in [
             GoalStatus::Ready,
             GoalStatus::NotReady,
             GoalStatus::Cancelled,
         ] {
             for action in ALL_ACTIONS {
+                let wind_down = status == GoalStatus::Cancelled && action == Action::WorkOnTask;
+                let expected = action == Action::Record || wind_down;
                 assert_eq!(
                     permits(status, Phase::Executing, action),
-                    action == Action::Record,
+                    expected,
                     "{status} {action:?}"
                 );
             }

@@ -1,0 +1,658 @@
+//! `omk goal execute` end to end: real git repositories in temp dirs, the real binary, and the
+//! scripted agent in `fixtures/agents/` (a shell script that applies a recorded script, not a
+//! model). Parallel and dependent slices, failures and retries, timeouts, write-set
+//! violations, `kill -9` and resume, pause and cancel from another process, budgets, a missing
+//! agent binary, `clean`, and two waves at once.
+// Tests drive real processes: git, omk, and the agents omk starts.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use omk::log::{verify_log, LogPaths, VerifyOptions};
+use omk::store::StateDir;
+use serde_json::Value;
+
+const TWO_SLICES: &str = "Add a --json flag to list. Fix the parser crash on empty input";
+
+struct Repo {
+    dir: tempfile::TempDir,
+}
+
+impl Repo {
+    fn new() -> Repo {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir(root.join("src")).unwrap();
+        fs::write(root.join("src/list.rs"), "pub fn list() {}\n").unwrap();
+        fs::write(root.join("src/parser.rs"), "pub fn parse() {}\n").unwrap();
+        fs::write(root.join("README.md"), "# demo\n").unwrap();
+        for args in [
+            &["init", "-q", "-b", "main"][..],
+            &["add", "."],
+            &[
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@example.com",
+                "commit",
+                "-qm",
+                "init",
+            ],
+        ] {
+            assert!(Command::new("git")
+                .args(args)
+                .current_dir(root)
+                .status()
+                .unwrap()
+                .success());
+        }
+        Repo { dir }
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes the scripted agent's plan.
+    fn script(&self, plan: &str) {
+        fs::write(self.root().join(".agent-plan"), plan).unwrap();
+    }
+
+    fn omk(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_omk"));
+        command
+            .args(args)
+            .current_dir(self.root())
+            .env_remove("OMK_HOME")
+            .env_remove("OMK_TEST_NOW")
+            .env("SCRIPTED_AGENT_PLAN", self.root().join(".agent-plan"))
+            .env("SCRIPTED_AGENT_STATE", self.root().join(".agent-state"));
+        command
+    }
+
+    /// Runs omk to completion: (exit code, stdout, stderr).
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self.omk(args).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    }
+
+    fn spawn(&self, args: &[&str]) -> Child {
+        self.omk(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    fn show(&self) -> Value {
+        let (code, stdout, stderr) = self.run(&["goal", "show", "--format", "json"]);
+        assert_eq!(code, 0, "{stderr}");
+        serde_json::from_str(&stdout).unwrap()
+    }
+
+    fn goal_dir(&self) -> PathBuf {
+        let ids = StateDir::new(self.root().join(".omk")).goal_ids().unwrap();
+        self.root().join(".omk/goals").join(ids.last().unwrap())
+    }
+
+    fn assert_log_verifies(&self) {
+        let report = verify_log(
+            &LogPaths::resolve(&self.goal_dir()),
+            VerifyOptions::all_cores(),
+        )
+        .unwrap();
+        assert!(report.intact, "{report:#?}");
+    }
+
+    fn git(&self, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(self.root())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    /// Waits until the log holds an event of `kind` (a wave in another process got there).
+    fn wait_for_event(&self, kind: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if fs::read_to_string(self.goal_dir().join("events.jsonl"))
+                .is_ok_and(|log| log.contains(&format!("\"kind\":\"{kind}\"")))
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("no {kind} event within 20s");
+    }
+}
+
+fn agent_cmd() -> String {
+    format!(
+        "sh {}/fixtures/agents/scripted-agent.sh",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+fn task<'a>(show: &'a Value, id: &str) -> &'a Value {
+    show["state"]["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|task| task["spec"]["id"] == id)
+        .unwrap()
+}
+
+/// Returns the pids of processes whose working directory is under `dir`.
+fn processes_in(dir: &Path) -> Vec<u32> {
+    fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd.starts_with(dir))
+        })
+        .collect()
+}
+
+#[test]
+fn two_slices_run_in_parallel_worktrees_and_leave_evidence() {
+    let repo = Repo::new();
+    repo.script(
+        "slice-1 write src/list.rs pub fn list() { println!(\"json\"); }\n\
+         slice-1 usage 100 20 0.01\n\
+         slice-1 say added the flag\n\
+         slice-2 write src/parser.rs pub fn parse() -> usize { 0 }\n\
+         slice-2 commit fix the parser\n\
+         slice-2 usage 50 10\n",
+    );
+    let (code, stdout, stderr) =
+        repo.run(&["goal", "run", TWO_SLICES, "--agent-cmd", &agent_cmd()]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("executed goal ")
+            && stdout.contains(
+                ": 2 of 2 slices done (2 agent runs); now executing; next: omk goal verify "
+            ),
+        "{stdout}"
+    );
+    let show = repo.show();
+    let id = show["state"]["goal_id"].as_str().unwrap().to_owned();
+    for (slice, file) in [("slice-1", "src/list.rs"), ("slice-2", "src/parser.rs")] {
+        let task = task(&show, slice);
+        assert_eq!(task["status"], "done");
+        let run = &task["runs"][0];
+        assert_eq!(run["started"]["branch"], format!("omk/{id}/{slice}"));
+        assert_eq!(run["finished"]["exit_code"], 0);
+        assert_eq!(run["changes"]["changed_files"], serde_json::json!([file]));
+        assert_eq!(run["changes"]["outside_write_set"], serde_json::json!([]));
+        let head = run["changes"]["head_commit"].as_str().unwrap();
+        assert_eq!(
+            repo.git(&["rev-parse", &format!("omk/{id}/{slice}")]),
+            head,
+            "the branch holds the recorded commit"
+        );
+        assert!(repo
+            .goal_dir()
+            .join("worktrees")
+            .join(slice)
+            .join(file)
+            .is_file());
+    }
+    // The agent's own commit is kept; what slice-1's agent left uncommitted, omk committed.
+    assert_eq!(
+        task(&show, "slice-1")["runs"][0]["changes"]["committed_leftovers"],
+        true
+    );
+    let slice_2 = &task(&show, "slice-2")["runs"][0]["changes"];
+    assert_eq!(slice_2["committed_leftovers"], false);
+    assert_eq!(
+        repo.git(&[
+            "log",
+            "-1",
+            "--format=%an %s",
+            slice_2["head_commit"].as_str().unwrap()
+        ]),
+        "scripted-agent fix the parser"
+    );
+    // The claim is kept as a claim, apart from the evidence.
+    assert_eq!(
+        task(&show, "slice-1")["runs"][0]["finished"]["claim"],
+        "added the flag"
+    );
+    assert_eq!(task(&show, "agent-execution")["status"], "done");
+    let budget = &show["state"]["budget"];
+    assert_eq!(
+        (
+            budget["input_tokens"].as_u64(),
+            budget["output_tokens"].as_u64(),
+            budget["usd_micros"].as_u64()
+        ),
+        (Some(150), Some(30), Some(10_000))
+    );
+    assert_eq!(
+        budget["reports_without_usd"], 1,
+        "slice-2's agent did not say its cost"
+    );
+    // The main checkout is untouched.
+    assert_eq!(
+        fs::read_to_string(repo.root().join("src/list.rs")).unwrap(),
+        "pub fn list() {}\n"
+    );
+    repo.assert_log_verifies();
+}
+
+#[test]
+fn a_dependent_slice_starts_from_its_dependencys_branch() {
+    let repo = Repo::new();
+    repo.script(
+        "slice-1 write src/list.rs pub fn list() { 1 }\n\
+         slice-2 write src/list.rs pub fn list() { 2 }\n",
+    );
+    let prompt = "- Add a --json flag to the list command\n- Make the list command sort its output";
+    let (code, stdout, stderr) = repo.run(&[
+        "goal",
+        "run",
+        prompt,
+        "--agent-cmd",
+        &agent_cmd(),
+        "--max-agents",
+        "2",
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let show = repo.show();
+    assert_eq!(
+        task(&show, "slice-2")["spec"]["depends_on"],
+        serde_json::json!(["slice-1"])
+    );
+    let first_head = task(&show, "slice-1")["runs"][0]["changes"]["head_commit"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        task(&show, "slice-2")["runs"][0]["started"]["start_commit"],
+        first_head
+    );
+    let second_head = task(&show, "slice-2")["runs"][0]["changes"]["head_commit"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    repo.git(&["merge-base", "--is-ancestor", first_head, &second_head]);
+}
+
+#[test]
+fn a_failing_agent_is_retried_then_leaves_the_goal_not_ready() {
+    let repo = Repo::new();
+    repo.script("slice-1 fail 3\nslice-2 write src/parser.rs ok\n");
+    let (code, stdout, _) = repo.run(&["goal", "run", TWO_SLICES, "--agent-cmd", &agent_cmd()]);
+    assert_eq!(code, 1);
+    assert!(
+        stdout.contains("1 of 2 slices done (4 agent runs); now not_ready"),
+        "{stdout}"
+    );
+    let show = repo.show();
+    let slice = task(&show, "slice-1");
+    assert_eq!(
+        (slice["status"].as_str(), slice["retries"].as_u64()),
+        (Some("failed"), Some(2))
+    );
+    assert_eq!(
+        slice["runs"].as_array().unwrap().len(),
+        3,
+        "the first run and two retries"
+    );
+    assert_eq!(slice["runs"][2]["finished"]["exit_code"], 3);
+    assert_eq!(show["state"]["status"], "not_ready");
+    assert!(show["state"]["outcome"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("slice-1 failed"));
+    repo.assert_log_verifies();
+}
+
+#[test]
+fn a_retry_succeeds_from_a_clean_worktree() {
+    let repo = Repo::new();
+    repo.script("slice-1 write src/list.rs first try\nslice-1 fail-first 4\nslice-1 write src/list.rs second try\nslice-2 write src/parser.rs ok\n");
+    let (code, stdout, stderr) =
+        repo.run(&["goal", "run", TWO_SLICES, "--agent-cmd", &agent_cmd()]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let slice = task(&repo.show(), "slice-1").clone();
+    assert_eq!(
+        (slice["status"].as_str(), slice["retries"].as_u64()),
+        (Some("done"), Some(1))
+    );
+    assert_eq!(slice["runs"][0]["finished"]["exit_code"], 4);
+    // The failed attempt's edit did not leak into the retry: one commit, from the base.
+    assert_eq!(
+        slice["runs"][1]["changes"]["commits"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        fs::read_to_string(repo.goal_dir().join("worktrees/slice-1/src/list.rs")).unwrap(),
+        "second try\n"
+    );
+}
+
+#[test]
+fn a_hanging_agent_is_killed_at_its_timeout() {
+    let repo = Repo::new();
+    repo.script("slice-1 hang\nslice-2 write src/parser.rs ok\n");
+    let started = Instant::now();
+    let (code, stdout, _) = repo.run(&[
+        "goal",
+        "run",
+        TWO_SLICES,
+        "--agent-cmd",
+        &agent_cmd(),
+        "--agent-timeout",
+        "1",
+    ]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let slice = task(&repo.show(), "slice-1").clone();
+    assert_eq!(slice["status"], "failed");
+    for run in slice["runs"].as_array().unwrap() {
+        assert_eq!(run["finished"]["timed_out"], true);
+    }
+    assert_eq!(
+        processes_in(&repo.goal_dir().join("worktrees")),
+        Vec::<u32>::new(),
+        "no agent outlives its timeout"
+    );
+}
+
+#[test]
+fn writing_outside_the_write_set_fails_the_task_with_evidence() {
+    let repo = Repo::new();
+    repo.script("slice-1 write src/list.rs ok\nslice-1 write README.md sneaky\nslice-2 write src/parser.rs ok\n");
+    let (code, _, _) = repo.run(&["goal", "run", TWO_SLICES, "--agent-cmd", &agent_cmd()]);
+    assert_eq!(code, 1);
+    let slice = task(&repo.show(), "slice-1").clone();
+    assert_eq!(slice["status"], "failed");
+    let run = &slice["runs"][0];
+    assert_eq!(
+        run["changes"]["outside_write_set"],
+        serde_json::json!(["README.md"])
+    );
+    assert_eq!(
+        run["finished"]["exit_code"], 0,
+        "the agent itself succeeded; the policy failed the task"
+    );
+}
+
+#[test]
+fn kill_9_mid_wave_then_execute_resumes_without_redoing_finished_work() {
+    let repo = Repo::new();
+    repo.script("slice-1 hang\nslice-2 write src/parser.rs ok\n");
+    let (code, _, _) = repo.run(&["goal", "plan", TWO_SLICES, "--agent-cmd", &agent_cmd()]);
+    assert_eq!(code, 0);
+    let mut wave = repo.spawn(&["goal", "execute", "--max-agents", "2"]);
+    repo.wait_for_event("changes_recorded");
+    let wave_pid = wave.id();
+    // Wait until slice-1's agent is running, then kill the wave as a power cut would.
+    std::thread::sleep(Duration::from_millis(300));
+    unsafe { libc_kill(wave_pid) };
+    let _ = wave.wait();
+    let orphans = processes_in(&repo.goal_dir().join("worktrees/slice-1"));
+    assert!(
+        !orphans.is_empty(),
+        "the hanging agent outlived the killed wave"
+    );
+    repo.script("slice-1 write src/list.rs fixed\nslice-2 fail 1\n");
+    let (code, stdout, stderr) = repo.run(&["goal", "execute"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("slice-1: recovered from a crashed wave (the lease holder"),
+        "{stderr}"
+    );
+    let show = repo.show();
+    let slice_1 = task(&show, "slice-1");
+    assert_eq!(
+        (slice_1["status"].as_str(), slice_1["retries"].as_u64()),
+        (Some("done"), Some(1))
+    );
+    let slice_2 = task(&show, "slice-2");
+    assert_eq!(
+        slice_2["runs"].as_array().unwrap().len(),
+        1,
+        "finished work is not redone"
+    );
+    assert_eq!(slice_2["status"], "done");
+    for pid in orphans {
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists()
+                || fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .unwrap()
+                    .contains(") Z"),
+            "leftover agent {pid} was killed"
+        );
+    }
+    repo.assert_log_verifies();
+}
+
+/// Sends SIGKILL to `pid`.
+unsafe fn libc_kill(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn cancel_from_another_process_stops_the_wave_and_its_agents() {
+    let repo = Repo::new();
+    repo.script("slice-1 hang\nslice-2 hang\n");
+    repo.run(&["goal", "plan", TWO_SLICES, "--agent-cmd", &agent_cmd()]);
+    let wave = repo.spawn(&["goal", "execute"]);
+    repo.wait_for_event("agent_started");
+    std::thread::sleep(Duration::from_millis(300));
+    let asked = Instant::now();
+    let (code, _, stderr) = repo.run(&["goal", "cancel", "latest", "--reason", "wrong approach"]);
+    assert_eq!(code, 0, "{stderr}");
+    let out = wave.wait_with_output().unwrap();
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "the wave stopped promptly"
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("stopping the wave: the goal was cancelled")
+    );
+    let show = repo.show();
+    assert_eq!(show["state"]["status"], "cancelled");
+    for slice in ["slice-1", "slice-2"] {
+        let task = task(&show, slice);
+        assert_eq!(task["status"], "cancelled");
+        assert_eq!(task["runs"][0]["finished"]["interrupted"], true);
+    }
+    assert_eq!(
+        processes_in(&repo.goal_dir().join("worktrees")),
+        Vec::<u32>::new(),
+        "no orphaned agents"
+    );
+    repo.assert_log_verifies();
+}
+
+#[test]
+fn pause_interrupts_without_spending_a_retry_and_resume_finishes() {
+    let repo = Repo::new();
+    repo.script("slice-1 hang\nslice-2 write src/parser.rs ok\n");
+    repo.run(&["goal", "plan", TWO_SLICES, "--agent-cmd", &agent_cmd()]);
+    let wave = repo.spawn(&["goal", "execute", "--max-agents", "1"]);
+    repo.wait_for_event("agent_started");
+    repo.run(&["goal", "pause", "latest"]);
+    let out = wave.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let show = repo.show();
+    assert_eq!(
+        (
+            task(&show, "slice-1")["status"].as_str(),
+            task(&show, "slice-1")["retries"].as_u64()
+        ),
+        (Some("pending"), Some(0))
+    );
+    let (code, _, stderr) = repo.run(&["goal", "execute"]);
+    assert_eq!(code, 1, "a paused goal does not execute");
+    assert!(
+        stderr.contains("is paused: execute is not allowed"),
+        "{stderr}"
+    );
+    repo.script("slice-1 write src/list.rs ok\nslice-2 write src/parser.rs ok\n");
+    repo.run(&["goal", "resume", "latest"]);
+    let (code, stdout, stderr) = repo.run(&["goal", "execute"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+}
+
+#[test]
+fn a_spent_budget_stops_launching_and_budget_add_lets_it_continue() {
+    let repo = Repo::new();
+    repo.script(
+        "slice-1 write src/list.rs ok\nslice-1 usage 900 200\nslice-2 write src/parser.rs ok\n",
+    );
+    let (code, stdout, _) = repo.run(&[
+        "goal",
+        "run",
+        TWO_SLICES,
+        "--agent-cmd",
+        &agent_cmd(),
+        "--budget-tokens",
+        "1000",
+        "--max-agents",
+        "1",
+    ]);
+    assert_eq!(code, 1, "{stdout}");
+    let show = repo.show();
+    assert_eq!(show["state"]["status"], "needs_more_budget");
+    assert_eq!(
+        task(&show, "slice-2")["runs"].as_array().unwrap().len(),
+        0,
+        "nothing launched after the budget was spent"
+    );
+    let (code, _, stderr) = repo.run(&["goal", "resume", "latest"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("has reached its tokens limit"), "{stderr}");
+    repo.run(&["goal", "budget-add", "latest", "--tokens", "5000"]);
+    repo.run(&["goal", "resume", "latest"]);
+    let (code, stdout, stderr) = repo.run(&["goal", "execute"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+}
+
+#[test]
+fn a_missing_agent_binary_is_an_infrastructure_failure_the_goal_recovers_from() {
+    let repo = Repo::new();
+    repo.script("slice-1 write src/list.rs ok\nslice-2 write src/parser.rs ok\n");
+    // A PATH with git and sh but no agent CLIs.
+    let bin = tempfile::tempdir().unwrap();
+    for tool in ["git", "sh"] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .unwrap();
+        std::os::unix::fs::symlink(
+            String::from_utf8(found.stdout).unwrap().trim(),
+            bin.path().join(tool),
+        )
+        .unwrap();
+    }
+    let mut command = repo.omk(&["goal", "run", TWO_SLICES, "--agent", "kimi"]);
+    let out = command.env("PATH", bin.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let show = repo.show();
+    assert_eq!(show["state"]["status"], "failed_infra");
+    let reason = show["state"]["outcome"]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("cannot start the kimi agent `kimi`"),
+        "{reason}"
+    );
+    assert_eq!(
+        task(&show, "slice-1")["status"],
+        "pending",
+        "not the task's fault: no retry spent"
+    );
+    repo.run(&["goal", "resume", "latest"]);
+    let (code, stdout, stderr) = repo.run(&[
+        "goal",
+        "execute",
+        "--agent",
+        "command",
+        "--agent-cmd",
+        &agent_cmd(),
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+}
+
+#[test]
+fn clean_removes_worktrees_of_a_finished_goal_and_keeps_branches() {
+    let repo = Repo::new();
+    repo.script("slice-1 write src/list.rs ok\nslice-2 write src/parser.rs ok\n");
+    repo.run(&["goal", "run", TWO_SLICES, "--agent-cmd", &agent_cmd()]);
+    let (code, _, stderr) = repo.run(&["goal", "clean", "latest"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("is executing: its worktrees may still be needed"),
+        "{stderr}"
+    );
+    // Uncommitted work in a worktree is not thrown away without --force.
+    fs::write(repo.goal_dir().join("worktrees/slice-1/notes.txt"), "mine").unwrap();
+    repo.run(&["goal", "cancel", "latest"]);
+    let (code, stdout, _) = repo.run(&["goal", "clean", "latest"]);
+    assert_eq!(code, 1);
+    assert!(
+        stdout.contains("removed 1 worktrees") && stdout.contains("kept slice-1"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = repo.run(&["goal", "clean", "latest", "--force"]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(!repo.goal_dir().join("worktrees/slice-1").exists());
+    let id = repo.show()["state"]["goal_id"].as_str().unwrap().to_owned();
+    repo.git(&["rev-parse", "--verify", &format!("omk/{id}/slice-1")]);
+    let show = repo.show();
+    assert_eq!(task(&show, "slice-1")["runs"][0]["removed"]["forced"], true);
+    assert_eq!(
+        task(&show, "slice-2")["runs"][0]["removed"]["forced"],
+        false
+    );
+    repo.assert_log_verifies();
+}
+
+#[test]
+fn two_waves_on_one_goal_never_run_the_same_task() {
+    let repo = Repo::new();
+    repo.script("slice-1 sleep 1\nslice-1 write src/list.rs ok\nslice-2 sleep 1\nslice-2 write src/parser.rs ok\n");
+    repo.run(&["goal", "plan", TWO_SLICES, "--agent-cmd", &agent_cmd()]);
+    let first = repo.spawn(&["goal", "execute", "--max-agents", "2"]);
+    let second = repo.spawn(&["goal", "execute", "--max-agents", "2"]);
+    let (first, second) = (
+        first.wait_with_output().unwrap(),
+        second.wait_with_output().unwrap(),
+    );
+    assert!(first.status.code().is_some() && second.status.code().is_some());
+    let show = repo.show();
+    for slice in ["slice-1", "slice-2"] {
+        assert_eq!(
+            task(&show, slice)["runs"].as_array().unwrap().len(),
+            1,
+            "{slice} ran once"
+        );
+        assert_eq!(task(&show, slice)["status"], "done");
+    }
+    let runs = fs::read_to_string(repo.root().join(".agent-state/runs")).unwrap();
+    assert_eq!(runs.lines().count(), 2, "{runs}");
+    repo.assert_log_verifies();
+}

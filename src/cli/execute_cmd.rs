@@ -91,8 +91,8 @@ pub fn run_wave(
         lease_ttl: Duration::from_secs(30),
         poll: Duration::from_millis(200),
     };
-    let live = std::io::stderr().is_terminal();
-    let mut report = |event: Progress| print_stderr(&progress_line(&event, live));
+    let mut view = ProgressView::new(std::io::stderr().is_terminal());
+    let mut report = |event: Progress| view.show(&event);
     let loaded = execute(
         goal,
         &context.repo_root,
@@ -100,8 +100,9 @@ pub fn run_wave(
         &options,
         &mut report,
     )
-    .map_err(wave_failure)?;
-    print_outcome(&loaded, format)
+    .map_err(wave_failure);
+    view.clear();
+    print_outcome(&loaded?, format)
 }
 
 fn choose_backend(state: &GoalState, agent: &AgentArgs) -> Result<Backend, Failure> {
@@ -128,23 +129,66 @@ fn choose_backend(state: &GoalState, agent: &AgentArgs) -> Result<Backend, Failu
     })
 }
 
-fn progress_line(event: &Progress, live: bool) -> String {
-    let marker = if live { "▸" } else { "omk:" };
-    match event {
-        Progress::Recovered { task_id, detail } => {
-            format!("{marker} {task_id}: recovered from a crashed wave ({detail})")
+/// Prints the wave's progress: a line per event, and on a terminal a live block of one line
+/// per running agent, redrawn in place about once a second.
+struct ProgressView {
+    terminal: bool,
+    drawn_lines: usize,
+    last_draw: Option<std::time::Instant>,
+}
+
+impl ProgressView {
+    fn new(terminal: bool) -> ProgressView {
+        ProgressView {
+            terminal,
+            drawn_lines: 0,
+            last_draw: None,
         }
-        Progress::Started {
-            task_id,
-            pid,
-            worktree,
-        } => format!(
-            "{marker} {task_id}: agent started (pid {pid}) in {}",
-            worktree.display()
-        ),
-        Progress::Finished { task_id, outcome } => format!("{marker} {task_id}: {outcome}"),
-        Progress::Stopping { why } => {
-            format!("{marker} stopping the wave: {why}; agents are being stopped")
+    }
+
+    fn show(&mut self, event: &Progress) {
+        let line = match event {
+            Progress::Running { agents } => {
+                let due = self
+                    .last_draw
+                    .is_none_or(|at| at.elapsed() >= Duration::from_secs(1));
+                if self.terminal && due {
+                    self.clear();
+                    for (task_id, elapsed) in agents {
+                        print_stderr(&format!("  {task_id:<24} running {}s", elapsed.as_secs()));
+                    }
+                    self.drawn_lines = agents.len();
+                    self.last_draw = Some(std::time::Instant::now());
+                }
+                return;
+            }
+            Progress::Recovered { task_id, detail } => {
+                format!("omk: {task_id}: recovered from a crashed wave ({detail})")
+            }
+            Progress::Started {
+                task_id,
+                pid,
+                worktree,
+            } => format!(
+                "omk: {task_id}: agent started (pid {pid}) in {}",
+                worktree.display()
+            ),
+            Progress::Finished { task_id, outcome } => format!("omk: {task_id}: {outcome}"),
+            Progress::Stopping { why } => {
+                format!("omk: stopping the wave: {why}; agents are being stopped")
+            }
+        };
+        self.clear();
+        print_stderr(&line);
+    }
+
+    /// Erases the live block, so event lines scroll above it.
+    fn clear(&mut self) {
+        if self.terminal && self.drawn_lines > 0 {
+            // Up one line and erase it, once per line drawn.
+            eprint!("{}", "\x1b[1A\x1b[2K".repeat(self.drawn_lines));
+            self.drawn_lines = 0;
+            self.last_draw = None;
         }
     }
 }

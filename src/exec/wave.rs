@@ -64,6 +64,10 @@ pub enum Progress {
     Stopping {
         why: String,
     },
+    /// The agents running now, with how long each has run; sent on every poll.
+    Running {
+        agents: Vec<(String, Duration)>,
+    },
 }
 
 /// The wave could not go on.
@@ -120,6 +124,7 @@ struct Wave<'a> {
 struct RunningAgent {
     worktree: Worktree,
     stop: watch::Sender<bool>,
+    started: tokio::time::Instant,
 }
 
 type Done = (String, Ended);
@@ -153,6 +158,13 @@ impl Wave<'_> {
             if self.running.is_empty() {
                 break;
             }
+            progress(Progress::Running {
+                agents: self
+                    .running
+                    .iter()
+                    .map(|(id, agent)| (id.clone(), agent.started.elapsed()))
+                    .collect(),
+            });
             tokio::select! {
                 Some((task_id, ended)) = done_rx.recv() => {
                     let outcome = self.record(&task_id, ended)?;
@@ -424,8 +436,14 @@ impl Wave<'_> {
             let _ = sender.send((id, ended));
         });
         let path = worktree.path.clone();
-        self.running
-            .insert(task_id.to_owned(), RunningAgent { worktree, stop });
+        self.running.insert(
+            task_id.to_owned(),
+            RunningAgent {
+                worktree,
+                stop,
+                started: tokio::time::Instant::now(),
+            },
+        );
         Ok(Some(Progress::Started {
             task_id: task_id.to_owned(),
             pid,
@@ -512,10 +530,10 @@ impl Wave<'_> {
                 };
                 let violations = outside(&write_set, &changes.changed_files);
                 let summary = format!(
-                    "{} at {}: {} files changed, +{} -{}",
+                    "{} at {}: {} changed, +{} -{}",
                     agent.worktree.branch,
                     &changes.head_commit[..changes.head_commit.len().min(12)],
-                    changes.changed_files.len(),
+                    crate::project::show::plural(changes.changed_files.len() as u64, "file"),
                     changes.insertions,
                     changes.deletions
                 );

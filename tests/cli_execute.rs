@@ -656,3 +656,40 @@ fn two_waves_on_one_goal_never_run_the_same_task() {
     assert_eq!(runs.lines().count(), 2, "{runs}");
     repo.assert_log_verifies();
 }
+
+#[test]
+fn omk_toml_selects_the_agent_and_a_bad_key_names_its_line() {
+    let repo = Repo::new();
+    repo.script("slice-1 write src/list.rs ok\nslice-2 write src/parser.rs ok\n");
+    fs::write(
+        repo.root().join("omk.toml"),
+        format!(
+            "[agent]\nname = \"command\"\ncmd = \"{}\"\nmax_agents = 1\ntimeout = \"5m\"\n",
+            agent_cmd()
+        ),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = repo.run(&["goal", "run", TWO_SLICES]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("2 of 2 slices done"), "{stdout}");
+    fs::write(
+        repo.root().join("omk.toml"),
+        "[agent]\nname = \"command\"\nmodel = \"big\"\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = repo.run(&["goal", "execute"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.starts_with(&format!(
+            "omk: {}:3: unknown field `model`",
+            repo.root().join("omk.toml").display()
+        )),
+        "{stderr}"
+    );
+    let (code, _, stderr) = repo.run(&["goal", "execute", "--config", "missing.toml"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.starts_with("omk: cannot read missing.toml"),
+        "{stderr}"
+    );
+}

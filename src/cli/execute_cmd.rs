@@ -8,6 +8,7 @@ use clap::Args;
 use crate::cli::{print_stderr, print_stdout, Failure, Format, EXIT_FINDINGS, EXIT_OK};
 use crate::event::{Event, TaskKind, TaskStatus, WorktreeRemoved};
 use crate::exec::agent::{backend, AgentError, Backend};
+use crate::exec::config::Config;
 use crate::exec::wave::{execute, Progress, WaveError, WaveOptions};
 use crate::exec::worktree::{is_dirty, remove};
 use crate::project::budget::command_result;
@@ -17,6 +18,9 @@ use crate::state::{GoalState, GoalStatus};
 use crate::store::{GoalDir, Loaded, StoreError};
 
 use super::goal_cmd::{parse_duration, store_failure, Context};
+
+/// How many agents run at once unless told otherwise.
+const DEFAULT_MAX_AGENTS: usize = 2;
 
 /// The default time one agent run may take.
 const DEFAULT_AGENT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -29,12 +33,30 @@ pub struct AgentArgs {
     /// The command line of the `command` agent (prompt on stdin and in $OMK_PROMPT_FILE)
     #[arg(long, value_name = "COMMAND")]
     pub agent_cmd: Option<String>,
-    /// How many agents run at once
-    #[arg(long, default_value_t = 2, value_name = "N")]
-    pub max_agents: usize,
+    /// How many agents run at once (default 2)
+    #[arg(long, value_name = "N")]
+    pub max_agents: Option<usize>,
     /// How long one agent run may take, e.g. `30m`
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub agent_timeout: Option<u64>,
+}
+
+impl AgentArgs {
+    /// Returns these settings with the blanks filled from `omk.toml`'s `[agent]`.
+    pub fn with_config(self, config: &Config) -> AgentArgs {
+        let agent = &config.agent;
+        AgentArgs {
+            agent: self.agent.or_else(|| agent.name.clone()),
+            agent_cmd: self.agent_cmd.or_else(|| agent.cmd.clone()),
+            max_agents: self.max_agents.or(agent.max_agents),
+            agent_timeout: self.agent_timeout.or_else(|| {
+                agent
+                    .timeout
+                    .as_deref()
+                    .and_then(|text| parse_duration(text).ok())
+            }),
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -64,7 +86,8 @@ pub struct CleanArgs {
 /// Runs `omk goal execute`.
 pub fn execute_command(context: &Context, args: &ExecuteArgs) -> Result<u8, Failure> {
     let goal = context.resolve(&args.goal)?;
-    run_wave(context, &goal, &args.agent, args.format)
+    let agent = args.agent.clone().with_config(&context.config()?);
+    run_wave(context, &goal, &agent, args.format)
 }
 
 /// Runs the wave on `goal` and prints its outcome; shared by `execute` and `run`.
@@ -76,15 +99,16 @@ pub fn run_wave(
 ) -> Result<u8, Failure> {
     let loaded = goal.load().map_err(store_failure)?;
     let backend = choose_backend(&loaded.state, agent)?;
-    if agent.max_agents == 0 {
+    let max_agents = agent.max_agents.unwrap_or(DEFAULT_MAX_AGENTS);
+    if max_agents == 0 {
         return Err(Failure::hinted(
-            anyhow::anyhow!("--max-agents must be at least 1"),
-            "pass --max-agents 1 or more",
+            anyhow::anyhow!("max agents must be at least 1"),
+            "pass --max-agents 1 or more (or set [agent] max_agents in omk.toml)",
         ));
     }
     let options = WaveOptions {
         backend,
-        max_agents: agent.max_agents,
+        max_agents,
         agent_timeout: agent
             .agent_timeout
             .map_or(DEFAULT_AGENT_TIMEOUT, Duration::from_secs),

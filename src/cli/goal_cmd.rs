@@ -12,6 +12,7 @@ use crate::event::{
     IntegrationDecided, Phase, RunMode,
 };
 use crate::exec::clock::Clock;
+use crate::exec::config::{load_config, Config};
 use crate::exec::git::repo_root;
 use crate::exec::intake::{start_goal, IntakeError, StartRequest};
 use crate::exec::planner::PLANNER_TIMEOUT;
@@ -31,6 +32,9 @@ pub struct GoalArgs {
     /// The repository the goals work on (default: the one the current directory is in)
     #[arg(long, global = true, value_name = "DIR")]
     repo: Option<PathBuf>,
+    /// The configuration file (default: omk.toml at the repository root, if there is one)
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: GoalCommand,
 }
@@ -193,10 +197,11 @@ pub(super) struct Context {
     pub(super) repo_root: PathBuf,
     pub(super) state_dir: StateDir,
     pub(super) clock: Clock,
+    config_path: Option<PathBuf>,
 }
 
 impl Context {
-    fn new(repo: Option<PathBuf>) -> Result<Context, Failure> {
+    fn new(repo: Option<PathBuf>, config_path: Option<PathBuf>) -> Result<Context, Failure> {
         let start = match repo {
             Some(dir) => dir,
             None => std::env::current_dir()?,
@@ -217,6 +222,14 @@ impl Context {
             repo_root,
             state_dir: StateDir::new(state_root),
             clock: Clock::from_env()?,
+            config_path,
+        })
+    }
+
+    /// Returns the repository's configuration (`omk.toml`, or `--config`).
+    pub(super) fn config(&self) -> Result<Config, Failure> {
+        load_config(&self.repo_root, self.config_path.as_deref()).map_err(|error| {
+            Failure::hinted(error, "fix the file (docs/agents.md lists the [agent] keys), or pass --config another file")
         })
     }
 
@@ -227,7 +240,7 @@ impl Context {
 
 /// Runs a `goal` subcommand and returns its exit code.
 pub fn run(args: GoalArgs) -> Result<u8, Failure> {
-    let context = Context::new(args.repo)?;
+    let context = Context::new(args.repo, args.config)?;
     match args.command {
         GoalCommand::Run(start) => start_command(&context, start, RunMode::Run),
         GoalCommand::Plan(start) => start_command(&context, start, RunMode::Plan),
@@ -308,7 +321,8 @@ pub fn run(args: GoalArgs) -> Result<u8, Failure> {
     }
 }
 
-fn start_command(context: &Context, args: StartArgs, mode: RunMode) -> Result<u8, Failure> {
+fn start_command(context: &Context, mut args: StartArgs, mode: RunMode) -> Result<u8, Failure> {
+    args.agent = args.agent.with_config(&context.config()?);
     let request = StartRequest {
         repo_root: context.repo_root.clone(),
         prompt: args.prompt,

@@ -37,7 +37,7 @@ enum Command {
     #[command(subcommand)]
     Log(log_cmd::LogCommand),
     /// Start, inspect and steer goals
-    Goal(goal_cmd::GoalArgs),
+    Goal(Box<goal_cmd::GoalArgs>),
 }
 
 /// How a command prints its result.
@@ -95,7 +95,7 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Log(command) => log_cmd::run(command),
-        Command::Goal(args) => goal_cmd::run(args),
+        Command::Goal(args) => goal_cmd::run(*args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -26,7 +26,7 @@ use crate::exec::agent::{Backend, RunIds};
 use crate::exec::agent_process::{launch, signal_group, supervise, Ended};
 use crate::exec::clock::Clock;
 use crate::exec::lease::{process_cwd, Holder, Liveness};
-use crate::exec::worktree::{branch_name, collect, prepare, Worktree};
+use crate::exec::worktree::{attempt_ref, branch_name, collect, prepare, Placement, Worktree};
 use crate::log::artifacts::ArtifactRef;
 use crate::plan::write_set::outside;
 use crate::state::{Action, GoalState, GoalStatus, Refusal, Task};
@@ -361,14 +361,17 @@ impl Wave<'_> {
             .collect();
         let path = self.goal.dir().join("worktrees").join(task_id);
         let branch = branch_name(&state.goal_id, task_id);
-        let worktree = match prepare(
-            self.repo_root,
-            &path,
-            &branch,
+        let attempt = task.retries;
+        let keep_ref = attempt_ref(&state.goal_id, task_id, attempt.saturating_sub(1));
+        let placement = Placement {
+            path: &path,
+            branch: &branch,
             task_id,
-            &base,
-            &dependencies,
-        ) {
+            base: &base,
+            dependency_branches: &dependencies,
+            keep_ref: &keep_ref,
+        };
+        let worktree = match prepare(self.repo_root, placement) {
             Ok(worktree) => worktree,
             Err(error) => {
                 self.settle(
@@ -380,7 +383,6 @@ impl Wave<'_> {
                 return Ok(None);
             }
         };
-        let attempt = task.retries;
         let prompt = agent_prompt(state, task, &worktree);
         let prompt_file = self
             .goal

@@ -55,19 +55,47 @@ pub fn branch_name(goal_id: &str, task_id: &str) -> String {
     format!("omk/{goal_id}/{task_id}")
 }
 
-/// Creates (or re-creates, clean) the worktree of `task_id` at `path`, starting from `base`
-/// and merging `dependency_branches` in order.
-pub fn prepare(
-    repo_root: &Path,
-    path: &Path,
-    branch: &str,
-    task_id: &str,
-    base: &str,
-    dependency_branches: &[String],
-) -> Result<Worktree, WorktreeError> {
+/// Returns the ref that keeps attempt `attempt` of a task once a retry resets its branch:
+/// `refs/omk/<goal-id>/<task-id>/attempt-<n>`.
+pub fn attempt_ref(goal_id: &str, task_id: &str, attempt: u32) -> String {
+    format!("refs/omk/{goal_id}/{task_id}/attempt-{attempt}")
+}
+
+/// Where a task is checked out and from what.
+#[derive(Clone, Copy, Debug)]
+pub struct Placement<'a> {
+    pub path: &'a Path,
+    pub branch: &'a str,
+    pub task_id: &'a str,
+    /// Returns the commit to start from when the task has no dependency branches.
+    pub base: &'a str,
+    /// Returns the branches of the task's dependencies, in dependency order.
+    pub dependency_branches: &'a [String],
+    /// Returns the ref that keeps a previous attempt's work when the worktree is re-created.
+    pub keep_ref: &'a str,
+}
+
+/// Creates (or re-creates, clean) the worktree of a task, starting from its base or its
+/// dependencies' branches (merged in order).
+pub fn prepare(repo_root: &Path, placement: Placement<'_>) -> Result<Worktree, WorktreeError> {
+    let Placement {
+        path,
+        branch,
+        task_id,
+        base,
+        dependency_branches,
+        keep_ref,
+    } = placement;
     if path.exists() {
-        // A retry: the old worktree's uncommitted state is discarded; its commits stay
-        // reachable from the agent-run evidence only through the recorded commit ids.
+        // A retry starts afresh, but no work is thrown away: what the last attempt left
+        // uncommitted is committed, and its tip is kept under `keep_ref` before the branch
+        // is reset.
+        let _ = run_git(path, &["add", "--all"]);
+        let message = format!("omk: what {task_id}'s interrupted attempt left");
+        let _ = run_git(path, &["commit", "--quiet", "--no-verify", "-m", &message]);
+        if let Ok(tip) = git_text(path, &["rev-parse", "HEAD"]) {
+            run_git(repo_root, &["update-ref", keep_ref, &tip])?;
+        }
         run_git(
             repo_root,
             &["worktree", "remove", "--force", &path.display().to_string()],

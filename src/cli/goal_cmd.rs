@@ -69,6 +69,8 @@ enum GoalCommand {
     Execute(super::execute_cmd::ExecuteArgs),
     /// Remove the worktrees of a finished goal (branches and their commits are kept)
     Clean(super::execute_cmd::CleanArgs),
+    /// Build the goal's claimed tree and run the gates on it
+    Verify(super::verify_cmd::VerifyArgs),
 }
 
 #[derive(Args, Debug)]
@@ -201,7 +203,10 @@ pub(super) struct Context {
 }
 
 impl Context {
-    fn new(repo: Option<PathBuf>, config_path: Option<PathBuf>) -> Result<Context, Failure> {
+    pub(super) fn new(
+        repo: Option<PathBuf>,
+        config_path: Option<PathBuf>,
+    ) -> Result<Context, Failure> {
         let start = match repo {
             Some(dir) => dir,
             None => std::env::current_dir()?,
@@ -290,6 +295,7 @@ pub fn run(args: GoalArgs) -> Result<u8, Failure> {
         GoalCommand::BudgetAdd(args) => budget_add(&context, args),
         GoalCommand::Execute(args) => super::execute_cmd::execute_command(&context, &args),
         GoalCommand::Clean(args) => super::execute_cmd::clean_command(&context, &args),
+        GoalCommand::Verify(args) => super::verify_cmd::verify_command(&context, &args),
         GoalCommand::Accept(args) => {
             let event = Event::IntegrationDecided(IntegrationDecided {
                 decision: Decision::Accepted,

@@ -7,6 +7,7 @@
 mod execute_cmd;
 mod goal_cmd;
 mod log_cmd;
+mod verify_cmd;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -38,6 +39,21 @@ enum Command {
     Log(log_cmd::LogCommand),
     /// Start, inspect and steer goals
     Goal(Box<goal_cmd::GoalArgs>),
+    /// List the gates `omk goal verify` would run here, and why
+    Gates(GatesArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct GatesArgs {
+    /// The repository (default: the one the current directory is in)
+    #[arg(long, value_name = "DIR")]
+    repo: Option<std::path::PathBuf>,
+    /// The configuration file (default: omk.toml at the repository root, if there is one)
+    #[arg(long, value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
 }
 
 /// How a command prints its result.
@@ -96,6 +112,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Log(command) => log_cmd::run(command),
         Command::Goal(args) => goal_cmd::run(*args),
+        Command::Gates(args) => goal_cmd::Context::new(args.repo, args.config)
+            .and_then(|context| verify_cmd::gates_command(&context, args.format)),
     };
     match result {
         Ok(code) => ExitCode::from(code),

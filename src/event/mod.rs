@@ -6,11 +6,13 @@
 //! Must not read the clock or make ids: those are the shell's, passed in as data.
 
 mod agent;
+mod gate;
 mod goal;
 mod task;
 mod time;
 
 pub use agent::{AgentFinished, AgentStarted, ChangesRecorded, WorktreeRemoved};
+pub use gate::{GateFinished, GateStarted, GateTarget, ResultBuilt, ResultConflicted};
 pub use goal::{
     BudgetExtended, BudgetLimits, Conclusion, Decision, GoalCancelled, GoalConcluded, GoalPaused,
     GoalResumed, IntegrationDecided, OracleChecked, OracleSignal, Phase, PhaseEntered,
@@ -104,6 +106,10 @@ event_kinds! {
     AgentFinished(AgentFinished) = "agent_finished",
     ChangesRecorded(ChangesRecorded) = "changes_recorded",
     WorktreeRemoved(WorktreeRemoved) = "worktree_removed",
+    ResultBuilt(ResultBuilt) = "result_built",
+    ResultConflicted(ResultConflicted) = "result_conflicted",
+    GateStarted(GateStarted) = "gate_started",
+    GateFinished(GateFinished) = "gate_finished",
 }
 
 /// An event as the fold sees it: where it sits in the log, when it was appended, and what it says.

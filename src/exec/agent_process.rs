@@ -16,6 +16,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::watch;
 
 use crate::exec::agent::{AgentReport, Dialect, Invocation, UsageReader};
+use crate::exec::process::signal_group;
 use crate::log::artifacts::{ArtifactRef, ArtifactStore};
 
 /// How long a stopped agent gets between TERM and KILL.
@@ -143,19 +144,6 @@ async fn stop_group(pid: u32, child: &mut Child) -> Option<std::process::ExitSta
         Err(_) => {
             signal_group(pid, libc::SIGKILL);
             child.wait().await.ok()
-        }
-    }
-}
-
-/// Sends `signal` to the process group led by `pid`.
-pub fn signal_group(pid: u32, signal: i32) {
-    let Ok(group) = i32::try_from(pid) else {
-        return;
-    };
-    if group > 1 {
-        // SAFETY: kill(2) with a negative pid signals a process group; it touches no memory.
-        unsafe {
-            libc::kill(-group, signal);
         }
     }
 }

@@ -1,6 +1,6 @@
 //! `omk.toml`: the repository's configuration, read from its root (or `--config`).
 //!
-//! Today it holds the agent settings; gates join it later. Every key is known: an unknown or
+//! It holds the agent settings and the gates. Every key is known: an unknown or
 //! malformed key is an error naming the file, the line and the key, never silently ignored.
 //!
 //! ```toml
@@ -9,8 +9,19 @@
 //! cmd = "./my-agent.sh"  # the command line of the `command` agent
 //! max_agents = 2
 //! timeout = "30m"
+//!
+//! [gates.test]
+//! command = "cargo test"
+//! required = true        # the default
+//! timeout = "40m"
+//! dir = "."
+//! red_first = false      # must fail on the base commit and pass on the goal's tree
+//!
+//! [verify]
+//! max_parallel = 2
 //! ```
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -24,6 +35,39 @@ pub const CONFIG_FILE: &str = "omk.toml";
 pub struct Config {
     #[serde(default)]
     pub agent: AgentConfig,
+    /// Returns the gates by name; none means the default profile for the repository.
+    #[serde(default)]
+    pub gates: BTreeMap<String, GateConfig>,
+    #[serde(default)]
+    pub verify: VerifyConfig,
+}
+
+/// `[gates.<name>]`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateConfig {
+    pub command: String,
+    #[serde(default = "required_by_default")]
+    pub required: bool,
+    /// A duration such as `20m`.
+    pub timeout: Option<String>,
+    /// The working directory, relative to the tree's root.
+    pub dir: Option<String>,
+    /// Must fail on the base commit and pass on the goal's tree.
+    #[serde(default)]
+    pub red_first: bool,
+}
+
+fn required_by_default() -> bool {
+    true
+}
+
+/// `[verify]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyConfig {
+    /// How many gates run at once.
+    pub max_parallel: Option<usize>,
 }
 
 /// `[agent]`.

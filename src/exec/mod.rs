@@ -13,5 +13,6 @@ pub mod lease;
 pub mod planner;
 pub mod process;
 pub mod scan;
+pub mod verify;
 pub mod wave;
 pub mod worktree;

@@ -6,6 +6,7 @@
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 use std::io::{self, Read, Write};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::thread;
@@ -59,7 +60,9 @@ pub fn run(spec: &Run<'_>) -> Result<Finished, ProcessError> {
             Stdio::null()
         })
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stderr(Stdio::piped())
+        // Its own process group, so that a timeout kills everything it started.
+        .process_group(0);
     for (key, value) in spec.env {
         command.env(key, value);
     }
@@ -83,7 +86,7 @@ pub fn run(spec: &Run<'_>) -> Result<Finished, ProcessError> {
         match child.try_wait() {
             Ok(Some(status)) => break status,
             Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
+                signal_group(child.id(), libc::SIGKILL);
                 let _ = child.wait();
                 return Err(ProcessError::TimedOut {
                     program,
@@ -105,6 +108,19 @@ pub fn run(spec: &Run<'_>) -> Result<Finished, ProcessError> {
         stdout: joined(stdout),
         stderr: joined(stderr),
     })
+}
+
+/// Sends `signal` to the process group led by `pid`.
+pub fn signal_group(pid: u32, signal: i32) {
+    let Ok(group) = i32::try_from(pid) else {
+        return;
+    };
+    if group > 1 {
+        // SAFETY: kill(2) with a negative pid signals a process group; it touches no memory.
+        unsafe {
+            libc::kill(-group, signal);
+        }
+    }
 }
 
 fn capture(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {

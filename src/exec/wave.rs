@@ -23,9 +23,10 @@ use crate::event::{
     TaskStatus, TaskTransitioned, Timestamp, UsageRecorded,
 };
 use crate::exec::agent::{Backend, RunIds};
-use crate::exec::agent_process::{launch, signal_group, supervise, Ended};
+use crate::exec::agent_process::{launch, supervise, Ended};
 use crate::exec::clock::Clock;
 use crate::exec::lease::{process_cwd, Holder, Liveness};
+use crate::exec::process::signal_group;
 use crate::exec::worktree::{attempt_ref, branch_name, collect, prepare, Placement, Worktree};
 use crate::log::artifacts::ArtifactRef;
 use crate::plan::write_set::outside;

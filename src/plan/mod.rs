@@ -6,6 +6,7 @@
 
 pub mod decompose;
 pub mod documents;
+pub mod gates;
 pub mod oracle;
 pub mod relevance;
 pub mod write_set;

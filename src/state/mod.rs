@@ -13,8 +13,9 @@ pub mod tasks;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{
-    Decision, Event, IntegrationDecided, OracleChecked, Phase, PlanSource, PlannerFellBack,
-    RecordedEvent, RunOptions, TaskStatus, Timestamp,
+    Decision, Event, GateFinished, IntegrationDecided, OracleChecked, Phase, PlanSource,
+    PlannerFellBack, RecordedEvent, ResultBuilt, ResultConflicted, RunOptions, TaskStatus,
+    Timestamp,
 };
 use crate::log::artifacts::ArtifactRef;
 
@@ -42,6 +43,16 @@ pub struct RecordedArtifact {
     pub seq: u64,
     /// Returns the artifact.
     pub artifact: ArtifactRef,
+}
+
+/// A finished gate run and the event that recorded it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GateRecord {
+    /// Returns the `seq` of its `gate_finished` event.
+    pub seq: u64,
+    /// Returns the run.
+    pub run: GateFinished,
 }
 
 /// How the goal was decomposed.
@@ -94,6 +105,12 @@ pub struct GoalState {
     pub integration: Option<IntegrationDecided>,
     /// Returns why the goal is held or ended, when it is.
     pub outcome: Option<Outcome>,
+    /// Returns the goal's claimed tree: the result branch as last built.
+    pub result: Option<ResultBuilt>,
+    /// Returns the conflict that stopped the last attempt to build the result branch.
+    pub result_conflict: Option<ResultConflicted>,
+    /// Returns every finished gate run, in log order.
+    pub gate_runs: Vec<GateRecord>,
 }
 
 /// Why an event cannot apply to a goal.
@@ -117,6 +134,8 @@ pub enum Refusal {
         goal_id: String,
         limits: Vec<&'static str>,
     },
+    #[error("goal {goal_id} cannot be verified yet: slices not done: {slices}; run `omk goal execute {goal_id}`")]
+    SlicesNotDone { goal_id: String, slices: String },
     #[error(transparent)]
     Graph(#[from] GraphError),
 }
@@ -171,6 +190,9 @@ impl GoalState {
             budget: Budget::new(started.budget, first.at),
             integration: None,
             outcome: None,
+            result: None,
+            result_conflict: None,
+            gate_runs: Vec::new(),
         })
     }
 
@@ -283,6 +305,17 @@ impl GoalState {
             Event::AgentFinished(finished) => self.tasks.finish_run(finished, seq)?,
             Event::ChangesRecorded(changes) => self.tasks.record_changes(changes, seq)?,
             Event::WorktreeRemoved(removed) => self.tasks.remove_worktree(removed, seq)?,
+            Event::ResultBuilt(built) => {
+                self.result = Some(built.clone());
+                self.result_conflict = None;
+            }
+            Event::ResultConflicted(conflict) => self.result_conflict = Some(conflict.clone()),
+            // A start is in the log for the timeline; the state keeps finished runs.
+            Event::GateStarted(_) => {}
+            Event::GateFinished(finished) => self.gate_runs.push(GateRecord {
+                seq,
+                run: finished.clone(),
+            }),
             Event::BudgetExtended(extended) => {
                 self.check(Action::ExtendBudget)?;
                 self.budget.extend(&extended.added);

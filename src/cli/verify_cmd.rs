@@ -1,0 +1,165 @@
+//! `omk gates` and `omk goal verify`: which gates run, and running them on the goal's tree.
+
+use clap::Args;
+
+use crate::cli::{print_stderr, print_stdout, Failure, Format, EXIT_FINDINGS, EXIT_OK};
+use crate::exec::verify::{resolve_gates, verify_goal, VerifyError, VerifyProgress, VerifyRequest};
+use crate::plan::documents::format_duration;
+use crate::plan::gates::GateSpec;
+use crate::project::budget::command_result;
+use crate::project::glance::next_step;
+use crate::project::to_json;
+use crate::store::StoreError;
+
+use super::goal_cmd::{parse_duration, store_failure, Context};
+
+/// How many gates run at once unless told otherwise.
+const DEFAULT_MAX_PARALLEL: usize = 2;
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// A goal id, or `latest`
+    #[arg(default_value = "latest")]
+    goal: String,
+    /// Verify this task's worktree instead of the goal's claimed tree
+    #[arg(long, value_name = "TASK")]
+    task: Option<String>,
+    /// How many gates run at once
+    #[arg(long, value_name = "N")]
+    max_parallel: Option<usize>,
+    /// Output format (JSON carries timestamps, never ages)
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+}
+
+/// Returns the gates for the repository, or the failure to print.
+fn gates(context: &Context) -> Result<Vec<GateSpec>, Failure> {
+    let config = context.config()?;
+    resolve_gates(&context.repo_root, &config, parse_duration).map_err(|error| {
+        Failure::hinted(
+            anyhow::anyhow!("omk.toml: {error}"),
+            "durations look like 90s, 20m or 1h30m",
+        )
+    })
+}
+
+/// Runs `omk gates`: what would run, and why.
+pub fn gates_command(context: &Context, format: Format) -> Result<u8, Failure> {
+    let gates = gates(context)?;
+    match format {
+        Format::Json => print_stdout(&to_json(&serde_json::json!({ "gates": gates })))?,
+        Format::Text => {
+            let mut text = String::new();
+            for gate in &gates {
+                let required = if gate.required {
+                    "required"
+                } else {
+                    "optional"
+                };
+                let red = if gate.red_first { ", red first" } else { "" };
+                text.push_str(&format!(
+                    "{:<12} {}  ({required}, timeout {}{red}, in {}; {})\n",
+                    gate.name,
+                    gate.command,
+                    format_duration(gate.timeout_secs),
+                    gate.dir,
+                    gate.why
+                ));
+            }
+            print_stdout(&text)?;
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+/// Runs `omk goal verify`.
+pub fn verify_command(context: &Context, args: &VerifyArgs) -> Result<u8, Failure> {
+    let goal = context.resolve(&args.goal)?;
+    let config = context.config()?;
+    let request = VerifyRequest {
+        gates: gates(context)?,
+        max_parallel: args
+            .max_parallel
+            .or(config.verify.max_parallel)
+            .unwrap_or(DEFAULT_MAX_PARALLEL),
+        task: args.task.clone(),
+    };
+    let mut report = |event: VerifyProgress| print_stderr(&progress_line(&event));
+    let loaded = verify_goal(
+        &goal,
+        &context.repo_root,
+        &context.clock,
+        &request,
+        &mut report,
+    )
+    .map_err(verify_failure)?;
+    let state = &loaded.state;
+    let head_runs: Vec<_> = state
+        .gate_runs
+        .iter()
+        .rev()
+        .filter(|record| !record.run.target.baseline && record.run.target.task_id == args.task)
+        .take(request.gates.len())
+        .collect();
+    let failed: Vec<&str> = head_runs
+        .iter()
+        .filter(|record| record.run.required && !record.run.passed())
+        .map(|record| record.run.gate.as_str())
+        .collect();
+    match args.format {
+        Format::Json => print_stdout(&to_json(&command_result(state, loaded.head(), "verified")))?,
+        Format::Text => {
+            let verdict = if failed.is_empty() {
+                "every required gate passed".to_owned()
+            } else {
+                format!("required gates failed: {}", failed.join(", "))
+            };
+            print_stdout(&format!(
+                "verified goal {}: {verdict}; now {}; next: {}\n",
+                state.goal_id,
+                state.status,
+                next_step(state)
+            ))?;
+        }
+    }
+    Ok(if failed.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_FINDINGS
+    })
+}
+
+fn progress_line(event: &VerifyProgress) -> String {
+    match event {
+        VerifyProgress::Built { commit, merged } => format!(
+            "omk: claimed tree {} (merged {})",
+            &commit[..commit.len().min(12)],
+            merged.join(", ")
+        ),
+        VerifyProgress::GateStarted { gate, baseline } => format!(
+            "omk: gate {gate} started{}",
+            if *baseline { " on the base commit" } else { "" }
+        ),
+        VerifyProgress::GateFinished {
+            gate,
+            baseline,
+            passed,
+            seconds,
+        } => format!(
+            "omk: gate {gate}{} {} in {seconds}s",
+            if *baseline { " (base)" } else { "" },
+            if *passed { "passed" } else { "failed" }
+        ),
+    }
+}
+
+fn verify_failure(error: VerifyError) -> Failure {
+    match error {
+        VerifyError::Store(error) => match *error {
+            StoreError::Refused(refusal) => Failure::with_code(anyhow::anyhow!("refused: {refusal}"), None, EXIT_FINDINGS),
+            other => store_failure(other),
+        },
+        VerifyError::Conflict { .. } => Failure::with_code(error, Some("resolve it in a slice (re-run it with a narrower write set) or by hand on the result branch".to_owned()), EXIT_FINDINGS),
+        other => Failure::from(other),
+    }
+}

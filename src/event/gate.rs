@@ -1,0 +1,78 @@
+//! Payloads of the events verification leaves: the goal's claimed tree (its result branch),
+//! and each gate run, bound to the exact commit and tree it ran on.
+
+use serde::{Deserialize, Serialize};
+
+use crate::log::artifacts::ContentHash;
+
+/// `result_built`: the slice branches were merged into the goal's result branch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResultBuilt {
+    /// Returns the branch: `omk/<goal-id>/result`.
+    pub branch: String,
+    /// Returns the commit the goal claims.
+    pub commit: String,
+    /// Returns that commit's tree.
+    pub tree: String,
+    /// Returns the slices merged, in the order they were merged.
+    pub merged: Vec<String>,
+}
+
+/// `result_conflicted`: a slice branch would not merge into the result branch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResultConflicted {
+    /// Returns the slice whose branch conflicts.
+    pub task_id: String,
+    /// Returns the slices merged before it.
+    pub merged: Vec<String>,
+    /// Returns the conflicting paths.
+    pub files: Vec<String>,
+}
+
+/// Where a gate ran: the commit, its tree, and whether the checkout differed from it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GateTarget {
+    pub commit: String,
+    pub tree: String,
+    /// Returns whether the checkout had uncommitted changes (the evidence is then weaker).
+    pub dirty: bool,
+    /// Returns whether this is the baseline run on the goal's base commit.
+    pub baseline: bool,
+    /// Returns the task whose worktree it ran in, for `omk goal verify --task`.
+    pub task_id: Option<String>,
+}
+
+/// `gate_started`: a gate began on a target.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GateStarted {
+    pub gate: String,
+    pub command: String,
+    pub target: GateTarget,
+}
+
+/// `gate_finished`: a gate ended on a target.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GateFinished {
+    pub gate: String,
+    pub command: String,
+    pub required: bool,
+    pub target: GateTarget,
+    /// Returns the exit status, or `None` when it was killed.
+    pub exit_code: Option<i32>,
+    pub timed_out: bool,
+    pub duration_ms: u64,
+    /// Returns the gate's combined output, as an artifact (never embedded).
+    pub output: ContentHash,
+}
+
+impl GateFinished {
+    /// Returns whether the gate passed: it exited 0 in time.
+    pub fn passed(&self) -> bool {
+        self.exit_code == Some(0) && !self.timed_out
+    }
+}

@@ -1,0 +1,221 @@
+//! `omk gates` and `omk goal verify` end to end: a goal executed by the scripted agent in a
+//! real git repository, then real gates (shell commands from `omk.toml`) on its claimed tree:
+//! passing, failing, timing out; each run bound to the commit and tree it ran on, with a
+//! baseline on the base commit; a merge conflict between slices as a blocker.
+// Tests drive real processes: git and the binary.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+const TWO_SLICES: &str = "Add a --json flag to list. Fix the parser crash on empty input";
+
+fn repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    fs::create_dir(root.join("src")).unwrap();
+    fs::write(root.join("src/list.rs"), "pub fn list() {}\n").unwrap();
+    fs::write(root.join("src/parser.rs"), "pub fn parse() {}\n").unwrap();
+    for args in [
+        &["init", "-q", "-b", "main"][..],
+        &["add", "."],
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "-qm",
+            "init",
+        ],
+    ] {
+        assert!(Command::new("git")
+            .args(args)
+            .current_dir(root)
+            .status()
+            .unwrap()
+            .success());
+    }
+    dir
+}
+
+fn omk(root: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_omk"))
+        .args(args)
+        .current_dir(root)
+        .env_remove("OMK_HOME")
+        .env_remove("OMK_TEST_NOW")
+        .env("SCRIPTED_AGENT_PLAN", root.join(".agent-plan"))
+        .env("SCRIPTED_AGENT_STATE", root.join(".agent-state"))
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn executed_goal(root: &Path, plan: &str) {
+    fs::write(root.join(".agent-plan"), plan).unwrap();
+    let agent = format!(
+        "sh {}/fixtures/agents/scripted-agent.sh",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let (code, stdout, stderr) = omk(root, &["goal", "run", TWO_SLICES, "--agent-cmd", &agent]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+}
+
+fn show(root: &Path) -> Value {
+    let (code, stdout, stderr) = omk(root, &["goal", "show", "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    serde_json::from_str(&stdout).unwrap()
+}
+
+const GATES: &str = "[gates.json]\ncommand = \"grep -q json src/list.rs\"\n\n[gates.parser]\ncommand = \"grep -q usize src/parser.rs\"\n\n[gates.slow]\ncommand = \"sleep 30\"\ntimeout = \"1s\"\nrequired = false\n";
+
+#[test]
+fn gates_run_on_the_claimed_tree_and_the_base_with_their_evidence_bound_to_it() {
+    let dir = repo();
+    let root = dir.path();
+    fs::write(root.join("omk.toml"), GATES).unwrap();
+    let (code, stdout, _) = omk(root, &["gates"]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains(
+            "json         grep -q json src/list.rs  (required, timeout 30m, in .; omk.toml)"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("slow         sleep 30  (optional, timeout 1s, in .; omk.toml)"),
+        "{stdout}"
+    );
+    executed_goal(root, "slice-1 write src/list.rs pub fn list() -> &'static str { \"json\" }\nslice-2 write src/parser.rs pub fn parse() -> usize { 0 }\n");
+    let (code, stdout, stderr) = omk(root, &["goal", "verify"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("every required gate passed; now verifying"),
+        "{stdout}"
+    );
+    let state = show(root)["state"].clone();
+    let result = &state["result"];
+    assert_eq!(result["merged"], serde_json::json!(["slice-1", "slice-2"]));
+    let branch = result["branch"].as_str().unwrap();
+    let git = |args: &[&str]| {
+        String::from_utf8(
+            Command::new("git")
+                .args(args)
+                .current_dir(root)
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap()
+        .trim()
+        .to_owned()
+    };
+    assert_eq!(
+        git(&["rev-parse", branch]),
+        result["commit"].as_str().unwrap()
+    );
+    let runs = state["gate_runs"].as_array().unwrap();
+    assert_eq!(
+        runs.len(),
+        6,
+        "three gates on the base, three on the claimed tree"
+    );
+    let base = state["base_commit"].as_str().unwrap();
+    for record in runs {
+        let run = &record["run"];
+        let baseline = run["target"]["baseline"].as_bool().unwrap();
+        let expected = if baseline {
+            base
+        } else {
+            result["commit"].as_str().unwrap()
+        };
+        assert_eq!(run["target"]["commit"], expected);
+        assert_eq!(run["target"]["dirty"], false);
+        let passed = run["exit_code"] == 0 && run["timed_out"] == false;
+        match (run["gate"].as_str().unwrap(), baseline) {
+            ("json" | "parser", true) => assert!(!passed, "red on the base"),
+            ("json" | "parser", false) => assert!(passed, "green on the claimed tree"),
+            ("slow", _) => assert_eq!(run["timed_out"], true),
+            other => panic!("{other:?}"),
+        }
+    }
+    // Verifying again does not repeat the baseline.
+    let (code, _, _) = omk(root, &["goal", "verify"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        show(root)["state"]["gate_runs"].as_array().unwrap().len(),
+        9
+    );
+}
+
+#[test]
+fn a_failed_required_gate_exits_1_and_names_it() {
+    let dir = repo();
+    let root = dir.path();
+    fs::write(root.join("omk.toml"), GATES).unwrap();
+    executed_goal(root, "slice-1 write src/list.rs no flag here\nslice-2 write src/parser.rs pub fn parse() -> usize { 0 }\n");
+    let (code, stdout, _) = omk(root, &["goal", "verify"]);
+    assert_eq!(code, 1);
+    assert!(stdout.contains("required gates failed: json;"), "{stdout}");
+    // --task runs the gates in one slice's worktree instead.
+    let (code, _, stderr) = omk(root, &["goal", "verify", "--task", "slice-2"]);
+    assert_eq!(code, 1, "{stderr}");
+    let runs = show(root)["state"]["gate_runs"].as_array().unwrap().clone();
+    assert!(runs
+        .iter()
+        .any(|record| record["run"]["target"]["task_id"] == "slice-2"));
+}
+
+#[test]
+fn slices_that_conflict_block_the_result_branch_naming_files_and_task() {
+    let dir = repo();
+    let root = dir.path();
+    fs::write(root.join("omk.toml"), GATES).unwrap();
+    // A planner that lets two independent slices write the same file: each branch starts from
+    // the base, so merging the second into the result conflicts.
+    let slice = |id: &str| {
+        format!(
+            r#"{{"id":"{id}","title":"{id}","description":"{id}","kind":"implementation","owner_role":"implementer","depends_on":[],"read_set":[],"write_set":["shared.txt"],"risk":"low","acceptance":["done"],"max_retries":0,"required":true}}"#
+        )
+    };
+    let reply = format!(r#"{{"tasks":[{},{}]}}"#, slice("left"), slice("right"));
+    fs::write(root.join("planner-reply.json"), reply).unwrap();
+    fs::write(
+        root.join(".agent-plan"),
+        "left write shared.txt left\nright write shared.txt right\n",
+    )
+    .unwrap();
+    let agent = format!(
+        "sh {}/fixtures/agents/scripted-agent.sh",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let (code, stdout, stderr) = omk(
+        root,
+        &[
+            "goal",
+            "run",
+            TWO_SLICES,
+            "--planner-cmd",
+            "cat >/dev/null; cat planner-reply.json",
+            "--agent-cmd",
+            &agent,
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let (code, _, stderr) = omk(root, &["goal", "verify"]);
+    assert_eq!(code, 1);
+    assert!(stderr.starts_with("omk: the goal's result branch cannot be built: merging `right` conflicts in shared.txt"), "{stderr}");
+    let conflict = show(root)["state"]["result_conflict"].clone();
+    assert_eq!(
+        conflict,
+        serde_json::json!({"task_id": "right", "merged": ["left"], "files": ["shared.txt"]})
+    );
+}

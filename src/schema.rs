@@ -12,6 +12,7 @@ use crate::log::line::Batch;
 use crate::log::verify::VerifyReport;
 use crate::project::budget::{BudgetView, CommandResult};
 use crate::project::glance::{Glance, GoalList};
+use crate::project::proof::{Proof, Statement};
 use crate::project::show::ShowView;
 use crate::project::snapshot::Snapshot;
 use crate::project::task_graph::TaskGraphView;
@@ -93,6 +94,14 @@ pub fn all_schemas() -> Vec<(String, Schema)> {
         (
             "goal-show.schema.json".to_owned(),
             schema_of::<ShowView<'static>>(),
+        ),
+        (
+            "proof.schema.json".to_owned(),
+            schema_of::<Proof<'static>>(),
+        ),
+        (
+            "proof-in-toto.schema.json".to_owned(),
+            schema_of::<Statement<'static>>(),
         ),
         (
             "planner-reply.schema.json".to_owned(),

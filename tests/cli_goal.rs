@@ -347,19 +347,17 @@ fn accept_and_reject_record_the_integrators_decision() {
     assert_eq!(stderr, format!("omk: refused: goal {id} is planning: accept is not allowed (accept needs a goal that is integrating: its gates passed and its review is done); allowed now: execute, pause, cancel, budget-add\n"));
     assert_eq!(log_bytes(repo.path(), &id), before);
 
+    // Even in the integrating phase, accept needs the evidence: gates, review, done tasks.
     advance_to_integrating(repo.path(), &id);
-    let (code, stdout, _) =
+    let before = log_bytes(repo.path(), &id);
+    let (code, _, stderr) =
         output(omk(repo.path()).args(["goal", "accept", &id, "--summary", "looks right"]));
-    assert_eq!(code, 0);
+    assert_eq!(code, 1);
     assert!(
-        stdout.starts_with(&format!("accepted goal {id}: now ready (was integrating)")),
-        "{stdout}"
+        stderr.starts_with(&format!("omk: refused: goal {id} cannot be accepted: no result branch has been built; required task `slice-1` is pending")),
+        "{stderr}"
     );
-    let show = json(omk(repo.path()).args(["goal", "show", &id, "--format", "json"]));
-    assert_eq!(
-        show["state"]["integration"],
-        serde_json::json!({"decision": "accepted", "note": "looks right"})
-    );
+    assert_eq!(log_bytes(repo.path(), &id), before);
 
     let other = json(omk_at(repo.path(), "2026-11-24T15:00:00Z").args([
         "goal",

@@ -71,6 +71,10 @@ enum GoalCommand {
     Clean(super::execute_cmd::CleanArgs),
     /// Build the goal's claimed tree and run the gates on it
     Verify(super::verify_cmd::VerifyArgs),
+    /// Review the claimed tree: secret scan, write-scope audit, gate results
+    Review(super::verify_cmd::ReviewArgs),
+    /// Print the proof: the verdict and every piece of evidence behind it
+    Proof(super::verify_cmd::ProofArgs),
 }
 
 #[derive(Args, Debug)]
@@ -296,6 +300,8 @@ pub fn run(args: GoalArgs) -> Result<u8, Failure> {
         GoalCommand::Execute(args) => super::execute_cmd::execute_command(&context, &args),
         GoalCommand::Clean(args) => super::execute_cmd::clean_command(&context, &args),
         GoalCommand::Verify(args) => super::verify_cmd::verify_command(&context, &args),
+        GoalCommand::Review(args) => super::verify_cmd::review_command(&context, &args),
+        GoalCommand::Proof(args) => super::verify_cmd::proof_command(&context, &args),
         GoalCommand::Accept(args) => {
             let event = Event::IntegrationDecided(IntegrationDecided {
                 decision: Decision::Accepted,

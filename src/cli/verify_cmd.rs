@@ -1,13 +1,17 @@
-//! `omk gates` and `omk goal verify`: which gates run, and running them on the goal's tree.
+//! `omk gates`, `omk goal verify`, `omk goal review` and `omk goal proof`: which gates run,
+//! running them on the goal's claimed tree, the controller's review, and the proof.
 
 use clap::Args;
 
 use crate::cli::{print_stderr, print_stdout, Failure, Format, EXIT_FINDINGS, EXIT_OK};
+use crate::event::FindingSeverity;
+use crate::exec::review::{review_goal, ReviewError};
 use crate::exec::verify::{resolve_gates, verify_goal, VerifyError, VerifyProgress, VerifyRequest};
 use crate::plan::documents::format_duration;
 use crate::plan::gates::GateSpec;
 use crate::project::budget::command_result;
 use crate::project::glance::next_step;
+use crate::project::proof::{proof, proof_markdown, statement};
 use crate::project::to_json;
 use crate::store::StoreError;
 
@@ -162,4 +166,107 @@ fn verify_failure(error: VerifyError) -> Failure {
         VerifyError::Conflict { .. } => Failure::with_code(error, Some("resolve it in a slice (re-run it with a narrower write set) or by hand on the result branch".to_owned()), EXIT_FINDINGS),
         other => Failure::from(other),
     }
+}
+
+#[derive(Args, Debug)]
+pub struct ReviewArgs {
+    /// A goal id, or `latest`
+    #[arg(default_value = "latest")]
+    goal: String,
+    /// Output format (JSON carries timestamps, never ages)
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+}
+
+/// Runs `omk goal review`.
+pub fn review_command(context: &Context, args: &ReviewArgs) -> Result<u8, Failure> {
+    let goal = context.resolve(&args.goal)?;
+    let loaded =
+        review_goal(&goal, &context.repo_root, &context.clock).map_err(|error| match error {
+            ReviewError::Store(error) => match *error {
+                StoreError::Refused(refusal) => {
+                    Failure::with_code(anyhow::anyhow!("refused: {refusal}"), None, EXIT_FINDINGS)
+                }
+                other => store_failure(other),
+            },
+            other => Failure::from(other),
+        })?;
+    let state = &loaded.state;
+    let Some(review) = &state.review else {
+        return Err(Failure::from(anyhow::anyhow!("the review left no record")));
+    };
+    match args.format {
+        Format::Json => print_stdout(&to_json(&command_result(state, loaded.head(), "reviewed")))?,
+        Format::Text => {
+            let outcome = if review.passed {
+                format!(
+                    "passed ({} files, {} findings)",
+                    review.files_reviewed,
+                    review.findings.len()
+                )
+            } else {
+                let first: Vec<String> = review
+                    .findings
+                    .iter()
+                    .filter(|finding| finding.severity == FindingSeverity::High)
+                    .take(3)
+                    .map(|finding| match (&finding.file, finding.line) {
+                        (Some(file), Some(line)) => format!("{file}:{line}: {}", finding.message),
+                        (Some(file), None) => format!("{file}: {}", finding.message),
+                        _ => finding.message.clone(),
+                    })
+                    .collect();
+                format!(
+                    "{} blocking findings: {}",
+                    review.blocking,
+                    first.join("; ")
+                )
+            };
+            print_stdout(&format!(
+                "reviewed goal {}: {outcome}; now {}; next: {}\n",
+                state.goal_id,
+                state.status,
+                next_step(state)
+            ))?;
+        }
+    }
+    Ok(if review.passed {
+        EXIT_OK
+    } else {
+        EXIT_FINDINGS
+    })
+}
+
+/// How `proof` prints.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProofFormat {
+    #[default]
+    Md,
+    Json,
+    InToto,
+}
+
+#[derive(Args, Debug)]
+pub struct ProofArgs {
+    /// A goal id, or `latest`
+    #[arg(default_value = "latest")]
+    goal: String,
+    /// Output format: Markdown, the proof JSON, or an in-toto Statement v1
+    #[arg(long, value_enum, default_value_t)]
+    format: ProofFormat,
+}
+
+/// Runs `omk goal proof`: exit 0 when the verdict is ready, 1 when it is not.
+pub fn proof_command(context: &Context, args: &ProofArgs) -> Result<u8, Failure> {
+    let goal = context.resolve(&args.goal)?;
+    let loaded = goal.load().map_err(store_failure)?;
+    let proof = proof(&loaded.state, loaded.head());
+    let ready = proof.verdict.ready;
+    let text = match args.format {
+        ProofFormat::Md => proof_markdown(&proof),
+        ProofFormat::Json => to_json(&proof),
+        ProofFormat::InToto => to_json(&statement(proof)),
+    };
+    print_stdout(&text)?;
+    Ok(if ready { EXIT_OK } else { EXIT_FINDINGS })
 }

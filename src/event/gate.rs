@@ -76,3 +76,43 @@ impl GateFinished {
         self.exit_code == Some(0) && !self.timed_out
     }
 }
+
+/// How much a review finding matters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingSeverity {
+    /// Blocks `ready`.
+    High,
+    /// Worth a look; does not block.
+    Medium,
+}
+
+/// One thing the review found. It names the place, never a secret's value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewFinding {
+    /// Returns the check: `secret_scan`, `write_scope` or `gates`.
+    pub check: String,
+    pub severity: FindingSeverity,
+    pub file: Option<String>,
+    pub line: Option<u32>,
+    pub message: String,
+}
+
+/// `review_recorded`: the controller's review of the claimed tree.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewRecorded {
+    /// Returns the commit reviewed.
+    pub commit: String,
+    /// Returns how many files changed from the base were reviewed.
+    pub files_reviewed: u64,
+    /// Returns the findings.
+    pub findings: Vec<ReviewFinding>,
+    /// Returns how many findings block `ready`.
+    pub blocking: u64,
+    /// Returns whether the review passed: no blocking finding.
+    pub passed: bool,
+    /// Returns the findings as an artifact (JSON).
+    pub findings_artifact: ContentHash,
+}

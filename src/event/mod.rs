@@ -12,7 +12,10 @@ mod task;
 mod time;
 
 pub use agent::{AgentFinished, AgentStarted, ChangesRecorded, WorktreeRemoved};
-pub use gate::{GateFinished, GateStarted, GateTarget, ResultBuilt, ResultConflicted};
+pub use gate::{
+    FindingSeverity, GateFinished, GateStarted, GateTarget, ResultBuilt, ResultConflicted,
+    ReviewFinding, ReviewRecorded,
+};
 pub use goal::{
     BudgetExtended, BudgetLimits, Conclusion, Decision, GoalCancelled, GoalConcluded, GoalPaused,
     GoalResumed, IntegrationDecided, OracleChecked, OracleSignal, Phase, PhaseEntered,
@@ -110,6 +113,7 @@ event_kinds! {
     ResultConflicted(ResultConflicted) = "result_conflicted",
     GateStarted(GateStarted) = "gate_started",
     GateFinished(GateFinished) = "gate_finished",
+    ReviewRecorded(ReviewRecorded) = "review_recorded",
 }
 
 /// An event as the fold sees it: where it sits in the log, when it was appended, and what it says.

@@ -104,7 +104,17 @@ pub fn next_step(state: &GoalState) -> String {
         GoalStatus::Planning if state.plan.is_none() => format!("planning was interrupted: start again with `omk goal run` (then `omk goal cancel {id}`)"),
         GoalStatus::Executing if slices_done(state) => format!("omk goal verify {id}"),
         GoalStatus::Planning | GoalStatus::Executing => format!("omk goal execute {id}"),
-        GoalStatus::Verifying => format!("omk goal verify {id}"),
+        GoalStatus::Verifying => {
+            // The first gate blocker says what to fix; with none, the review is next.
+            let gates = crate::state::verdict::verdict_before_acceptance(state)
+                .blockers
+                .into_iter()
+                .find(|blocker| matches!(blocker.kind.as_str(), "gate_failed" | "gate_missing" | "evidence_stale" | "dirty_tree" | "result_conflict"));
+            match gates {
+                Some(blocker) => format!("{}: {}", blocker.detail, blocker.next_step),
+                None => format!("omk goal review {id}"),
+            }
+        }
         GoalStatus::Reviewing => format!("omk goal review {id}"),
         GoalStatus::Integrating => format!("omk goal accept {id} --summary '…'  or  omk goal reject {id} --reason '…'"),
         GoalStatus::Paused => format!("omk goal resume {id}"),

@@ -7,6 +7,7 @@
 
 pub mod budget;
 pub mod glance;
+pub mod proof;
 pub mod show;
 pub mod snapshot;
 pub mod task_graph;

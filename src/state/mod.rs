@@ -9,13 +9,14 @@
 pub mod budget;
 pub mod status;
 pub mod tasks;
+pub mod verdict;
 
 use serde::{Deserialize, Serialize};
 
 use crate::event::{
     Decision, Event, GateFinished, IntegrationDecided, OracleChecked, Phase, PlanSource,
-    PlannerFellBack, RecordedEvent, ResultBuilt, ResultConflicted, RunOptions, TaskStatus,
-    Timestamp,
+    PlannerFellBack, RecordedEvent, ResultBuilt, ResultConflicted, ReviewRecorded, RunOptions,
+    TaskStatus, Timestamp,
 };
 use crate::log::artifacts::ArtifactRef;
 
@@ -111,6 +112,8 @@ pub struct GoalState {
     pub result_conflict: Option<ResultConflicted>,
     /// Returns every finished gate run, in log order.
     pub gate_runs: Vec<GateRecord>,
+    /// Returns the latest review.
+    pub review: Option<ReviewRecorded>,
 }
 
 /// Why an event cannot apply to a goal.
@@ -136,6 +139,11 @@ pub enum Refusal {
     },
     #[error("goal {goal_id} cannot be verified yet: slices not done: {slices}; run `omk goal execute {goal_id}`")]
     SlicesNotDone { goal_id: String, slices: String },
+    #[error("goal {goal_id} cannot be accepted: {}", blockers.join("; "))]
+    NotReadyToAccept {
+        goal_id: String,
+        blockers: Vec<String>,
+    },
     #[error(transparent)]
     Graph(#[from] GraphError),
 }
@@ -193,6 +201,7 @@ impl GoalState {
             result: None,
             result_conflict: None,
             gate_runs: Vec::new(),
+            review: None,
         })
     }
 
@@ -312,6 +321,7 @@ impl GoalState {
             Event::ResultConflicted(conflict) => self.result_conflict = Some(conflict.clone()),
             // A start is in the log for the timeline; the state keeps finished runs.
             Event::GateStarted(_) => {}
+            Event::ReviewRecorded(review) => self.review = Some(review.clone()),
             Event::GateFinished(finished) => self.gate_runs.push(GateRecord {
                 seq,
                 run: finished.clone(),
@@ -364,6 +374,19 @@ impl GoalState {
                     Decision::Rejected => (Action::Reject, GoalStatus::NotReady),
                 };
                 self.check(action)?;
+                if decided.decision == Decision::Accepted {
+                    let verdict = verdict::verdict_before_acceptance(self);
+                    if !verdict.ready {
+                        return Err(Refusal::NotReadyToAccept {
+                            goal_id: self.goal_id.clone(),
+                            blockers: verdict
+                                .blockers
+                                .into_iter()
+                                .map(|blocker| blocker.detail)
+                                .collect(),
+                        });
+                    }
+                }
                 self.integration = Some(decided.clone());
                 self.hold(
                     status,

@@ -9,6 +9,7 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 
+use crate::project::proof::proof;
 use crate::project::snapshot::Snapshot;
 use crate::project::task_graph::task_graph_view;
 use crate::project::to_json;
@@ -18,6 +19,8 @@ use crate::store::{io_error, GoalDir, Loaded, StoreError};
 pub const SNAPSHOT_FILE: &str = "snapshot.json";
 /// The task graph projection's file name.
 pub const TASK_GRAPH_FILE: &str = "task-graph.json";
+/// The proof projection's file name.
+pub const PROOF_FILE: &str = "proof.json";
 /// The planning artifacts copied beside the log under their own names.
 const DOCUMENT_COPIES: [&str; 3] = ["prd.md", "technical-plan.md", "test-spec.md"];
 
@@ -29,6 +32,8 @@ pub fn write_all(goal: &GoalDir, loaded: &Loaded) -> Result<(), StoreError> {
     write_snapshot(goal, loaded)?;
     let graph = to_json(&task_graph_view(&loaded.state, loaded.head()));
     write_if_changed(&goal.dir.join(TASK_GRAPH_FILE), graph.as_bytes())?;
+    let proof = to_json(&proof(&loaded.state, loaded.head()));
+    write_if_changed(&goal.dir.join(PROOF_FILE), proof.as_bytes())?;
     let store = goal.artifacts();
     for name in DOCUMENT_COPIES {
         let latest = loaded

@@ -1,0 +1,226 @@
+//! The verdict rule, in one pure function: when a goal may be called `ready`, and otherwise
+//! every blocker with the next step to take.
+//!
+//! `ready` only if the goal has a claimed tree; every required gate's latest run passed on
+//! that exact commit, on a clean checkout; every required task is done; the review passed;
+//! and the integrator accepted. Each missing piece is one blocker, never a silent default.
+
+use serde::Serialize;
+
+use crate::event::{Decision, TaskStatus};
+use crate::state::{GateRecord, GoalState, GoalStatus};
+
+/// One reason the goal is not ready, and what to do about it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct Blocker {
+    /// Returns the kind: `no_claimed_tree`, `result_conflict`, `gate_failed`, `gate_missing`,
+    /// `evidence_stale`, `dirty_tree`, `task_not_done`, `review_missing`, `review_failed`,
+    /// `not_accepted`, `rejected`, `goal_ended`.
+    pub kind: String,
+    /// Returns what is wrong, precisely.
+    pub detail: String,
+    /// Returns the next step.
+    pub next_step: String,
+}
+
+/// The verdict on a goal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct Verdict {
+    /// Returns whether the evidence supports `ready`.
+    pub ready: bool,
+    /// Returns the goal's status as the verdict reads it.
+    pub status: GoalStatus,
+    /// Returns every blocker, in the order to address them.
+    pub blockers: Vec<Blocker>,
+}
+
+fn blocker(kind: &str, detail: String, next_step: String) -> Blocker {
+    Blocker {
+        kind: kind.to_owned(),
+        detail,
+        next_step,
+    }
+}
+
+/// Returns the latest run of each gate on the goal's claimed tree (not baselines, not task worktrees).
+pub fn latest_gate_runs(state: &GoalState) -> Vec<&GateRecord> {
+    let mut latest: Vec<&GateRecord> = Vec::new();
+    for record in state
+        .gate_runs
+        .iter()
+        .filter(|record| !record.run.target.baseline && record.run.target.task_id.is_none())
+    {
+        match latest
+            .iter_mut()
+            .find(|seen| seen.run.gate == record.run.gate)
+        {
+            Some(seen) => *seen = record,
+            None => latest.push(record),
+        }
+    }
+    latest
+}
+
+/// Returns the verdict on `state`.
+pub fn verdict(state: &GoalState) -> Verdict {
+    let mut verdict = verdict_before_acceptance(state);
+    match state.integration.as_ref().map(|decision| decision.decision) {
+        Some(Decision::Accepted) => {}
+        Some(Decision::Rejected) => verdict.blockers.push(blocker(
+            "rejected",
+            format!(
+                "the integrator rejected it: {}",
+                state
+                    .integration
+                    .as_ref()
+                    .map_or("", |decision| decision.note.as_str())
+            ),
+            "start a new goal for another attempt".to_owned(),
+        )),
+        None => verdict.blockers.push(blocker(
+            "not_accepted",
+            "the integrator has not accepted it".to_owned(),
+            format!(
+                "omk goal accept {} --summary '…' (once every other blocker is gone)",
+                state.goal_id
+            ),
+        )),
+    }
+    verdict.ready = verdict.blockers.is_empty();
+    verdict
+}
+
+/// Returns the verdict on everything but the integrator's decision: what `accept` requires.
+pub fn verdict_before_acceptance(state: &GoalState) -> Verdict {
+    let id = &state.goal_id;
+    let mut blockers = Vec::new();
+    if matches!(
+        state.status,
+        GoalStatus::Cancelled
+            | GoalStatus::BlockedOnHuman
+            | GoalStatus::BlockedOnExternal
+            | GoalStatus::NeedsMoreBudget
+            | GoalStatus::FailedInfra
+    ) {
+        let reason = state
+            .outcome
+            .as_ref()
+            .map_or(String::new(), |outcome| outcome.reason.clone());
+        blockers.push(blocker(
+            "goal_ended",
+            format!("the goal is {}: {reason}", state.status),
+            format!("omk goal status {id}"),
+        ));
+    }
+    match (&state.result, &state.result_conflict) {
+        (_, Some(conflict)) => blockers.push(blocker(
+            "result_conflict",
+            format!(
+                "merging `{}` into the result branch conflicts in {}",
+                conflict.task_id,
+                conflict.files.join(", ")
+            ),
+            format!(
+                "re-run `{}` on top of {} (or resolve by hand), then `omk goal verify {id}`",
+                conflict.task_id,
+                conflict.merged.join(", ")
+            ),
+        )),
+        (None, None) => blockers.push(blocker(
+            "no_claimed_tree",
+            "no result branch has been built".to_owned(),
+            format!("omk goal verify {id}"),
+        )),
+        (Some(_), None) => {}
+    }
+    if let Some(result) = &state.result {
+        for record in latest_gate_runs(state)
+            .into_iter()
+            .filter(|record| record.run.required)
+        {
+            let run = &record.run;
+            if run.target.commit != result.commit {
+                blockers.push(blocker(
+                    "evidence_stale",
+                    format!(
+                        "evidence stale: gate `{}` ran on {}, the goal's tree is now {}",
+                        run.gate,
+                        short(&run.target.commit),
+                        short(&result.commit)
+                    ),
+                    format!("omk goal verify {id}"),
+                ));
+            } else if !run.passed() {
+                let how = if run.timed_out {
+                    "timed out".to_owned()
+                } else {
+                    run.exit_code
+                        .map_or("was killed".to_owned(), |code| format!("exited {code}"))
+                };
+                blockers.push(blocker(
+                    "gate_failed",
+                    format!("gate `{}` {how} on {} (output: artifact {})", run.gate, short(&run.target.commit), run.output),
+                    format!("fix the failure (a new goal, or re-execute the slice), then `omk goal verify {id}`"),
+                ));
+            } else if run.target.dirty {
+                blockers.push(blocker(
+                    "dirty_tree",
+                    format!(
+                        "gate `{}` passed on a checkout with uncommitted changes",
+                        run.gate
+                    ),
+                    format!("omk goal verify {id}"),
+                ));
+            }
+        }
+        if !state.gate_runs.iter().any(|record| {
+            !record.run.target.baseline
+                && record.run.target.task_id.is_none()
+                && record.run.required
+        }) {
+            blockers.push(blocker(
+                "gate_missing",
+                "no required gate has run on the claimed tree".to_owned(),
+                format!("omk goal verify {id}"),
+            ));
+        }
+    }
+    for task in state.tasks.required_not_done() {
+        blockers.push(blocker(
+            "task_not_done",
+            format!("required task `{}` is {}", task.spec.id, task.status.name()),
+            match task.status {
+                TaskStatus::Failed | TaskStatus::Blocked => format!(
+                    "inspect `{}` with `omk goal show {id}`; start a new goal for another attempt",
+                    task.spec.id
+                ),
+                _ => format!("omk goal status {id}"),
+            },
+        ));
+    }
+    match &state.review {
+        None => blockers.push(blocker(
+            "review_missing",
+            "the change has not been reviewed".to_owned(),
+            format!("omk goal review {id}"),
+        )),
+        Some(review) if !review.passed => blockers.push(blocker(
+            "review_failed",
+            format!(
+                "the review found {} blocking findings (artifact {})",
+                review.blocking, review.findings_artifact
+            ),
+            format!("fix them, re-execute, then `omk goal review {id}`"),
+        )),
+        Some(_) => {}
+    }
+    Verdict {
+        ready: blockers.is_empty(),
+        status: state.status,
+        blockers,
+    }
+}
+
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(12)]
+}

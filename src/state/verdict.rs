@@ -173,11 +173,11 @@ pub fn verdict_before_acceptance(state: &GoalState) -> Verdict {
                 ));
             }
         }
-        if !state.gate_runs.iter().any(|record| {
-            !record.run.target.baseline
-                && record.run.target.task_id.is_none()
-                && record.run.required
-        }) {
+        // The gates a goal needs are those whose latest run on the claimed tree says required.
+        if !latest_gate_runs(state)
+            .iter()
+            .any(|record| record.run.required)
+        {
             blockers.push(blocker(
                 "gate_missing",
                 "no required gate has run on the claimed tree".to_owned(),

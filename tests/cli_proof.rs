@@ -1,0 +1,307 @@
+//! The proof end to end: a goal executed by the scripted agent, verified with real gates,
+//! reviewed and accepted reaches `ready`; a failed gate, stale evidence and a committed secret
+//! each keep it from `ready`, with the blocker named precisely. The proof, its in-toto form and
+//! `proof.json` beside the log match their schemas and each other.
+// Tests drive real processes: git and the binary.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+const TWO_SLICES: &str = "Add a --json flag to list. Fix the parser crash on empty input";
+const GATES: &str = "[gates.json]\ncommand = \"grep -q json src/list.rs\"\n\n[gates.parser]\ncommand = \"grep -q usize src/parser.rs\"\n";
+const GOOD_AGENT: &str = "slice-1 write src/list.rs pub fn list() -> &'static str { \"json\" }\nslice-2 write src/parser.rs pub fn parse() -> usize { 0 }\n";
+
+struct Goal {
+    dir: tempfile::TempDir,
+}
+
+impl Goal {
+    /// Returns a repository where a goal has been run and executed with `agent_plan`.
+    fn executed(agent_plan: &str) -> Goal {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir(root.join("src")).unwrap();
+        fs::write(root.join("src/list.rs"), "pub fn list() {}\n").unwrap();
+        fs::write(root.join("src/parser.rs"), "pub fn parse() {}\n").unwrap();
+        fs::write(root.join("omk.toml"), GATES).unwrap();
+        fs::write(root.join(".agent-plan"), agent_plan).unwrap();
+        let goal = Goal { dir };
+        goal.git(&["init", "-q", "-b", "main"]);
+        goal.git(&["add", "."]);
+        goal.git(&[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "-qm",
+            "init",
+        ]);
+        let agent = format!(
+            "sh {}/fixtures/agents/scripted-agent.sh",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        goal.ok(&["goal", "run", TWO_SLICES, "--agent-cmd", &agent]);
+        goal
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn git(&self, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(self.root())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    fn omk(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_omk"))
+            .args(args)
+            .current_dir(self.root())
+            .env_remove("OMK_HOME")
+            .env_remove("OMK_TEST_NOW")
+            .env("SCRIPTED_AGENT_PLAN", self.root().join(".agent-plan"))
+            .env("SCRIPTED_AGENT_STATE", self.root().join(".agent-state"))
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let (code, stdout, stderr) = self.omk(args);
+        assert_eq!(code, 0, "{args:?}: {stdout}{stderr}");
+        stdout
+    }
+
+    fn proof(&self) -> (i32, Value) {
+        let (code, stdout, stderr) = self.omk(&["goal", "proof", "--format", "json"]);
+        assert!(code == 0 || code == 1, "{stderr}");
+        (code, serde_json::from_str(&stdout).unwrap())
+    }
+
+    fn blockers(&self) -> Vec<(String, String)> {
+        self.proof().1["verdict"]["blockers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|blocker| {
+                (
+                    blocker["kind"].as_str().unwrap().to_owned(),
+                    blocker["detail"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    fn goal_dir(&self) -> std::path::PathBuf {
+        let goals = self.root().join(".omk/goals");
+        goals.join(
+            fs::read_dir(&goals)
+                .unwrap()
+                .next()
+                .unwrap()
+                .unwrap()
+                .file_name(),
+        )
+    }
+}
+
+fn schema_valid(schema: &str, document: &Value) {
+    let text = fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("schemas")
+            .join(schema),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(document)
+        .map(|error| format!("{error} at {}", error.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{schema}: {errors:#?}");
+}
+
+#[test]
+fn a_plainly_successful_goal_reaches_ready_and_its_proof_says_why() {
+    let goal = Goal::executed(GOOD_AGENT);
+    goal.ok(&["goal", "verify"]);
+    let reviewed = goal.ok(&["goal", "review"]);
+    assert!(
+        reviewed.contains("passed (2 files, 0 findings); now integrating"),
+        "{reviewed}"
+    );
+    let (code, proof) = goal.proof();
+    assert_eq!(
+        (code, proof["verdict"]["ready"].as_bool()),
+        (1, Some(false))
+    );
+    assert_eq!(
+        goal.blockers(),
+        [(
+            "not_accepted".to_owned(),
+            "the integrator has not accepted it".to_owned()
+        )]
+    );
+    goal.ok(&[
+        "goal",
+        "accept",
+        "latest",
+        "--summary",
+        "the flag and the fix are right",
+    ]);
+    let (code, proof) = goal.proof();
+    assert_eq!(code, 0);
+    assert_eq!(
+        proof["verdict"],
+        serde_json::json!({"ready": true, "status": "ready", "blockers": []})
+    );
+    let claimed = &proof["claimed"];
+    assert_eq!(
+        goal.git(&["rev-parse", claimed["branch"].as_str().unwrap()]),
+        claimed["commit"].as_str().unwrap()
+    );
+    for gate in proof["gates"].as_array().unwrap() {
+        assert_eq!(
+            (gate["base"].as_str(), gate["head"].as_str()),
+            (Some("failed"), Some("passed")),
+            "{gate}"
+        );
+        assert_eq!(gate["commit"], claimed["commit"]);
+        let output = goal
+            .goal_dir()
+            .join("artifacts")
+            .join(gate["output"].as_str().unwrap());
+        assert!(
+            output.is_file(),
+            "the gate output is stored, referenced by hash"
+        );
+    }
+    schema_valid("proof.schema.json", &proof);
+    // proof.json beside the log is the same projection, byte for byte.
+    let (_, stdout, _) = goal.omk(&["goal", "proof", "--format", "json"]);
+    assert_eq!(
+        fs::read_to_string(goal.goal_dir().join("proof.json")).unwrap(),
+        stdout
+    );
+    let (_, statement, _) = goal.omk(&["goal", "proof", "--format", "in-toto"]);
+    let statement: Value = serde_json::from_str(&statement).unwrap();
+    schema_valid("proof-in-toto.schema.json", &statement);
+    assert_eq!(statement["_type"], "https://in-toto.io/Statement/v1");
+    assert_eq!(
+        statement["subject"][0]["digest"]["gitCommit"],
+        claimed["commit"]
+    );
+    assert_eq!(
+        statement["subject"][1]["digest"]["gitTree"],
+        claimed["tree"]
+    );
+    let (_, markdown, _) = goal.omk(&["goal", "proof"]);
+    assert!(
+        markdown.contains(": READY") && markdown.contains("| `json` | yes | failed → passed |"),
+        "{markdown}"
+    );
+}
+
+#[test]
+fn a_failed_gate_keeps_the_goal_from_ready_and_names_its_output() {
+    let goal = Goal::executed("slice-1 write src/list.rs no flag\nslice-2 write src/parser.rs pub fn parse() -> usize { 0 }\n");
+    let (code, stdout, _) = goal.omk(&["goal", "verify"]);
+    assert_eq!(code, 1, "{stdout}");
+    let (code, stdout, _) = goal.omk(&["goal", "review"]);
+    assert_eq!(code, 1);
+    assert!(
+        stdout.contains("1 blocking findings: gate `json` exited 1 on"),
+        "{stdout}"
+    );
+    let (code, _, stderr) = goal.omk(&["goal", "accept", "latest", "--summary", "ship it"]);
+    assert_eq!(code, 1, "{stderr}");
+    let blockers = goal.blockers();
+    let failed = blockers
+        .iter()
+        .find(|(kind, _)| kind == "gate_failed")
+        .unwrap();
+    assert!(
+        failed.1.starts_with("gate `json` exited 1 on ") && failed.1.contains("(output: artifact "),
+        "{failed:?}"
+    );
+    schema_valid("proof.schema.json", &goal.proof().1);
+}
+
+#[test]
+fn moving_the_claimed_tree_after_verify_makes_the_evidence_stale() {
+    let goal = Goal::executed(GOOD_AGENT);
+    goal.ok(&["goal", "verify"]);
+    let result = goal.goal_dir().join("worktrees/_result");
+    fs::write(result.join("src/extra.rs"), "pub fn extra() {}\n").unwrap();
+    let run = |args: &[&str]| {
+        assert!(Command::new("git")
+            .args(args)
+            .current_dir(&result)
+            .status()
+            .unwrap()
+            .success())
+    };
+    run(&["add", "."]);
+    run(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@example.com",
+        "commit",
+        "-qm",
+        "edited after verify",
+    ]);
+    let (code, stdout, _) = goal.omk(&["goal", "review"]);
+    assert_eq!(code, 1, "{stdout}");
+    let blockers = goal.blockers();
+    let stale = blockers
+        .iter()
+        .find(|(kind, _)| kind == "evidence_stale")
+        .unwrap();
+    assert!(
+        stale.1.contains("ran on ") && stale.1.contains(", the goal's tree is now "),
+        "{stale:?}"
+    );
+    let (_, proof) = goal.proof();
+    let findings = proof["review"]["findings"].as_array().unwrap();
+    assert!(
+        findings
+            .iter()
+            .any(|finding| finding["check"] == "write_scope" && finding["file"] == "src/extra.rs"),
+        "{findings:?}"
+    );
+}
+
+#[test]
+fn a_committed_secret_is_found_by_file_and_line_without_copying_it() {
+    let goal = Goal::executed("slice-1 write src/list.rs pub fn list() -> &'static str { \"json\" } // api_token = \"q8Zr2LwX9vK4mN7pT1sY6hJ3\"\nslice-2 write src/parser.rs pub fn parse() -> usize { 0 }\n");
+    goal.ok(&["goal", "verify"]);
+    let (code, stdout, _) = goal.omk(&["goal", "review"]);
+    assert_eq!(code, 1);
+    assert!(
+        stdout.contains("src/list.rs:1: a high-entropy value assigned to `api_token`"),
+        "{stdout}"
+    );
+    let proof_text = fs::read_to_string(goal.goal_dir().join("proof.json")).unwrap();
+    assert!(
+        !proof_text.contains("q8Zr2LwX9vK4mN7pT1sY6hJ3"),
+        "the secret is never copied into the proof"
+    );
+}

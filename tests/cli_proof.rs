@@ -305,3 +305,22 @@ fn a_committed_secret_is_found_by_file_and_line_without_copying_it() {
         "the secret is never copied into the proof"
     );
 }
+
+#[test]
+fn a_red_first_gate_that_passes_on_the_base_proves_nothing() {
+    let goal = Goal::executed(GOOD_AGENT);
+    fs::write(
+        goal.root().join("omk.toml"),
+        format!("{GATES}\n[gates.new-test]\ncommand = \"true\"\nred_first = true\n"),
+    )
+    .unwrap();
+    goal.ok(&["goal", "verify"]);
+    let (code, stdout, _) = goal.omk(&["goal", "review"]);
+    assert_eq!(code, 1, "{stdout}");
+    let blockers = goal.blockers();
+    assert!(
+        blockers.iter().any(|(kind, detail)| kind == "red_first"
+            && detail.starts_with("gate `new-test` must fail on the base commit")),
+        "{blockers:?}"
+    );
+}

@@ -126,6 +126,7 @@ fn gate_run(
         gate: format!("gate-{gate}"),
         command: "true".to_owned(),
         required,
+        red_first: false,
         target: GateTarget {
             commit: (if on_claimed { CLAIMED } else { OTHER }).to_owned(),
             tree: CLAIMED.to_owned(),

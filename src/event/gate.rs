@@ -61,6 +61,8 @@ pub struct GateFinished {
     pub gate: String,
     pub command: String,
     pub required: bool,
+    /// Returns whether the gate must fail on the base commit and pass on the goal's tree.
+    pub red_first: bool,
     pub target: GateTarget,
     /// Returns the exit status, or `None` when it was killed.
     pub exit_code: Option<i32>,

@@ -97,7 +97,12 @@ pub fn review_goal(goal: &GoalDir, repo_root: &Path, clock: &Clock) -> Result<Lo
     for blocker in verdict_before_acceptance(&state).blockers {
         if matches!(
             blocker.kind.as_str(),
-            "gate_failed" | "gate_missing" | "evidence_stale" | "dirty_tree" | "result_conflict"
+            "gate_failed"
+                | "gate_missing"
+                | "evidence_stale"
+                | "red_first"
+                | "dirty_tree"
+                | "result_conflict"
         ) {
             findings.push(ReviewFinding {
                 check: "gates".to_owned(),

@@ -352,6 +352,7 @@ fn run_gate(
         gate: gate.name.clone(),
         command: gate.command.clone(),
         required: gate.required,
+        red_first: gate.red_first,
         target: target.clone(),
         exit_code,
         timed_out,

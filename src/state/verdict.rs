@@ -14,7 +14,7 @@ use crate::state::{GateRecord, GoalState, GoalStatus};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Blocker {
     /// Returns the kind: `no_claimed_tree`, `result_conflict`, `gate_failed`, `gate_missing`,
-    /// `evidence_stale`, `dirty_tree`, `task_not_done`, `review_missing`, `review_failed`,
+    /// `evidence_stale`, `red_first`, `dirty_tree`, `task_not_done`, `review_missing`, `review_failed`,
     /// `not_accepted`, `rejected`, `goal_ended`.
     pub kind: String,
     /// Returns what is wrong, precisely.
@@ -162,6 +162,12 @@ pub fn verdict_before_acceptance(state: &GoalState) -> Verdict {
                     format!("gate `{}` {how} on {} (output: artifact {})", run.gate, short(&run.target.commit), run.output),
                     format!("fix the failure (a new goal, or re-execute the slice), then `omk goal verify {id}`"),
                 ));
+            } else if run.red_first && !failed_on_base(state, &run.gate) {
+                blockers.push(blocker(
+                    "red_first",
+                    format!("gate `{}` must fail on the base commit and pass on the goal's tree, but it did not fail on the base", run.gate),
+                    "make the gate test the change (a test that fails without it), then `omk goal verify`".to_owned(),
+                ));
             } else if run.target.dirty {
                 blockers.push(blocker(
                     "dirty_tree",
@@ -219,6 +225,16 @@ pub fn verdict_before_acceptance(state: &GoalState) -> Verdict {
         status: state.status,
         blockers,
     }
+}
+
+/// Returns whether the latest baseline run of `gate` failed.
+fn failed_on_base(state: &GoalState, gate: &str) -> bool {
+    state
+        .gate_runs
+        .iter()
+        .rev()
+        .find(|record| record.run.target.baseline && record.run.gate == gate)
+        .is_some_and(|record| !record.run.passed())
 }
 
 fn short(commit: &str) -> &str {

@@ -15,8 +15,10 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use common::at;
 use omk::event::{
-    BudgetExtended, BudgetLimits, Conclusion, Event, Evidence, GoalConcluded, GoalPaused,
-    GoalResumed, Phase, PhaseEntered, PlanSource, RunMode, RunOptions, RunStarted,
+    AgentFinished, AgentStarted, BudgetExtended, BudgetLimits, ChangesRecorded, Conclusion,
+    Decision, Event, Evidence, FindingSeverity, GateFinished, GateTarget, GoalCancelled,
+    GoalConcluded, GoalPaused, GoalResumed, IntegrationDecided, Phase, PhaseEntered, PlanSource,
+    ResultBuilt, ReviewFinding, ReviewRecorded, RunMode, RunOptions, RunStarted,
     TaskEvidenceRecorded, TaskLeased, TaskStatus, TaskTransitioned, TasksPlanned, Timestamp,
     UsageRecorded,
 };
@@ -32,7 +34,15 @@ use omk::project::to_json;
 use omk::store::StateDir;
 use serde_json::Value;
 
-const CASES: [&str; 3] = ["planned", "executing", "blocked"];
+const CASES: [&str; 7] = [
+    "planned",
+    "executing",
+    "blocked",
+    "cancelled",
+    "ready",
+    "gate-failed",
+    "stale",
+];
 const GOAL: &str = "g-20261124-140000-000-gold";
 
 fn fixtures_dir() -> PathBuf {
@@ -131,8 +141,22 @@ fn history(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
         ),
         (2, planning),
     ];
-    if case == "planned" {
-        return batches;
+    match case {
+        "planned" => return batches,
+        "cancelled" => {
+            batches.push((
+                600,
+                vec![Event::GoalCancelled(GoalCancelled {
+                    reason: Some("the approach changed".to_owned()),
+                })],
+            ));
+            return batches;
+        }
+        "ready" | "gate-failed" | "stale" => {
+            batches.extend(verified(case, store));
+            return batches;
+        }
+        _ => {}
     }
     let moved = |task: &str, from, to| {
         Event::TaskTransitioned(TaskTransitioned {
@@ -217,6 +241,229 @@ fn history(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
     batches
 }
 
+const BASE: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
+const CLAIMED: &str = "9f8d9c601756e38b0d45e84719a5fdcaeebd152a";
+const CLAIMED_TREE: &str = "7e90f5882adb7f742a6bada631476fb4d0d95313";
+const MOVED: &str = "1111111111111111111111111111111111111111";
+
+/// The history after planning of a goal that was executed, verified and reviewed: `ready`
+/// (and accepted), `gate-failed`, or `stale` (the claimed tree moved after the gates ran).
+fn verified(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
+    let moved = |task: &str, from, to| {
+        Event::TaskTransitioned(TaskTransitioned {
+            task_id: task.to_owned(),
+            from,
+            to,
+            reason: None,
+        })
+    };
+    let put = |name: &str, bytes: &[u8]| store.put(name, "text/plain", bytes).unwrap();
+    let mut batches = vec![(
+        60,
+        vec![Event::PhaseEntered(PhaseEntered {
+            phase: Phase::Executing,
+        })],
+    )];
+    for (index, (slice, file)) in [("slice-1", "src/cli/list.rs"), ("slice-2", "src/parser.rs")]
+        .into_iter()
+        .enumerate()
+    {
+        let at = 120 + index as i64 * 60;
+        let prompt = put(
+            &format!("{slice}/attempt-0/prompt.md"),
+            format!("Do {slice}").as_bytes(),
+        );
+        let stdout = put(
+            &format!("{slice}/attempt-0/stdout"),
+            b"{\"type\":\"result\",\"result\":\"done\"}\n",
+        );
+        let stderr = put(&format!("{slice}/attempt-0/stderr"), b"");
+        let diff = put(
+            &format!("{slice}/attempt-0/diff.patch"),
+            format!("--- a/{file}\n+++ b/{file}\n").as_bytes(),
+        );
+        let head = format!("{:040x}", index + 1);
+        batches.push((
+            at,
+            vec![
+                moved(slice, TaskStatus::Pending, TaskStatus::Running),
+                Event::ArtifactRecorded(prompt.clone()),
+                Event::AgentStarted(AgentStarted {
+                    task_id: slice.to_owned(),
+                    attempt: 0,
+                    agent: "claude".to_owned(),
+                    argv: vec!["claude".to_owned(), "-p".to_owned(), "{prompt}".to_owned()],
+                    worktree: format!("/repo/.omk/goals/{GOAL}/worktrees/{slice}"),
+                    branch: format!("omk/{GOAL}/{slice}"),
+                    start_commit: BASE.to_owned(),
+                    pid: 4242,
+                    prompt: prompt.hash,
+                }),
+            ],
+        ));
+        batches.push((
+            at + 30,
+            vec![
+                Event::ArtifactRecorded(stdout.clone()),
+                Event::ArtifactRecorded(stderr.clone()),
+                Event::AgentFinished(AgentFinished {
+                    task_id: slice.to_owned(),
+                    exit_code: Some(0),
+                    timed_out: false,
+                    interrupted: false,
+                    duration_ms: 30_000,
+                    stdout: stdout.hash,
+                    stderr: stderr.hash,
+                    limit_stop: None,
+                    claim: Some("done".to_owned()),
+                }),
+                Event::UsageRecorded(UsageRecorded {
+                    task_id: Some(slice.to_owned()),
+                    input_tokens: Some(1000),
+                    output_tokens: Some(200),
+                    usd_micros: Some(50_000),
+                }),
+                Event::ArtifactRecorded(diff.clone()),
+                Event::ChangesRecorded(ChangesRecorded {
+                    task_id: slice.to_owned(),
+                    start_commit: BASE.to_owned(),
+                    head_commit: head.clone(),
+                    commits: vec![head],
+                    committed_leftovers: true,
+                    changed_files: vec![file.to_owned()],
+                    insertions: 3,
+                    deletions: 1,
+                    diff: Some(diff.hash),
+                    outside_write_set: vec![],
+                }),
+                moved(slice, TaskStatus::Running, TaskStatus::Done),
+            ],
+        ));
+    }
+    batches.push((
+        300,
+        vec![
+            moved("agent-execution", TaskStatus::Pending, TaskStatus::Running),
+            moved("agent-execution", TaskStatus::Running, TaskStatus::Done),
+            Event::ResultBuilt(ResultBuilt {
+                branch: format!("omk/{GOAL}/result"),
+                commit: CLAIMED.to_owned(),
+                tree: CLAIMED_TREE.to_owned(),
+                merged: vec!["slice-1".to_owned(), "slice-2".to_owned()],
+            }),
+            Event::PhaseEntered(PhaseEntered {
+                phase: Phase::Verifying,
+            }),
+        ],
+    ));
+    let gate = |name: &str, commit: &str, baseline: bool, exit_code: i32| {
+        let output = put(
+            &format!(
+                "gates/{name}/{}/output.txt",
+                if baseline { "baseline" } else { "head" }
+            ),
+            format!("{name} exited {exit_code}\n").as_bytes(),
+        );
+        vec![
+            Event::ArtifactRecorded(output.clone()),
+            Event::GateFinished(GateFinished {
+                gate: name.to_owned(),
+                command: format!("cargo {name}"),
+                required: true,
+                red_first: false,
+                target: GateTarget {
+                    commit: commit.to_owned(),
+                    tree: CLAIMED_TREE.to_owned(),
+                    dirty: false,
+                    baseline,
+                    task_id: None,
+                },
+                exit_code: Some(exit_code),
+                timed_out: false,
+                duration_ms: 12_000,
+                output: output.hash,
+            }),
+        ]
+    };
+    let head_test = if case == "gate-failed" { 101 } else { 0 };
+    batches.push((
+        360,
+        [gate("test", BASE, true, 101), gate("fmt", BASE, true, 0)].concat(),
+    ));
+    batches.push((
+        420,
+        [
+            gate("test", CLAIMED, false, head_test),
+            gate("fmt", CLAIMED, false, 0),
+        ]
+        .concat(),
+    ));
+    if case == "stale" {
+        batches.push((
+            480,
+            vec![Event::ResultBuilt(ResultBuilt {
+                branch: format!("omk/{GOAL}/result"),
+                commit: MOVED.to_owned(),
+                tree: MOVED.to_owned(),
+                merged: vec!["slice-1".to_owned(), "slice-2".to_owned()],
+            })],
+        ));
+    }
+    let findings: Vec<ReviewFinding> = match case {
+        "ready" => vec![],
+        "gate-failed" => vec![ReviewFinding {
+            check: "gates".to_owned(),
+            severity: FindingSeverity::High,
+            file: None,
+            line: None,
+            message: "gate `test` exited 101".to_owned(),
+        }],
+        _ => vec![ReviewFinding {
+            check: "gates".to_owned(),
+            severity: FindingSeverity::High,
+            file: None,
+            line: None,
+            message: "evidence stale".to_owned(),
+        }],
+    };
+    let passed = findings.is_empty();
+    let artifact = put("review/findings.json", b"[]\n");
+    let mut review = vec![
+        Event::ArtifactRecorded(artifact.clone()),
+        Event::ReviewRecorded(ReviewRecorded {
+            commit: if case == "stale" { MOVED } else { CLAIMED }.to_owned(),
+            files_reviewed: 2,
+            blocking: findings.len() as u64,
+            passed,
+            findings,
+            findings_artifact: artifact.hash,
+        }),
+    ];
+    if passed {
+        review.push(Event::PhaseEntered(PhaseEntered {
+            phase: Phase::Reviewing,
+        }));
+        for task in ["local-verify", "security-review", "review"] {
+            review.push(moved(task, TaskStatus::Pending, TaskStatus::Running));
+            review.push(moved(task, TaskStatus::Running, TaskStatus::Done));
+        }
+        review.push(Event::PhaseEntered(PhaseEntered {
+            phase: Phase::Integrating,
+        }));
+    }
+    batches.push((540, review));
+    if case == "ready" {
+        batches.push((
+            600,
+            vec![Event::IntegrationDecided(IntegrationDecided {
+                decision: Decision::Accepted,
+                note: "the flag and the fix are what was asked".to_owned(),
+            })],
+        ));
+    }
+    batches
+}
+
 /// Builds the case's state directory in `home` (which must be empty).
 fn build_case(case: &str, home: &Path) {
     let goal = StateDir::new(home).goal(GOAL);
@@ -239,6 +486,11 @@ fn build_case(case: &str, home: &Path) {
 }
 
 fn omk(home: &Path, args: &[&str]) -> String {
+    omk_exiting(home, args, &[0])
+}
+
+/// Runs omk, which must exit with one of `codes` (`proof` exits 1 when the goal is not ready).
+fn omk_exiting(home: &Path, args: &[&str], codes: &[i32]) -> String {
     let out = Command::cargo_bin("omk")
         .unwrap()
         .current_dir(home)
@@ -248,7 +500,7 @@ fn omk(home: &Path, args: &[&str]) -> String {
         .output()
         .unwrap();
     assert!(
-        out.status.success(),
+        out.status.code().is_some_and(|code| codes.contains(&code)),
         "{args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -280,7 +532,31 @@ fn expected_outputs(home: &Path) -> Vec<(&'static str, String, Option<&'static s
         (
             "budget.json",
             omk(home, &["goal", "budget", GOAL, "--format", "json"]),
+            Some("goal-budget.schema.json"),
+        ),
+        (
+            "list.json",
+            omk(home, &["goal", "list", "--format", "json"]),
+            Some("goal-list.schema.json"),
+        ),
+        (
+            "proof.json",
+            omk_exiting(home, &["goal", "proof", GOAL, "--format", "json"], &[0, 1]),
+            Some("proof.schema.json"),
+        ),
+        (
+            "proof.md",
+            omk_exiting(home, &["goal", "proof", GOAL], &[0, 1]),
             None,
+        ),
+        (
+            "proof.in-toto.json",
+            omk_exiting(
+                home,
+                &["goal", "proof", GOAL, "--format", "in-toto"],
+                &[0, 1],
+            ),
+            Some("proof-in-toto.schema.json"),
         ),
         (
             "task-graph.json",

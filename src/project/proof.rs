@@ -312,7 +312,7 @@ pub fn proof_markdown(proof: &Proof<'_>) -> String {
     for blocker in &proof.verdict.blockers {
         let _ = writeln!(
             out,
-            "- **{}**: {} — next: `{}`",
+            "- **{}**: {} — next: {}",
             blocker.kind, blocker.detail, blocker.next_step
         );
     }

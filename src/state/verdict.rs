@@ -64,6 +64,12 @@ pub fn latest_gate_runs(state: &GoalState) -> Vec<&GateRecord> {
 /// Returns the verdict on `state`.
 pub fn verdict(state: &GoalState) -> Verdict {
     let mut verdict = verdict_before_acceptance(state);
+    if matches!(
+        state.status,
+        GoalStatus::Cancelled | GoalStatus::BlockedOnHuman
+    ) {
+        return verdict;
+    }
     match state.integration.as_ref().map(|decision| decision.decision) {
         Some(Decision::Accepted) => {}
         Some(Decision::Rejected) => verdict.blockers.push(blocker(
@@ -111,6 +117,18 @@ pub fn verdict_before_acceptance(state: &GoalState) -> Verdict {
             format!("the goal is {}: {reason}", state.status),
             format!("omk goal status {id}"),
         ));
+        // Nothing more can be done in a cancelled goal, or before a human decides: the other
+        // blockers would only list steps that are not open.
+        if matches!(
+            state.status,
+            GoalStatus::Cancelled | GoalStatus::BlockedOnHuman
+        ) {
+            return Verdict {
+                ready: false,
+                status: state.status,
+                blockers,
+            };
+        }
     }
     match (&state.result, &state.result_conflict) {
         (_, Some(conflict)) => blockers.push(blocker(
@@ -213,8 +231,14 @@ pub fn verdict_before_acceptance(state: &GoalState) -> Verdict {
         Some(review) if !review.passed => blockers.push(blocker(
             "review_failed",
             format!(
-                "the review found {} blocking findings (artifact {})",
-                review.blocking, review.findings_artifact
+                "the review found {} blocking {} (artifact {})",
+                review.blocking,
+                if review.blocking == 1 {
+                    "finding"
+                } else {
+                    "findings"
+                },
+                review.findings_artifact
             ),
             format!("fix them, re-execute, then `omk goal review {id}`"),
         )),

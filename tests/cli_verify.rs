@@ -219,3 +219,67 @@ fn slices_that_conflict_block_the_result_branch_naming_files_and_task() {
         serde_json::json!({"task_id": "right", "merged": ["left"], "files": ["shared.txt"]})
     );
 }
+
+#[test]
+fn a_flaky_gate_is_judged_by_its_latest_run_and_a_killed_gate_fails() {
+    let dir = repo();
+    let root = dir.path();
+    let marker = root.join(".flaky-ran-once");
+    fs::write(
+        root.join("omk.toml"),
+        format!(
+            "[gates.flaky]\ncommand = \"if [ -f {0} ]; then exit 0; else touch {0}; exit 1; fi\"\n\n[gates.killed]\ncommand = \"kill -9 $$\"\nrequired = false\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    executed_goal(
+        root,
+        "slice-1 write src/list.rs ok\nslice-2 write src/parser.rs ok\n",
+    );
+    let (code, stdout, _) = omk(root, &["goal", "verify"]);
+    // The baseline run used up the flaky gate's one failure: it passes on the claimed tree.
+    assert_eq!(code, 0, "{stdout}");
+    let runs = show(root)["state"]["gate_runs"].as_array().unwrap().clone();
+    let flaky: Vec<(bool, Value)> = runs
+        .iter()
+        .filter(|record| record["run"]["gate"] == "flaky")
+        .map(|record| {
+            (
+                record["run"]["target"]["baseline"].as_bool().unwrap(),
+                record["run"]["exit_code"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        flaky,
+        [(true, serde_json::json!(1)), (false, serde_json::json!(0))]
+    );
+    let killed = runs
+        .iter()
+        .find(|record| {
+            record["run"]["gate"] == "killed" && record["run"]["target"]["baseline"] == false
+        })
+        .unwrap();
+    assert_eq!(
+        (
+            killed["run"]["exit_code"].clone(),
+            killed["run"]["timed_out"].clone()
+        ),
+        (Value::Null, Value::Bool(false)),
+        "killed by a signal: no exit status"
+    );
+    let (_, proof, _) = omk(root, &["goal", "proof", "--format", "json"]);
+    let proof: Value = serde_json::from_str(&proof).unwrap();
+    let gate = proof["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|gate| gate["gate"] == "flaky")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (gate["base"].as_str(), gate["head"].as_str()),
+        (Some("failed"), Some("passed"))
+    );
+}

@@ -1,6 +1,8 @@
 //! `omk gates`, `omk goal verify`, `omk goal review` and `omk goal proof`: which gates run,
 //! running them on the goal's claimed tree, the controller's review, and the proof.
 
+use std::io::IsTerminal;
+
 use clap::Args;
 
 use crate::cli::{print_stderr, print_stdout, Failure, Format, EXIT_FINDINGS, EXIT_OK};
@@ -88,7 +90,25 @@ pub fn verify_command(context: &Context, args: &VerifyArgs) -> Result<u8, Failur
             .unwrap_or(DEFAULT_MAX_PARALLEL),
         task: args.task.clone(),
     };
-    let mut report = |event: VerifyProgress| print_stderr(&progress_line(&event));
+    let terminal = std::io::stderr().is_terminal();
+    let mut report = |event: VerifyProgress| match &event {
+        // On a terminal, one line redrawn in place: which gate, how long, its last output line.
+        VerifyProgress::GateRunning {
+            gate,
+            seconds,
+            last_line,
+        } if terminal => {
+            let line: String = last_line.chars().take(80).collect();
+            eprint!("\r\x1b[2K  {gate} running {seconds}s: {line}");
+        }
+        VerifyProgress::GateRunning { .. } => {}
+        _ => {
+            if terminal {
+                eprint!("\r\x1b[2K");
+            }
+            print_stderr(&progress_line(&event));
+        }
+    };
     let loaded = verify_goal(
         &goal,
         &context.repo_root,
@@ -135,6 +155,9 @@ pub fn verify_command(context: &Context, args: &VerifyArgs) -> Result<u8, Failur
 
 fn progress_line(event: &VerifyProgress) -> String {
     match event {
+        VerifyProgress::GateRunning { gate, seconds, .. } => {
+            format!("omk: gate {gate} running {seconds}s")
+        }
         VerifyProgress::Built { commit, merged } => format!(
             "omk: claimed tree {} (merged {})",
             &commit[..commit.len().min(12)],

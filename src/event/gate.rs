@@ -62,6 +62,8 @@ pub struct GateFinished {
     pub command: String,
     pub required: bool,
     /// Returns whether the gate must fail on the base commit and pass on the goal's tree.
+    /// Added after the first gate events: absent means `false`, so older logs still read.
+    #[serde(default)]
     pub red_first: bool,
     pub target: GateTarget,
     /// Returns the exit status, or `None` when it was killed.

@@ -74,6 +74,7 @@ pub fn git(dir: &Path, args: &[&str]) -> Result<Finished, ProcessError> {
         env: &NON_INTERACTIVE,
         stdin: None,
         timeout: GIT_TIMEOUT,
+        tail: None,
     })
 }
 

@@ -52,6 +52,7 @@ pub fn ask_planner(
         env: &[("OMK_GOAL_ID", request.goal_id)],
         stdin: Some(&input),
         timeout,
+        tail: None,
     })
     .map_err(|error| error.to_string())?;
     if finished.code != Some(0) {

@@ -45,6 +45,37 @@ pub struct Run<'a> {
     pub env: &'a [(&'a str, &'a str)],
     pub stdin: Option<&'a [u8]>,
     pub timeout: Duration,
+    /// Returns where to keep the last bytes of stdout as they arrive, for a live view.
+    pub tail: Option<&'a Tail>,
+}
+
+/// The last bytes a running command printed, shared with whoever shows its progress.
+#[derive(Debug, Default)]
+pub struct Tail(std::sync::Mutex<Vec<u8>>);
+
+/// How many bytes a `Tail` keeps.
+const TAIL_BYTES: usize = 4096;
+
+impl Tail {
+    /// Returns the last non-empty line printed so far.
+    pub fn last_line(&self) -> String {
+        let bytes = self.0.lock().map(|bytes| bytes.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .rev()
+            .find(|line| !line.trim().is_empty())
+            .unwrap_or("")
+            .trim()
+            .to_owned()
+    }
+
+    fn push(&self, bytes: &[u8]) {
+        if let Ok(mut tail) = self.0.lock() {
+            tail.extend_from_slice(bytes);
+            let excess = tail.len().saturating_sub(TAIL_BYTES);
+            tail.drain(..excess);
+        }
+    }
 }
 
 /// Runs the command and returns what it left; kills it at the deadline.
@@ -79,35 +110,59 @@ pub fn run(spec: &Run<'_>) -> Result<Finished, ProcessError> {
         }
         drop(input);
     });
-    let stdout = child.stdout.take().map(capture);
-    let stderr = child.stderr.take().map(capture);
-    let deadline = Instant::now() + spec.timeout;
-    let status = loop {
+    let tail = spec.tail;
+    let finished = thread::scope(|scope| {
+        let stdout = child
+            .stdout
+            .take()
+            .map(|pipe| scope.spawn(move || capture(pipe, tail)));
+        let stderr = child
+            .stderr
+            .take()
+            .map(|pipe| scope.spawn(move || capture(pipe, None)));
+        let status = wait_for(&mut child, spec.timeout, &program);
+        let joined = |handle: Option<thread::ScopedJoinHandle<'_, Vec<u8>>>| {
+            handle
+                .and_then(|handle| handle.join().ok())
+                .unwrap_or_default()
+        };
+        status.map(|status| Finished {
+            code: status.code(),
+            stdout: joined(stdout),
+            stderr: joined(stderr),
+        })
+    });
+    let _ = writer.join();
+    finished
+}
+
+/// Waits for `child`, killing its whole process group at the deadline.
+fn wait_for(
+    child: &mut std::process::Child,
+    timeout: Duration,
+    program: &str,
+) -> Result<std::process::ExitStatus, ProcessError> {
+    let deadline = Instant::now() + timeout;
+    loop {
         match child.try_wait() {
-            Ok(Some(status)) => break status,
+            Ok(Some(status)) => return Ok(status),
             Ok(None) if Instant::now() >= deadline => {
                 signal_group(child.id(), libc::SIGKILL);
                 let _ = child.wait();
                 return Err(ProcessError::TimedOut {
-                    program,
-                    secs: spec.timeout.as_secs(),
+                    program: program.to_owned(),
+                    secs: timeout.as_secs(),
                 });
             }
             Ok(None) => thread::sleep(Duration::from_millis(10)),
-            Err(source) => return Err(ProcessError::Wait { program, source }),
+            Err(source) => {
+                return Err(ProcessError::Wait {
+                    program: program.to_owned(),
+                    source,
+                })
+            }
         }
-    };
-    let _ = writer.join();
-    let joined = |handle: Option<thread::JoinHandle<Vec<u8>>>| {
-        handle
-            .and_then(|handle| handle.join().ok())
-            .unwrap_or_default()
-    };
-    Ok(Finished {
-        code: status.code(),
-        stdout: joined(stdout),
-        stderr: joined(stderr),
-    })
+    }
 }
 
 /// Sends `signal` to the process group led by `pid`.
@@ -123,19 +178,21 @@ pub fn signal_group(pid: u32, signal: i32) {
     }
 }
 
-fn capture(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
-    thread::spawn(move || {
-        let mut kept = Vec::new();
-        let mut buffer = [0u8; 64 * 1024];
-        loop {
-            match pipe.read(&mut buffer) {
-                Ok(0) | Err(_) => break,
-                Ok(read) => {
-                    let room = MAX_CAPTURE.saturating_sub(kept.len());
-                    kept.extend_from_slice(&buffer[..read.min(room)]);
+/// Reads a pipe to its end, keeping up to `MAX_CAPTURE` bytes and feeding `tail` as it goes.
+fn capture(mut pipe: impl Read, tail: Option<&Tail>) -> Vec<u8> {
+    let mut kept = Vec::new();
+    let mut buffer = [0u8; 64 * 1024];
+    loop {
+        match pipe.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(read) => {
+                let room = MAX_CAPTURE.saturating_sub(kept.len());
+                kept.extend_from_slice(&buffer[..read.min(room)]);
+                if let Some(tail) = tail {
+                    tail.push(&buffer[..read]);
                 }
             }
         }
-        kept
-    })
+    }
+    kept
 }

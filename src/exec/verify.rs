@@ -8,6 +8,7 @@
 //! status, duration, whether it timed out, and its output as an artifact.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -17,7 +18,7 @@ use crate::event::{
 };
 use crate::exec::clock::Clock;
 use crate::exec::git::{git_text, run_git, GitError};
-use crate::exec::process::{run, Run};
+use crate::exec::process::{run, Run, Tail};
 use crate::exec::worktree::branch_name;
 use crate::plan::gates::GateSpec;
 use crate::state::{Action, GoalState, GoalStatus, Refusal};
@@ -42,6 +43,12 @@ pub enum VerifyProgress {
     GateStarted {
         gate: String,
         baseline: bool,
+    },
+    /// A gate is still running: how long, and the last line it printed.
+    GateRunning {
+        gate: String,
+        seconds: u64,
+        last_line: String,
     },
     GateFinished {
         gate: String,
@@ -319,13 +326,35 @@ fn run_gate(
     let started = Instant::now();
     // Both streams into one output, in the order they were written.
     let script = format!("exec 2>&1\n{}", gate.command);
-    let finished = run(&Run {
-        program: "sh",
-        args: &["-c", &script],
-        dir: &path.join(&gate.dir),
-        env: &[],
-        stdin: None,
-        timeout: Duration::from_secs(gate.timeout_secs),
+    let tail = Tail::default();
+    let running = AtomicBool::new(true);
+    let finished = std::thread::scope(|scope| {
+        // While the gate runs, report its elapsed time and last line once a second.
+        scope.spawn(|| {
+            let mut ticks = 0u32;
+            while running.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(250));
+                ticks += 1;
+                if ticks.is_multiple_of(4) && running.load(Ordering::Relaxed) {
+                    report(VerifyProgress::GateRunning {
+                        gate: gate.name.clone(),
+                        seconds: started.elapsed().as_secs(),
+                        last_line: tail.last_line(),
+                    });
+                }
+            }
+        });
+        let finished = run(&Run {
+            program: "sh",
+            args: &["-c", &script],
+            dir: &path.join(&gate.dir),
+            env: &[],
+            stdin: None,
+            timeout: Duration::from_secs(gate.timeout_secs),
+            tail: Some(&tail),
+        });
+        running.store(false, Ordering::Relaxed);
+        finished
     });
     let duration = started.elapsed();
     let (exit_code, timed_out, output) = match finished {

@@ -283,3 +283,32 @@ fn a_flaky_gate_is_judged_by_its_latest_run_and_a_killed_gate_fails() {
         (Some("failed"), Some("passed"))
     );
 }
+
+#[test]
+fn a_gate_runs_only_for_goals_that_change_what_it_names() {
+    let dir = repo();
+    let root = dir.path();
+    fs::write(root.join("omk.toml"), "[gates.json]\ncommand = \"grep -q json src/list.rs\"\n\n[gates.docs]\ncommand = \"exit 1\"\nwhen_changed = [\"docs/**\"]\n").unwrap();
+    let (_, gates, _) = omk(root, &["gates"]);
+    assert!(
+        gates.contains(
+            "docs         exit 1  (required, timeout 30m, when docs/** changes, in .; omk.toml)"
+        ),
+        "{gates}"
+    );
+    executed_goal(
+        root,
+        "slice-1 write src/list.rs json\nslice-2 write src/parser.rs ok\n",
+    );
+    let (code, stdout, stderr) = omk(root, &["goal", "verify"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("omk: gate docs not needed: the goal changes nothing in docs/**"),
+        "{stderr}"
+    );
+    let runs = show(root)["state"]["gate_runs"].as_array().unwrap().clone();
+    assert!(
+        runs.iter().all(|record| record["run"]["gate"] == "json"),
+        "{runs:?}"
+    );
+}

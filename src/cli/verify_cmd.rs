@@ -63,8 +63,13 @@ pub fn gates_command(context: &Context, format: Format) -> Result<u8, Failure> {
                     "optional"
                 };
                 let red = if gate.red_first { ", red first" } else { "" };
+                let when = if gate.when_changed.is_empty() {
+                    String::new()
+                } else {
+                    format!(", when {} changes", gate.when_changed.join(" or "))
+                };
                 text.push_str(&format!(
-                    "{:<12} {}  ({required}, timeout {}{red}, in {}; {})\n",
+                    "{:<12} {}  ({required}, timeout {}{red}{when}, in {}; {})\n",
                     gate.name,
                     gate.command,
                     format_duration(gate.timeout_secs),
@@ -155,6 +160,10 @@ pub fn verify_command(context: &Context, args: &VerifyArgs) -> Result<u8, Failur
 
 fn progress_line(event: &VerifyProgress) -> String {
     match event {
+        VerifyProgress::GateSkipped { gate, when_changed } => format!(
+            "omk: gate {gate} not needed: the goal changes nothing in {}",
+            when_changed.join(", ")
+        ),
         VerifyProgress::GateRunning { gate, seconds, .. } => {
             format!("omk: gate {gate} running {seconds}s")
         }

@@ -16,6 +16,7 @@
 //! timeout = "40m"
 //! dir = "."
 //! red_first = false      # must fail on the base commit and pass on the goal's tree
+//! when_changed = ["src/**", "Cargo.toml"]  # only goals that change these need it
 //!
 //! [verify]
 //! max_parallel = 2
@@ -56,6 +57,9 @@ pub struct GateConfig {
     /// Must fail on the base commit and pass on the goal's tree.
     #[serde(default)]
     pub red_first: bool,
+    /// Which goals need the gate, by what they change: globs (`src/**`); empty means every goal.
+    #[serde(default)]
+    pub when_changed: Vec<String>,
 }
 
 fn required_by_default() -> bool {

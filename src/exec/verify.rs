@@ -44,6 +44,11 @@ pub enum VerifyProgress {
         gate: String,
         baseline: bool,
     },
+    /// A gate was not run: the goal changed nothing its `when_changed` names.
+    GateSkipped {
+        gate: String,
+        when_changed: Vec<String>,
+    },
     /// A gate is still running: how long, and the last line it printed.
     GateRunning {
         gate: String,
@@ -118,6 +123,26 @@ pub fn verify_goal(
         Ok(events)
     })?;
     let base = state.base_commit.clone().unwrap_or_default();
+    // Only the gates this goal needs, by what it changed.
+    let changed: Vec<String> = git_text(repo_root, &["diff", "--name-only", &base, &built.commit])?
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let (needed, skipped): (Vec<GateSpec>, Vec<GateSpec>) = request
+        .gates
+        .iter()
+        .cloned()
+        .partition(|gate| gate.needed_for(&changed));
+    for gate in skipped {
+        progress(VerifyProgress::GateSkipped {
+            gate: gate.name,
+            when_changed: gate.when_changed,
+        });
+    }
+    let request = &VerifyRequest {
+        gates: needed,
+        ..request.clone()
+    };
     let has_baseline = state
         .gate_runs
         .iter()
@@ -453,6 +478,7 @@ pub fn resolve_gates(
                 timeout_secs,
                 dir: gate.dir.clone().unwrap_or_else(|| ".".to_owned()),
                 red_first: gate.red_first,
+                when_changed: gate.when_changed.clone(),
                 why: "omk.toml".to_owned(),
             })
         })

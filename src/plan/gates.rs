@@ -22,8 +22,20 @@ pub struct GateSpec {
     pub dir: String,
     /// Returns whether it must fail on the base commit and pass on the goal's tree.
     pub red_first: bool,
+    /// Returns which goals need it, by the paths they change (globs); empty means every goal.
+    pub when_changed: Vec<String>,
     /// Returns why it applies: `omk.toml`, or what in the repository chose the profile.
     pub why: String,
+}
+
+impl GateSpec {
+    /// Returns whether a goal that changed `changed` needs this gate.
+    pub fn needed_for(&self, changed: &[String]) -> bool {
+        self.when_changed.is_empty()
+            || changed
+                .iter()
+                .any(|path| crate::plan::write_set::allows(&self.when_changed, path))
+    }
 }
 
 /// What the repository root shows, for choosing a profile.
@@ -45,6 +57,7 @@ pub fn default_gates(facts: &RepoFacts) -> Vec<GateSpec> {
         timeout_secs: DEFAULT_GATE_TIMEOUT_SECS,
         dir: ".".to_owned(),
         red_first: false,
+        when_changed: Vec::new(),
         why: why.to_owned(),
     };
     let mut gates = Vec::new();

@@ -539,6 +539,7 @@ fn expected_outputs(home: &Path) -> Vec<(&'static str, String, Option<&'static s
             omk(home, &["goal", "list", "--format", "json"]),
             Some("goal-list.schema.json"),
         ),
+        ("timeline.txt", omk(home, &["replay", GOAL]), None),
         (
             "proof.json",
             omk_exiting(home, &["goal", "proof", GOAL, "--format", "json"], &[0, 1]),

@@ -7,6 +7,7 @@
 mod execute_cmd;
 mod goal_cmd;
 mod log_cmd;
+mod replay_cmd;
 mod verify_cmd;
 
 use std::io::{self, Write};
@@ -41,6 +42,8 @@ enum Command {
     Goal(Box<goal_cmd::GoalArgs>),
     /// List the gates `omk goal verify` would run here, and why
     Gates(GatesArgs),
+    /// Show a goal's timeline from its log alone, or verify that everything follows from it
+    Replay(replay_cmd::ReplayArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -112,6 +115,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Log(command) => log_cmd::run(command),
         Command::Goal(args) => goal_cmd::run(*args),
+        Command::Replay(args) => replay_cmd::run(args),
         Command::Gates(args) => goal_cmd::Context::new(args.repo, args.config)
             .and_then(|context| verify_cmd::gates_command(&context, args.format)),
     };

@@ -12,6 +12,7 @@ pub mod intake;
 pub mod lease;
 pub mod planner;
 pub mod process;
+pub mod replay;
 pub mod review;
 pub mod scan;
 pub mod verify;

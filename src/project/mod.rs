@@ -11,6 +11,7 @@ pub mod proof;
 pub mod show;
 pub mod snapshot;
 pub mod task_graph;
+pub mod timeline;
 
 /// Returns `value` as pretty JSON with a final newline: the form of every JSON projection.
 pub fn to_json<T: serde::Serialize>(value: &T) -> String {

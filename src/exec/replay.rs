@@ -1,0 +1,296 @@
+//! `omk replay`: read a goal's whole log back, and `omk replay --verify`: check that the log is
+//! intact and that every file beside it follows from it.
+//!
+//! Verification reports every finding, each with a place: the chain and the artifacts (through
+//! `log::verify_log`), each projection recomputed from the log at the head it claims and
+//! compared byte for byte (a divergence names the first differing JSON path), and the fold run
+//! twice, which must agree.
+
+use std::fs;
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::event::{DecodeError, RecordedEvent};
+use crate::log::chain::{Head, Position};
+use crate::log::hash::EventHash;
+use crate::log::reader::{position_in_chain, LogReader, ReadError};
+use crate::log::verify::{verify_log, VerifyError, VerifyOptions, VerifyReport};
+use crate::log::LogPaths;
+use crate::project::proof::proof;
+use crate::project::snapshot::Snapshot;
+use crate::project::task_graph::task_graph_view;
+use crate::project::to_json;
+use crate::state::{fold, FoldError, GoalState};
+
+/// A goal's events, each with the position just after it.
+pub struct History {
+    pub events: Vec<RecordedEvent>,
+    positions: Vec<Position>,
+}
+
+impl History {
+    /// Returns the state folded through `seq` (inclusive), or `None` past the end.
+    pub fn state_at(&self, seq: u64) -> Result<Option<GoalState>, FoldError> {
+        let end = usize::try_from(seq)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1)
+            .min(self.events.len());
+        fold(&self.events[..end])
+    }
+
+    /// Returns the position just after event `seq`.
+    pub fn position_after(&self, seq: u64) -> Option<Position> {
+        self.positions.get(usize::try_from(seq).ok()?).copied()
+    }
+}
+
+/// The log could not be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error(transparent)]
+    Fold(#[from] FoldError),
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+}
+
+/// Reads every event of the log with its position.
+pub fn read_history(paths: &LogPaths) -> Result<History, ReplayError> {
+    let mut reader = LogReader::open(paths)?;
+    let mut events = Vec::new();
+    let mut raw_events = Vec::new();
+    for raw in reader.by_ref() {
+        let raw = raw?;
+        events.push(RecordedEvent::decode(&raw)?);
+        raw_events.push((raw.offset(), raw.hash()));
+    }
+    let end = reader.position();
+    let positions = raw_events
+        .iter()
+        .enumerate()
+        .map(|(index, (_, hash))| Position {
+            next_seq: index as u64 + 1,
+            offset: raw_events
+                .get(index + 1)
+                .map_or(end.offset, |(offset, _)| *offset),
+            prev: *hash,
+        })
+        .collect();
+    Ok(History { events, positions })
+}
+
+/// One problem `replay --verify` found beyond the chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct ProjectionFinding {
+    /// Returns the file (relative to the goal directory), or `fold` for determinism.
+    pub file: String,
+    /// Returns the first differing JSON path, when both sides are JSON.
+    pub path: Option<String>,
+    pub message: String,
+}
+
+/// The report of `omk replay --verify`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct ReplayReport {
+    /// Returns whether nothing was found.
+    pub intact: bool,
+    /// Returns the chain and artifact report.
+    pub log: VerifyReport,
+    /// Returns the projections checked.
+    pub projections_checked: Vec<String>,
+    /// Returns what was found in the projections and the fold.
+    pub findings: Vec<ProjectionFinding>,
+}
+
+/// Verifies the goal directory `dir`: chain, artifacts, projections, determinism.
+pub fn verify_goal_dir(dir: &Path) -> Result<ReplayReport, ReplayError> {
+    let paths = LogPaths::resolve(dir);
+    let log = verify_log(&paths, VerifyOptions::all_cores())?;
+    let mut findings = Vec::new();
+    let mut checked = Vec::new();
+    if log.first_error().is_none() {
+        let history = read_history(&paths)?;
+        check_determinism(&history, &mut findings)?;
+        for file in ["snapshot.json", "task-graph.json", "proof.json"] {
+            if let Some(finding) = check_json_projection(dir, file, &paths, &history)? {
+                findings.push(finding);
+            }
+            if dir.join(file).exists() {
+                checked.push(file.to_owned());
+            }
+        }
+        for file in ["prd.md", "technical-plan.md", "test-spec.md"] {
+            if dir.join(file).exists() {
+                checked.push(file.to_owned());
+                findings.extend(check_document_copy(dir, file, &history));
+            }
+        }
+    }
+    Ok(ReplayReport {
+        intact: log.intact && findings.is_empty(),
+        log,
+        projections_checked: checked,
+        findings,
+    })
+}
+
+fn check_determinism(
+    history: &History,
+    findings: &mut Vec<ProjectionFinding>,
+) -> Result<(), ReplayError> {
+    let first = fold(&history.events)?;
+    let second = fold(&history.events)?;
+    let (first, second) = (first.as_ref().map(to_json), second.as_ref().map(to_json));
+    if first != second {
+        findings.push(ProjectionFinding {
+            file: "fold".to_owned(),
+            path: None,
+            message: "folding the log twice gave different states: a reducer is not deterministic"
+                .to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Recomputes a JSON projection at the head it claims and compares it byte for byte.
+fn check_json_projection(
+    dir: &Path,
+    file: &str,
+    paths: &LogPaths,
+    history: &History,
+) -> Result<Option<ProjectionFinding>, ReplayError> {
+    let Ok(stored) = fs::read_to_string(dir.join(file)) else {
+        return Ok(None);
+    };
+    let finding = |path: Option<String>, message: String| {
+        Some(ProjectionFinding {
+            file: file.to_owned(),
+            path,
+            message,
+        })
+    };
+    let Ok(value) = serde_json::from_str::<Value>(&stored) else {
+        return Ok(finding(None, "is not JSON".to_owned()));
+    };
+    let head = if file == "snapshot.json" {
+        value.pointer("/covers")
+    } else {
+        value.pointer("/head")
+    };
+    let claimed = head.and_then(|head| {
+        Some((
+            head.get("seq")?.as_u64()?,
+            head.get("hash")?.as_str()?.parse::<EventHash>().ok()?,
+        ))
+    });
+    let Some((seq, hash)) = claimed else {
+        return Ok(finding(
+            Some(
+                if file == "snapshot.json" {
+                    "/covers"
+                } else {
+                    "/head"
+                }
+                .to_owned(),
+            ),
+            "names no head (seq, hash) it was derived from".to_owned(),
+        ));
+    };
+    let in_chain = history
+        .position_after(seq)
+        .filter(|position| position.prev == hash);
+    let Some(position) = in_chain else {
+        return Ok(finding(
+            None,
+            format!("claims head seq {seq} ({hash}), which is not in this log"),
+        ));
+    };
+    if file == "snapshot.json" && !position_in_chain(paths, position)? {
+        return Ok(finding(
+            None,
+            format!("claims head seq {seq} ({hash}), which is not in this log"),
+        ));
+    }
+    let Some(state) = history.state_at(seq)? else {
+        return Ok(None);
+    };
+    let head = Head { seq, hash };
+    let expected = match file {
+        "snapshot.json" => Snapshot::new(&state, position)
+            .map(|snapshot| to_json(&snapshot))
+            .unwrap_or_default(),
+        "task-graph.json" => to_json(&task_graph_view(&state, head)),
+        _ => to_json(&proof(&state, head)),
+    };
+    if expected == stored {
+        return Ok(None);
+    }
+    let expected_value: Value = serde_json::from_str(&expected).unwrap_or(Value::Null);
+    let path = first_difference(&expected_value, &value, String::new());
+    Ok(finding(
+        Some(path.clone().unwrap_or_else(|| "/".to_owned())),
+        match path {
+            Some(_) => format!("differs from what the log derives at seq {seq}"),
+            None => {
+                format!("has the right values but not the bytes the log derives (at seq {seq})")
+            }
+        },
+    ))
+}
+
+/// Compares a document copy with the artifact of that name it was copied from.
+fn check_document_copy(dir: &Path, file: &str, history: &History) -> Option<ProjectionFinding> {
+    let state = history.state_at(u64::MAX).ok().flatten()?;
+    let recorded = state
+        .artifacts
+        .iter()
+        .rev()
+        .find(|recorded| recorded.artifact.name == file)?;
+    let stored = fs::read(dir.join(file)).ok()?;
+    let expected = fs::read(dir.join("artifacts").join(recorded.artifact.hash.to_hex())).ok()?;
+    (stored != expected).then(|| ProjectionFinding {
+        file: file.to_owned(),
+        path: None,
+        message: format!(
+            "differs from artifact {} recorded at seq {}",
+            recorded.artifact.hash, recorded.seq
+        ),
+    })
+}
+
+/// Returns the JSON path of the first place `a` and `b` differ, or `None` if they are equal.
+pub fn first_difference(a: &Value, b: &Value, at: String) -> Option<String> {
+    match (a, b) {
+        (Value::Object(left), Value::Object(right)) => {
+            for (key, value) in left {
+                let path = format!("{at}/{key}");
+                match right.get(key) {
+                    Some(other) => {
+                        if let Some(found) = first_difference(value, other, path) {
+                            return Some(found);
+                        }
+                    }
+                    None => return Some(path),
+                }
+            }
+            right
+                .keys()
+                .find(|key| !left.contains_key(*key))
+                .map(|key| format!("{at}/{key}"))
+        }
+        (Value::Array(left), Value::Array(right)) => {
+            for (index, (value, other)) in left.iter().zip(right).enumerate() {
+                if let Some(found) = first_difference(value, other, format!("{at}/{index}")) {
+                    return Some(found);
+                }
+            }
+            (left.len() != right.len()).then(|| format!("{at}/{}", left.len().min(right.len())))
+        }
+        _ => (a != b).then(|| if at.is_empty() { "/".to_owned() } else { at }),
+    }
+}

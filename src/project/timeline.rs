@@ -1,0 +1,265 @@
+//! The timeline: every event of a goal as a sentence, derived from the events alone (no clock).
+
+use serde::Serialize;
+
+use crate::event::{Event, Phase, RecordedEvent, Timestamp};
+use crate::plan::documents::format_usd;
+
+/// One event on the timeline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct Entry {
+    pub seq: u64,
+    pub at: Timestamp,
+    pub kind: &'static str,
+    /// Returns the task the event is about, if any.
+    pub task: Option<String>,
+    /// Returns what happened, in a sentence.
+    pub sentence: String,
+    /// Returns the phase entered, when the event changes the goal's phase.
+    pub phase: Option<Phase>,
+}
+
+/// Returns the task an event is about, if any.
+pub fn task_of(event: &Event) -> Option<&str> {
+    Some(match event {
+        Event::TaskTransitioned(e) => &e.task_id,
+        Event::TaskRetried(e) => &e.task_id,
+        Event::TaskLeased(e) => &e.task_id,
+        Event::TaskEvidenceRecorded(e) => &e.task_id,
+        Event::AgentStarted(e) => &e.task_id,
+        Event::AgentFinished(e) => &e.task_id,
+        Event::ChangesRecorded(e) => &e.task_id,
+        Event::WorktreeRemoved(e) => &e.task_id,
+        Event::ResultConflicted(e) => &e.task_id,
+        Event::UsageRecorded(e) => return e.task_id.as_deref(),
+        Event::RunFailed(e) => return e.task_id.as_deref(),
+        Event::GateStarted(e) => return e.target.task_id.as_deref(),
+        Event::GateFinished(e) => return e.target.task_id.as_deref(),
+        _ => return None,
+    })
+}
+
+fn short(text: &str) -> &str {
+    &text[..text.len().min(12)]
+}
+
+/// Returns the sentence for one event.
+pub fn sentence(event: &Event) -> String {
+    match event {
+        Event::RunStarted(e) => format!(
+            "goal {} started: \"{}\"",
+            e.goal_id,
+            e.normalized_prompt.lines().next().unwrap_or("")
+        ),
+        Event::OracleChecked(e) if e.testable => {
+            "the oracle guard found the goal testable".to_owned()
+        }
+        Event::OracleChecked(e) => format!(
+            "the oracle guard found the goal needs a human: {}",
+            e.decisions_required.join("; ")
+        ),
+        Event::PhaseEntered(e) => format!("entered {}", e.phase.name()),
+        Event::ArtifactRecorded(e) => format!(
+            "stored {} ({} bytes, {})",
+            e.name,
+            e.size,
+            short(&e.hash.to_hex())
+        ),
+        Event::PlannerFellBack(e) => format!(
+            "the planner `{}` failed ({}); the built-in decomposition was used",
+            e.planner, e.reason
+        ),
+        Event::TasksPlanned(e) => format!(
+            "planned {} tasks: {}",
+            e.tasks.len(),
+            e.tasks
+                .iter()
+                .map(|task| task.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Event::TaskTransitioned(e) => format!(
+            "{} went {} → {}{}",
+            e.task_id,
+            e.from.name(),
+            e.to.name(),
+            e.reason
+                .as_ref()
+                .map(|reason| format!(": {reason}"))
+                .unwrap_or_default()
+        ),
+        Event::TaskRetried(e) => format!("{} will be retried: {}", e.task_id, e.reason),
+        Event::TaskLeased(e) => format!(
+            "{} leased by {} until {}",
+            e.task_id, e.holder, e.expires_at
+        ),
+        Event::TaskEvidenceRecorded(e) => {
+            format!("evidence for {}: {}", e.task_id, e.evidence.summary)
+        }
+        Event::UsageRecorded(e) => {
+            let tokens = match (e.input_tokens, e.output_tokens) {
+                (None, None) => "tokens unknown".to_owned(),
+                (input, output) => {
+                    format!("{} in, {} out", input.unwrap_or(0), output.unwrap_or(0))
+                }
+            };
+            let usd = e.usd_micros.map_or("cost unknown".to_owned(), format_usd);
+            format!("usage reported: {tokens}, {usd}")
+        }
+        Event::BudgetExtended(e) => format!(
+            "budget raised by {}",
+            crate::plan::documents::budget_line(&e.added)
+        ),
+        Event::GoalPaused(e) => format!(
+            "paused{}",
+            e.reason
+                .as_ref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        ),
+        Event::GoalResumed(_) => "resumed".to_owned(),
+        Event::GoalCancelled(e) => format!(
+            "cancelled{}",
+            e.reason
+                .as_ref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        ),
+        Event::GoalConcluded(e) => format!(
+            "concluded {}: {}",
+            crate::plan::documents::label(&e.status),
+            e.reason
+        ),
+        Event::RunFailed(e) => format!("the run failed (infrastructure): {}", e.reason),
+        Event::IntegrationDecided(e) => format!(
+            "the integrator {}: {}",
+            crate::plan::documents::label(&e.decision),
+            e.note
+        ),
+        Event::AgentStarted(e) => format!(
+            "{} agent started on {} (attempt {}, pid {}) from {}",
+            e.agent,
+            e.task_id,
+            e.attempt,
+            e.pid,
+            short(&e.start_commit)
+        ),
+        Event::AgentFinished(e) => {
+            let how = if e.interrupted {
+                "was interrupted".to_owned()
+            } else if e.timed_out {
+                "timed out".to_owned()
+            } else {
+                e.exit_code
+                    .map_or("was killed".to_owned(), |code| format!("exited {code}"))
+            };
+            format!(
+                "the agent on {} {how} after {}s",
+                e.task_id,
+                e.duration_ms / 1000
+            )
+        }
+        Event::ChangesRecorded(e) => format!(
+            "{} changed {} files (+{} -{}) up to {}{}",
+            e.task_id,
+            e.changed_files.len(),
+            e.insertions,
+            e.deletions,
+            short(&e.head_commit),
+            if e.outside_write_set.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; outside its write set: {}",
+                    e.outside_write_set.join(", ")
+                )
+            }
+        ),
+        Event::WorktreeRemoved(e) => format!(
+            "removed the worktree of {}{}",
+            e.task_id,
+            if e.forced { " (forced)" } else { "" }
+        ),
+        Event::ResultBuilt(e) => format!(
+            "claimed tree {} at {} (merged {})",
+            e.branch,
+            short(&e.commit),
+            e.merged.join(", ")
+        ),
+        Event::ResultConflicted(e) => format!(
+            "merging {} into the result conflicts in {}",
+            e.task_id,
+            e.files.join(", ")
+        ),
+        Event::GateStarted(e) => format!(
+            "gate {} started on {}{}",
+            e.gate,
+            short(&e.target.commit),
+            if e.target.baseline { " (baseline)" } else { "" }
+        ),
+        Event::GateFinished(e) => format!(
+            "gate {} {} on {}{} in {}s (output {})",
+            e.gate,
+            if e.passed() { "passed" } else { "failed" },
+            short(&e.target.commit),
+            if e.target.baseline { " (baseline)" } else { "" },
+            e.duration_ms / 1000,
+            short(&e.output.to_hex())
+        ),
+        Event::ReviewRecorded(e) => format!(
+            "review {} on {}: {} findings, {} blocking",
+            if e.passed { "passed" } else { "failed" },
+            short(&e.commit),
+            e.findings.len(),
+            e.blocking
+        ),
+    }
+}
+
+/// Returns the timeline entry of one recorded event.
+pub fn entry(recorded: &RecordedEvent) -> Entry {
+    Entry {
+        seq: recorded.seq,
+        at: recorded.at,
+        kind: recorded.event.kind(),
+        task: task_of(&recorded.event).map(str::to_owned),
+        sentence: sentence(&recorded.event),
+        phase: match &recorded.event {
+            Event::PhaseEntered(entered) => Some(entered.phase),
+            _ => None,
+        },
+    }
+}
+
+/// Returns the timeline as text: one line per event, phase changes called out.
+pub fn timeline_text(entries: &[Entry], markdown: bool) -> String {
+    let mut out = String::new();
+    for entry in entries {
+        let task = entry
+            .task
+            .as_ref()
+            .map(|task| format!(" [{task}]"))
+            .unwrap_or_default();
+        let line = if markdown {
+            match entry.phase {
+                Some(phase) => format!("\n### {} — phase: {}\n\n", entry.at, phase.name()),
+                None => format!(
+                    "- `{}` {} {}{task}: {}\n",
+                    entry.seq, entry.at, entry.kind, entry.sentence
+                ),
+            }
+        } else {
+            match entry.phase {
+                Some(phase) => format!(
+                    "{:>6}  {}  ── phase: {} ──\n",
+                    entry.seq,
+                    entry.at,
+                    phase.name()
+                ),
+                None => format!("{:>6}  {}  {}{task}\n", entry.seq, entry.at, entry.sentence),
+            }
+        };
+        out.push_str(&line);
+    }
+    out
+}

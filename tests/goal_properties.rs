@@ -296,5 +296,8 @@ proptest! {
         prop_assert_eq!(&from_snapshot.snapshot, &omk::store::SnapshotUse::Used { seq: positions[split].next_seq - 1 });
         prop_assert_eq!(&from_snapshot.state, &loaded.state);
         prop_assert_eq!(from_snapshot.position, from_log.position);
+        // Replay: the written history verifies, projections and snapshot included.
+        let replayed = omk::exec::replay::verify_goal_dir(goal.dir()).unwrap();
+        prop_assert!(replayed.intact, "{:?}", replayed.findings);
     }
 }

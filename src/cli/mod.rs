@@ -44,6 +44,15 @@ enum Command {
     Gates(GatesArgs),
     /// Show a goal's timeline from its log alone, or verify that everything follows from it
     Replay(replay_cmd::ReplayArgs),
+    /// Run a whole goal in a new demo repository with a bundled scripted agent, end to end
+    Demo(DemoArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct DemoArgs {
+    /// Where to create the demo directory (default: the system's temporary directory)
+    #[arg(long, value_name = "DIR")]
+    dir: Option<std::path::PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -116,6 +125,7 @@ pub fn main() -> ExitCode {
         Command::Log(command) => log_cmd::run(command),
         Command::Goal(args) => goal_cmd::run(*args),
         Command::Replay(args) => replay_cmd::run(args),
+        Command::Demo(args) => demo(args),
         Command::Gates(args) => goal_cmd::Context::new(args.repo, args.config)
             .and_then(|context| verify_cmd::gates_command(&context, args.format)),
     };
@@ -159,4 +169,37 @@ pub fn print_stdout(text: &str) -> Result<(), Failure> {
 /// Writes one line to stderr (for findings and hints that accompany a result).
 pub fn print_stderr(text: &str) {
     let _ = writeln!(io::stderr().lock(), "{text}");
+}
+
+fn demo(args: DemoArgs) -> Result<u8, Failure> {
+    let clock = crate::exec::clock::Clock::from_env()?;
+    let parent = args.dir.unwrap_or_else(std::env::temp_dir);
+    print_stdout("omk demo: a whole goal, end to end. The agent is SCRIPTED: it applies a recorded change, it is not a model.\n")?;
+    let mut say = |line: &str| {
+        let _ = print_stdout(&format!("  {line}\n"));
+    };
+    let run = crate::exec::demo::run_demo(&parent, &clock, &mut say)?;
+    let id = &run.loaded.state.goal_id;
+    let verdict = if run.verdict.ready {
+        "READY"
+    } else {
+        "NOT READY"
+    };
+    let replay = if run.replay.intact {
+        "intact: every projection follows from the log"
+    } else {
+        "FINDINGS (see `omk replay --verify`)"
+    };
+    print_stdout(&format!(
+        "\nverdict: {verdict}\nreplay --verify: {replay}\n\neverything is on disk:\n  repository   {}\n  goal log     {}\n  proof        {}\n\nlook around:\n  cd {}\n  omk goal status {id}\n  omk goal proof {id}\n  omk replay {id}\n  omk replay {id} --verify\n\nthe same with a real agent, in your own repository:\n  omk goal run \"<what you want>\" --agent claude   (or kimi, codex, gemini, aider, opencode, --agent-cmd '…')\n",
+        run.repo.display(),
+        run.goal.dir().join("events.jsonl").display(),
+        run.goal.dir().join("proof.json").display(),
+        run.repo.display(),
+    ))?;
+    Ok(if run.verdict.ready && run.replay.intact {
+        EXIT_OK
+    } else {
+        EXIT_FINDINGS
+    })
 }

@@ -7,6 +7,7 @@ pub mod agent;
 pub mod agent_process;
 pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod git;
 pub mod intake;
 pub mod lease;

@@ -5,6 +5,8 @@
 //! reports from running agents. Measured: the library's load + glance (criterion), and the
 //! whole `omk goal status --format json` process, best of several runs.
 //!
+//! Also `omk replay --verify` (chain, artifacts, decode, fold twice) on the same goal.
+//!
 //! Run with `cargo bench --bench goal_status`. `OMK_BENCH_EVENTS` overrides the size.
 
 mod support;
@@ -222,6 +224,11 @@ fn main() {
         drop_snapshot();
         process_status(dir.path());
     });
+    drop_snapshot();
+    let replay = best_of(2, || {
+        let report = omk::exec::replay::verify_goal_dir(goal.dir()).unwrap();
+        assert!(report.intact);
+    });
     println!("\nsummary: goal of {n} events, {:.1} MB", bytes / 1e6);
     println!(
         "  floor (blake3 + json, 1 core): {:>10.0} events/s  {:.0} ms",
@@ -239,6 +246,12 @@ fn main() {
         n as f64 / without,
         100.0 * floor_s / without,
         process_without * 1e3
+    );
+    println!(
+        "  replay --verify (chain + artifacts on all cores, then decode, fold twice): {:.0} ms, {:.0} events/s = {:.0}% of the 1-core floor",
+        replay * 1e3,
+        n as f64 / replay,
+        100.0 * floor_s / replay
     );
     criterion.final_summary();
 }

@@ -6,6 +6,8 @@
 // Tests drive real processes: git, omk, and the agents omk starts.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -23,33 +25,13 @@ struct Repo {
 
 impl Repo {
     fn new() -> Repo {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        fs::create_dir(root.join("src")).unwrap();
-        fs::write(root.join("src/list.rs"), "pub fn list() {}\n").unwrap();
-        fs::write(root.join("src/parser.rs"), "pub fn parse() {}\n").unwrap();
-        fs::write(root.join("README.md"), "# demo\n").unwrap();
-        for args in [
-            &["init", "-q", "-b", "main"][..],
-            &["add", "."],
-            &[
-                "-c",
-                "user.name=t",
-                "-c",
-                "user.email=t@example.com",
-                "commit",
-                "-qm",
-                "init",
-            ],
-        ] {
-            assert!(Command::new("git")
-                .args(args)
-                .current_dir(root)
-                .status()
-                .unwrap()
-                .success());
+        Repo {
+            dir: common::git_repo(&[
+                ("src/list.rs", "pub fn list() {}\n"),
+                ("src/parser.rs", "pub fn parse() {}\n"),
+                ("README.md", "# demo\n"),
+            ]),
         }
-        Repo { dir }
     }
 
     fn root(&self) -> &Path {

@@ -4,6 +4,8 @@
 // Tests drive real processes: git, and the binary itself from several threads.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -18,41 +20,14 @@ const PROMPT: &str = "Add a --json flag to the list command. Fix the parser cras
 
 /// Returns a temp git repository with a commit of a small source tree.
 fn repo() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
-    fs::create_dir(root.join("src")).unwrap();
-    fs::write(
-        root.join("src/list.rs"),
-        "pub fn list() { println!(\"list\"); }\n",
-    )
-    .unwrap();
-    fs::write(
-        root.join("src/parser.rs"),
-        "pub fn parse(input: &str) -> usize { input.len() }\n",
-    )
-    .unwrap();
-    fs::write(root.join("README.md"), "# demo\n").unwrap();
-    for args in [
-        &["init", "-q", "-b", "main"][..],
-        &["add", "."],
-        &[
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@example.com",
-            "commit",
-            "-qm",
-            "init",
-        ],
-    ] {
-        let status = std::process::Command::new("git")
-            .args(args)
-            .current_dir(root)
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-    dir
+    common::git_repo(&[
+        ("src/list.rs", "pub fn list() { println!(\"list\"); }\n"),
+        (
+            "src/parser.rs",
+            "pub fn parse(input: &str) -> usize { input.len() }\n",
+        ),
+        ("README.md", "# demo\n"),
+    ])
 }
 
 fn omk_at(repo: &Path, now: &str) -> Command {

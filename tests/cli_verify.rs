@@ -5,6 +5,8 @@
 // Tests drive real processes: git and the binary.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
+mod common;
+
 use std::fs;
 use std::path::Path;
 use std::process::Command;
@@ -14,32 +16,10 @@ use serde_json::Value;
 const TWO_SLICES: &str = "Add a --json flag to list. Fix the parser crash on empty input";
 
 fn repo() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
-    fs::create_dir(root.join("src")).unwrap();
-    fs::write(root.join("src/list.rs"), "pub fn list() {}\n").unwrap();
-    fs::write(root.join("src/parser.rs"), "pub fn parse() {}\n").unwrap();
-    for args in [
-        &["init", "-q", "-b", "main"][..],
-        &["add", "."],
-        &[
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@example.com",
-            "commit",
-            "-qm",
-            "init",
-        ],
-    ] {
-        assert!(Command::new("git")
-            .args(args)
-            .current_dir(root)
-            .status()
-            .unwrap()
-            .success());
-    }
-    dir
+    common::git_repo(&[
+        ("src/list.rs", "pub fn list() {}\n"),
+        ("src/parser.rs", "pub fn parse() {}\n"),
+    ])
 }
 
 fn omk(root: &Path, args: &[&str]) -> (i32, String, String) {

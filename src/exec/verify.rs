@@ -19,7 +19,7 @@ use crate::event::{
 use crate::exec::clock::Clock;
 use crate::exec::git::{git_text, run_git, GitError};
 use crate::exec::process::{run, Run, Tail};
-use crate::exec::worktree::branch_name;
+use crate::exec::worktree::{branch_name, checkout_fresh};
 use crate::plan::gates::GateSpec;
 use crate::state::{Action, GoalState, GoalStatus, Refusal};
 use crate::store::{GoalDir, Loaded, StoreError};
@@ -149,7 +149,7 @@ pub fn verify_goal(
         .any(|record| record.run.target.baseline && record.run.target.commit == base);
     if !has_baseline && !base.is_empty() {
         let base_path = goal.dir().join("worktrees").join("_base");
-        checkout_detached(repo_root, &base_path, &base)?;
+        checkout_fresh(repo_root, &base_path, None, &base)?;
         run_gates(goal, clock, request, &base_path, None, true, progress)?;
     }
     run_gates(goal, clock, request, &result_path, None, false, progress)?;
@@ -197,25 +197,7 @@ fn build_result(
 ) -> Result<ResultBuilt, VerifyError> {
     let branch = branch_name(&state.goal_id, "result");
     let base = state.base_commit.clone().unwrap_or_default();
-    if path.exists() {
-        run_git(
-            repo_root,
-            &["worktree", "remove", "--force", &path.display().to_string()],
-        )?;
-    }
-    let _ = run_git(repo_root, &["worktree", "prune"]);
-    run_git(
-        repo_root,
-        &[
-            "worktree",
-            "add",
-            "--force",
-            "-B",
-            &branch,
-            &path.display().to_string(),
-            &base,
-        ],
-    )?;
+    checkout_fresh(repo_root, path, Some(&branch), &base)?;
     let mut merged = Vec::new();
     for task in state
         .tasks
@@ -259,28 +241,6 @@ fn build_result(
         tree: git_text(path, &["rev-parse", "HEAD^{tree}"])?,
         merged,
     })
-}
-
-fn checkout_detached(repo_root: &Path, path: &Path, commit: &str) -> Result<(), VerifyError> {
-    if path.exists() {
-        run_git(
-            repo_root,
-            &["worktree", "remove", "--force", &path.display().to_string()],
-        )?;
-    }
-    let _ = run_git(repo_root, &["worktree", "prune"]);
-    run_git(
-        repo_root,
-        &[
-            "worktree",
-            "add",
-            "--force",
-            "--detach",
-            &path.display().to_string(),
-            commit,
-        ],
-    )?;
-    Ok(())
 }
 
 /// Runs every gate on the checkout at `path`, up to `max_parallel` at once, recording each.

@@ -96,12 +96,7 @@ pub fn prepare(repo_root: &Path, placement: Placement<'_>) -> Result<Worktree, W
         if let Ok(tip) = git_text(path, &["rev-parse", "HEAD"]) {
             run_git(repo_root, &["update-ref", keep_ref, &tip])?;
         }
-        run_git(
-            repo_root,
-            &["worktree", "remove", "--force", &path.display().to_string()],
-        )?;
     }
-    let _ = run_git(repo_root, &["worktree", "prune"]);
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|source| WorktreeError::Io {
             path: parent.display().to_string(),
@@ -112,18 +107,7 @@ pub fn prepare(repo_root: &Path, placement: Placement<'_>) -> Result<Worktree, W
         Some((first, rest)) => (first.as_str(), rest),
         None => (base, &[][..]),
     };
-    run_git(
-        repo_root,
-        &[
-            "worktree",
-            "add",
-            "--force",
-            "-B",
-            branch,
-            &path.display().to_string(),
-            start,
-        ],
-    )?;
+    checkout_fresh(repo_root, path, Some(branch), start)?;
     for dependency in merges {
         let merged = run_git(
             path,
@@ -153,6 +137,34 @@ pub fn prepare(repo_root: &Path, placement: Placement<'_>) -> Result<Worktree, W
         branch: branch.to_owned(),
         start_commit,
     })
+}
+
+/// Removes any worktree at `path` and checks out `commit` there afresh: on `branch` (created
+/// or reset to `commit`), or detached when `branch` is `None`.
+pub fn checkout_fresh(
+    repo_root: &Path,
+    path: &Path,
+    branch: Option<&str>,
+    commit: &str,
+) -> Result<(), GitError> {
+    let location = path.display().to_string();
+    if path.exists() {
+        run_git(repo_root, &["worktree", "remove", "--force", &location])?;
+    }
+    let _ = run_git(repo_root, &["worktree", "prune"]);
+    match branch {
+        Some(branch) => run_git(
+            repo_root,
+            &[
+                "worktree", "add", "--force", "-B", branch, &location, commit,
+            ],
+        )?,
+        None => run_git(
+            repo_root,
+            &["worktree", "add", "--force", "--detach", &location, commit],
+        )?,
+    };
+    Ok(())
 }
 
 /// Commits whatever the agent left uncommitted, then returns everything that changed since

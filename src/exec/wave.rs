@@ -149,12 +149,11 @@ impl Wave<'_> {
                     let _ = agent.stop.send(true);
                 }
             }
-            if state.status == GoalStatus::Executing {
-                self.stop_if_budget_spent(state)?;
-            }
-            let loaded = self.goal.load()?;
-            if loaded.state.status == GoalStatus::Executing && !stopping {
-                self.launch_ready(&loaded.state, &done_tx, progress)?;
+            // A spent budget concludes the goal, which the next look at the log will see.
+            let spent =
+                state.status == GoalStatus::Executing && self.stop_if_budget_spent(state)?;
+            if state.status == GoalStatus::Executing && !spent && !stopping {
+                self.launch_ready(state, &done_tx, progress)?;
             }
             if self.running.is_empty() {
                 break;
@@ -255,10 +254,11 @@ impl Wave<'_> {
         Ok(())
     }
 
-    fn stop_if_budget_spent(&self, state: &GoalState) -> Result<(), WaveError> {
+    /// Concludes the goal `needs_more_budget` when a limit is reached; returns whether one was.
+    fn stop_if_budget_spent(&self, state: &GoalState) -> Result<bool, WaveError> {
         let spent = state.budget.exhausted(self.clock.now());
         if spent.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         let reason = format!(
             "the {} budget is spent; raise it with `omk goal budget-add`, then `omk goal resume`",
@@ -275,7 +275,7 @@ impl Wave<'_> {
             })])
         });
         match result {
-            Ok(_) | Err(StoreError::Refused(_)) => Ok(()),
+            Ok(_) | Err(StoreError::Refused(_)) => Ok(true),
             Err(error) => Err(error.into()),
         }
     }
@@ -505,13 +505,13 @@ impl Wave<'_> {
             output_tokens: ended.report.output_tokens,
             usd_micros: ended.report.usd_micros,
         }));
-        let write_set = self
+        let (write_set, attempt) = self
             .goal
             .load()?
             .state
             .tasks
             .get(task_id)
-            .map(|task| task.spec.write_set.clone())
+            .map(|task| (task.spec.write_set.clone(), task.retries))
             .unwrap_or_default();
         let changes = collect(&agent.worktree.path, task_id, &agent.worktree.start_commit);
         let (summary, violations) = match &changes {
@@ -523,7 +523,7 @@ impl Wave<'_> {
                         .goal
                         .artifacts()
                         .put(
-                            &format!("{task_id}/attempt-{}/diff.patch", self.attempt_of(task_id)),
+                            &format!("{task_id}/attempt-{attempt}/diff.patch"),
                             "text/x-diff",
                             &changes.diff,
                         )
@@ -570,14 +570,6 @@ impl Wave<'_> {
         let described = format!("{} ({reason})", to.name());
         self.settle(task_id, to, reason, events)?;
         Ok(described)
-    }
-
-    fn attempt_of(&self, task_id: &str) -> u32 {
-        self.goal
-            .load()
-            .ok()
-            .and_then(|loaded| loaded.state.tasks.get(task_id).map(|task| task.retries))
-            .unwrap_or(0)
     }
 
     /// Appends `facts`, then moves the running task to `to` (retrying a failure while retries

@@ -61,16 +61,20 @@ macro_rules! event_kinds {
 
             /// Returns the typed event stored in `raw`.
             pub fn decode(raw: &RawEvent) -> Result<Event, DecodeError> {
-                let data = raw.data().get();
+                Event::decode_parts(raw.seq(), raw.kind(), raw.data())
+            }
+
+            /// Returns the typed event of kind `kind` with payload `data`, stored at `seq`.
+            pub fn decode_parts(seq: u64, kind: &str, data: &serde_json::value::RawValue) -> Result<Event, DecodeError> {
                 let payload_error = |error: serde_json::Error| DecodeError::BadPayload {
-                    seq: raw.seq(),
-                    kind: raw.kind().to_owned(),
+                    seq,
+                    kind: kind.to_owned(),
                     detail: error.to_string(),
                 };
-                match raw.kind() {
-                    $($kind => serde_json::from_str(data).map(Event::$variant).map_err(payload_error),)*
+                match kind {
+                    $($kind => serde_json::from_str(data.get()).map(Event::$variant).map_err(payload_error),)*
                     unknown => Err(DecodeError::UnknownKind {
-                        seq: raw.seq(),
+                        seq,
                         kind: unknown.to_owned(),
                     }),
                 }

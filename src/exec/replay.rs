@@ -12,11 +12,12 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::event::{DecodeError, RecordedEvent};
+use crate::event::{DecodeError, Event, RecordedEvent, Timestamp};
 use crate::log::chain::{Head, Position};
 use crate::log::hash::EventHash;
 use crate::log::reader::{position_in_chain, LogReader, ReadError};
-use crate::log::verify::{verify_log, VerifyError, VerifyOptions, VerifyReport};
+use crate::log::verify::{verify_log_decoding, VerifyError, VerifyOptions, VerifyReport};
+use crate::log::LineView;
 use crate::log::LogPaths;
 use crate::project::proof::proof;
 use crate::project::snapshot::Snapshot;
@@ -110,11 +111,36 @@ pub struct ReplayReport {
 /// Verifies the goal directory `dir`: chain, artifacts, projections, determinism.
 pub fn verify_goal_dir(dir: &Path) -> Result<ReplayReport, ReplayError> {
     let paths = LogPaths::resolve(dir);
-    let log = verify_log(&paths, VerifyOptions::all_cores())?;
+    // One pass: the chain is verified and every event decoded on the checker threads.
+    let decode = |view: LineView<'_>| {
+        Event::decode_parts(view.seq, view.kind, view.data).map(|event| RecordedEvent {
+            seq: view.seq,
+            at: Timestamp::new(view.ts),
+            event,
+        })
+    };
+    let mut decoded = Vec::new();
+    let mut positions = Vec::new();
+    let log = verify_log_decoding(
+        &paths,
+        VerifyOptions::all_cores(),
+        &decode,
+        |verified, event| {
+            decoded.push(event);
+            positions.push(verified.after);
+        },
+    )?;
     let mut findings = Vec::new();
     let mut checked = Vec::new();
     if log.first_error().is_none() {
-        let history = read_history(&paths)?;
+        // Events of a torn final batch were decoded too; only complete batches count.
+        let complete = usize::try_from(log.events).unwrap_or(usize::MAX);
+        decoded.truncate(complete);
+        positions.truncate(complete);
+        let events = decoded
+            .into_iter()
+            .collect::<Result<Vec<_>, DecodeError>>()?;
+        let history = History { events, positions };
         check_determinism(&history, &mut findings)?;
         for file in ["snapshot.json", "task-graph.json", "proof.json"] {
             if let Some(finding) = check_json_projection(dir, file, &paths, &history)? {

@@ -27,6 +27,6 @@ pub use hash::EventHash;
 pub use line::{Batch, EventId, EventKind, NewEvent};
 pub use paths::LogPaths;
 pub use reader::{position_in_chain, LogReader, RawEvent};
-pub use verify::{verify_log, VerifyOptions, VerifyReport};
-pub use walk::ChainFault;
+pub use verify::{verify_log, verify_log_decoding, Verified, VerifyOptions, VerifyReport};
+pub use walk::{ChainFault, Decoder, LineView};
 pub use writer::{AppendError, Appended, Expected, LogWriter, OpenError};

@@ -18,7 +18,7 @@ use crate::log::checkpoint::{read_checkpoint, Checkpoint};
 use crate::log::hash::EventHash;
 use crate::log::lock::LogLock;
 use crate::log::paths::LogPaths;
-use crate::log::walk::{walk, ChainFault, Walk};
+use crate::log::walk::{walk_decoding, ChainFault, Decoder, Walk};
 
 /// How to verify.
 #[derive(Clone, Copy, Debug)]
@@ -275,6 +275,25 @@ pub enum VerifyError {
 
 /// Returns the report of verifying the log at `paths` under a shared lock.
 pub fn verify_log(paths: &LogPaths, options: VerifyOptions) -> Result<VerifyReport, VerifyError> {
+    verify_log_decoding(paths, options, &|_| (), |_, ()| {})
+}
+
+/// Where a verified event sits: its `seq`, and the position just after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verified {
+    pub seq: u64,
+    pub after: Position,
+}
+
+/// Verifies the log as [`verify_log`] does, and in the same pass hands every linked event to
+/// `on_event` (in `seq` order) with the value `decode` made of it on the checker threads.
+/// Events of a torn final batch are handed over too: keep those below the report's `events`.
+pub fn verify_log_decoding<T: Send>(
+    paths: &LogPaths,
+    options: VerifyOptions,
+    decode: Decoder<'_, T>,
+    mut on_event: impl FnMut(Verified, T),
+) -> Result<VerifyReport, VerifyError> {
     let log_display = paths.log().display().to_string();
     let read_error = |source| VerifyError::Read {
         path: log_display.clone(),
@@ -290,17 +309,30 @@ pub fn verify_log(paths: &LogPaths, options: VerifyOptions) -> Result<VerifyRepo
     let watched_seq = checkpoint.as_ref().ok().and_then(|c| c.map(|c| c.seq));
     let mut at_checkpoint: Option<LinkInfo> = None;
     let mut artifacts: Vec<(u64, ArtifactRef)> = Vec::new();
-    let walk = walk(
+    let walk = walk_decoding(
         file,
         Position::START,
         options.threads.get(),
-        |info, artifact| {
+        decode,
+        |info, artifact, payload| {
             if Some(info.seq) == watched_seq {
                 at_checkpoint = Some(*info);
             }
             if let Some(artifact) = artifact {
                 artifacts.push((info.seq, artifact.clone()));
             }
+            let after = Position {
+                next_seq: info.seq + 1,
+                offset: info.end,
+                prev: info.hash,
+            };
+            on_event(
+                Verified {
+                    seq: info.seq,
+                    after,
+                },
+                payload,
+            );
         },
     )
     .map_err(read_error)?;

@@ -92,24 +92,44 @@ pub(crate) fn recorded_artifact(
 }
 
 /// Every line of a block checked alone, up to the first bad one.
-struct CheckedBlock {
+/// What a caller's decoder sees of a line that checked alone: enough to build its own value.
+#[derive(Clone, Copy, Debug)]
+pub struct LineView<'a> {
+    pub seq: u64,
+    pub ts: chrono::DateTime<chrono::Utc>,
+    pub kind: &'a str,
+    pub data: &'a serde_json::value::RawValue,
+}
+
+/// Turns a checked line into the caller's value, on the checker threads.
+pub type Decoder<'d, T> = &'d (dyn Fn(LineView<'_>) -> T + Sync);
+
+struct CheckedBlock<T> {
     links: Vec<LinkInfo>,
     artifacts: Vec<(usize, ArtifactRef)>,
+    payloads: Vec<T>,
     fault: Option<(u64, LineFault)>,
 }
 
-fn check_block(block: &Block) -> CheckedBlock {
+fn check_block<T>(block: &Block, decode: Decoder<'_, T>) -> CheckedBlock<T> {
     let mut checked_block = CheckedBlock {
         links: Vec::with_capacity(block.bytes.len() / 256),
         artifacts: Vec::new(),
+        payloads: Vec::new(),
         fault: None,
     };
     for (offset, line) in block.lines() {
         let checked = check_at(offset, line).and_then(|(info, checked)| {
-            recorded_artifact(&checked).map(|artifact| (info, artifact))
+            recorded_artifact(&checked).map(|artifact| (info, artifact, checked))
         });
         match checked {
-            Ok((info, artifact)) => {
+            Ok((info, artifact, checked)) => {
+                checked_block.payloads.push(decode(LineView {
+                    seq: checked.seq,
+                    ts: checked.ts,
+                    kind: &checked.kind,
+                    data: checked.data,
+                }));
                 if let Some(artifact) = artifact {
                     checked_block
                         .artifacts
@@ -133,11 +153,14 @@ struct Stitcher<V> {
     visit: V,
 }
 
-impl<V: FnMut(&LinkInfo, Option<&ArtifactRef>)> Stitcher<V> {
+impl<V> Stitcher<V> {
     /// Links a block; returns whether the walk goes on.
-    fn absorb(&mut self, block: CheckedBlock) -> bool {
+    fn absorb<T>(&mut self, block: CheckedBlock<T>) -> bool
+    where
+        V: FnMut(&LinkInfo, Option<&ArtifactRef>, T),
+    {
         let mut artifacts = block.artifacts.iter().peekable();
-        for (index, info) in block.links.iter().enumerate() {
+        for ((index, info), payload) in block.links.iter().enumerate().zip(block.payloads) {
             if let Err(fault) = self.linker.link(info) {
                 self.stop(info.offset, ChainFault::Link(fault));
                 return false;
@@ -145,7 +168,7 @@ impl<V: FnMut(&LinkInfo, Option<&ArtifactRef>)> Stitcher<V> {
             let artifact = artifacts
                 .next_if(|(artifact_index, _)| *artifact_index == index)
                 .map(|(_, artifact)| artifact);
-            (self.visit)(info, artifact);
+            (self.visit)(info, artifact, payload);
         }
         match block.fault {
             Some((offset, fault)) => {
@@ -196,7 +219,21 @@ pub(crate) fn walk(
     source: impl Read,
     from: Position,
     threads: usize,
-    visit: impl FnMut(&LinkInfo, Option<&ArtifactRef>),
+    mut visit: impl FnMut(&LinkInfo, Option<&ArtifactRef>),
+) -> io::Result<Walk> {
+    walk_decoding(source, from, threads, &|_| (), |info, artifact, ()| {
+        visit(info, artifact)
+    })
+}
+
+/// Returns the walk, as [`walk`] does, and also hands each linked event's decoded value
+/// (made by `decode` on the checker threads, so decoding runs in parallel too) to `visit`.
+pub(crate) fn walk_decoding<T: Send>(
+    source: impl Read,
+    from: Position,
+    threads: usize,
+    decode: Decoder<'_, T>,
+    visit: impl FnMut(&LinkInfo, Option<&ArtifactRef>, T),
 ) -> io::Result<Walk> {
     let mut scanner = BlockScanner::new(source, from.offset);
     let mut stitcher = Stitcher {
@@ -208,7 +245,7 @@ pub(crate) fn walk(
         loop {
             match scanner.next_block()? {
                 Scanned::Lines(block) => {
-                    if !stitcher.absorb(check_block(&block)) {
+                    if !stitcher.absorb(check_block(&block, decode)) {
                         return Ok(stitcher.finish(block.offset + block.bytes.len() as u64));
                     }
                 }
@@ -216,17 +253,18 @@ pub(crate) fn walk(
             }
         }
     }
-    walk_parallel(scanner, stitcher, threads)
+    walk_parallel(scanner, stitcher, threads, decode)
 }
 
-fn walk_parallel<V: FnMut(&LinkInfo, Option<&ArtifactRef>)>(
+fn walk_parallel<T: Send, V: FnMut(&LinkInfo, Option<&ArtifactRef>, T)>(
     mut scanner: BlockScanner<impl Read>,
     mut stitcher: Stitcher<V>,
     threads: usize,
+    decode: Decoder<'_, T>,
 ) -> io::Result<Walk> {
     let (job_sender, job_receiver) = mpsc::sync_channel::<(u64, Block)>(threads);
     let job_receiver = Mutex::new(job_receiver);
-    let (done_sender, done_receiver) = mpsc::channel::<(u64, CheckedBlock, u64)>();
+    let (done_sender, done_receiver) = mpsc::channel::<(u64, CheckedBlock<T>, u64)>();
     std::thread::scope(|scope| {
         // Workers stop when the last job sender is gone, which this closure owns.
         let job_sender = job_sender;
@@ -240,13 +278,16 @@ fn walk_parallel<V: FnMut(&LinkInfo, Option<&ArtifactRef>)>(
                     .recv();
                 let Ok((index, block)) = job else { break };
                 let end = block.offset + block.bytes.len() as u64;
-                if done_sender.send((index, check_block(&block), end)).is_err() {
+                if done_sender
+                    .send((index, check_block(&block, decode), end))
+                    .is_err()
+                {
                     break;
                 }
             });
         }
         drop(done_sender);
-        let mut finished: BTreeMap<u64, (CheckedBlock, u64)> = BTreeMap::new();
+        let mut finished: BTreeMap<u64, (CheckedBlock<T>, u64)> = BTreeMap::new();
         let (mut n_sent, mut n_linked) = (0u64, 0u64);
         let mut last: Option<Scanned> = None;
         loop {

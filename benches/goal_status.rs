@@ -5,7 +5,7 @@
 //! reports from running agents. Measured: the library's load + glance (criterion), and the
 //! whole `omk goal status --format json` process, best of several runs.
 //!
-//! Also `omk replay --verify` (chain, artifacts, decode, fold twice) on the same goal.
+//! Also `omk replay --verify` (chain, artifacts and decoding on the checker threads, fold twice).
 //!
 //! Run with `cargo bench --bench goal_status`. `OMK_BENCH_EVENTS` overrides the size.
 
@@ -248,7 +248,7 @@ fn main() {
         process_without * 1e3
     );
     println!(
-        "  replay --verify (chain + artifacts on all cores, then decode, fold twice): {:.0} ms, {:.0} events/s = {:.0}% of the 1-core floor",
+        "  replay --verify (chain + artifacts + decoding on all cores, fold twice): {:.0} ms, {:.0} events/s = {:.0}% of the 1-core floor",
         replay * 1e3,
         n as f64 / replay,
         100.0 * floor_s / replay

@@ -41,11 +41,6 @@ impl Clock {
         Ok(Clock { fixed })
     }
 
-    /// Returns a clock that always says `at`.
-    pub fn fixed(at: Timestamp) -> Clock {
-        Clock { fixed: Some(at) }
-    }
-
     /// Returns the current instant.
     #[allow(clippy::disallowed_methods)] // The shell's one reading of the clock.
     pub fn now(&self) -> Timestamp {

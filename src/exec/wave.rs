@@ -30,7 +30,7 @@ use crate::exec::process::signal_group;
 use crate::exec::worktree::{attempt_ref, branch_name, collect, prepare, Placement, Worktree};
 use crate::log::artifacts::ArtifactRef;
 use crate::plan::write_set::outside;
-use crate::state::{Action, GoalState, GoalStatus, Refusal, Task};
+use crate::state::{Action, GoalState, GoalStatus, Task};
 use crate::store::{GoalDir, Loaded, StoreError};
 
 /// How a wave runs.
@@ -884,12 +884,4 @@ fn agent_prompt(state: &GoalState, task: &Task, worktree: &Worktree) -> String {
         acceptance = list(&task.spec.acceptance),
         plan = if plan_docs.is_empty() { "- (none)".to_owned() } else { plan_docs.join("\n") },
     )
-}
-
-/// Returns the refusal a wave gets for a goal that cannot execute now.
-pub fn check_executable(state: &GoalState) -> Result<(), Refusal> {
-    match state.status {
-        GoalStatus::Executing => Ok(()),
-        _ => state.check(Action::EnterPhase(Phase::Executing)),
-    }
 }

@@ -100,29 +100,22 @@ impl UsageReader {
                 self.claim(value.pointer("/part/text"))
             }
             (Dialect::Command, "usage") => {
-                add(
-                    &mut self.report.input_tokens,
+                self.add_usage(
                     number(value.get("input_tokens")),
-                );
-                add(
-                    &mut self.report.output_tokens,
                     number(value.get("output_tokens")),
+                    usd(value.get("usd")),
                 );
-                add(&mut self.report.usd_micros, usd(value.get("usd")));
             }
             (Dialect::Kimi, _) => {
                 if value.get("role").and_then(Value::as_str) == Some("assistant") {
                     self.claim(value.get("content"));
                 }
                 if let Some(usage) = value.get("usage") {
-                    add(
-                        &mut self.report.input_tokens,
+                    let (input, output) = (
                         number(usage.get("input_tokens")),
-                    );
-                    add(
-                        &mut self.report.output_tokens,
                         number(usage.get("output_tokens")),
                     );
+                    self.add_usage(input, output, None);
                 }
             }
             _ => {}
@@ -140,6 +133,13 @@ impl UsageReader {
         self.report
     }
 
+    /// Adds one report of tokens and cost; what is `None` stays unknown.
+    fn add_usage(&mut self, input: Option<u64>, output: Option<u64>, usd_micros: Option<u64>) {
+        add(&mut self.report.input_tokens, input);
+        add(&mut self.report.output_tokens, output);
+        add(&mut self.report.usd_micros, usd_micros);
+    }
+
     fn claude_result(&mut self, value: &Value) {
         let usage = &value["usage"];
         let input = [
@@ -147,18 +147,14 @@ impl UsageReader {
             number(usage.get("cache_creation_input_tokens")),
             number(usage.get("cache_read_input_tokens")),
         ];
-        if input.iter().any(Option::is_some) {
-            add(
-                &mut self.report.input_tokens,
-                Some(input.iter().flatten().sum()),
-            );
-        }
-        add(
-            &mut self.report.output_tokens,
+        // Cache tokens are input too; the total is unknown only when none is reported.
+        let input = input
+            .iter()
+            .any(Option::is_some)
+            .then(|| input.iter().flatten().sum());
+        self.add_usage(
+            input,
             number(usage.get("output_tokens")),
-        );
-        add(
-            &mut self.report.usd_micros,
             usd(value.get("total_cost_usd")),
         );
         self.claim(value.get("result"));
@@ -172,13 +168,10 @@ impl UsageReader {
 
     fn codex_turn(&mut self, value: &Value) {
         let usage = &value["usage"];
-        add(
-            &mut self.report.input_tokens,
+        self.add_usage(
             number(usage.get("input_tokens")),
-        );
-        add(
-            &mut self.report.output_tokens,
             number(usage.get("output_tokens")),
+            None,
         );
     }
 
@@ -187,19 +180,12 @@ impl UsageReader {
         let input = number(stats.get("input_tokens")).or(number(stats.get("inputTokens")));
         let output = number(stats.get("output_tokens")).or(number(stats.get("outputTokens")));
         if input.is_some() || output.is_some() {
-            add(&mut self.report.input_tokens, input);
-            add(&mut self.report.output_tokens, output);
+            self.add_usage(input, output, None);
         } else if let Some(models) = stats.get("models").and_then(Value::as_object) {
             // Older versions break usage down per model: prompt and candidates tokens.
             for model in models.values() {
-                add(
-                    &mut self.report.input_tokens,
-                    number(model.pointer("/tokens/prompt")),
-                );
-                add(
-                    &mut self.report.output_tokens,
-                    number(model.pointer("/tokens/candidates")),
-                );
+                let prompt = number(model.pointer("/tokens/prompt"));
+                self.add_usage(prompt, number(model.pointer("/tokens/candidates")), None);
             }
         }
         self.claim(value.get("response"));
@@ -207,15 +193,11 @@ impl UsageReader {
 
     fn opencode_step(&mut self, value: &Value) {
         let part = value.get("part").unwrap_or(value);
-        add(
-            &mut self.report.input_tokens,
+        self.add_usage(
             number(part.pointer("/tokens/input")),
-        );
-        add(
-            &mut self.report.output_tokens,
             number(part.pointer("/tokens/output")),
+            usd(part.get("cost")),
         );
-        add(&mut self.report.usd_micros, usd(part.get("cost")));
     }
 
     fn observe_aider(&mut self, line: &str) {
@@ -232,8 +214,7 @@ impl UsageReader {
                 .flat_map(|part| part.split(". "))
                 .find_map(|part| part.trim().strip_suffix(suffix).and_then(abbreviated))
         };
-        add(&mut self.report.input_tokens, segment(" sent"));
-        add(&mut self.report.output_tokens, segment(" received"));
+        self.add_usage(segment(" sent"), segment(" received"), None);
         if let Some(session) = rest
             .split("Cost: ")
             .nth(1)

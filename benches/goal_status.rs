@@ -226,7 +226,7 @@ fn main() {
     });
     drop_snapshot();
     let replay = best_of(2, || {
-        let report = omk::exec::replay::verify_goal_dir(goal.dir()).unwrap();
+        let report = omk::ops::replay::verify_goal_dir(goal.dir()).unwrap();
         assert!(report.intact);
     });
     println!("\nsummary: goal of {n} events, {:.1} MB", bytes / 1e6);

@@ -6,10 +6,11 @@
 
 pub mod cli;
 pub mod event;
-pub mod exec;
 pub mod log;
+pub mod ops;
 pub mod plan;
 pub mod project;
 pub mod schema;
+pub mod shell;
 pub mod state;
 pub mod store;

@@ -5,7 +5,6 @@
 
 use schemars::{JsonSchema, Schema};
 
-use crate::exec::planner::{PlannerReply, PlannerRequest};
 use crate::log::checkpoint::Checkpoint;
 use crate::log::hash::EventHash;
 use crate::log::line::Batch;
@@ -16,6 +15,7 @@ use crate::project::proof::{Proof, Statement};
 use crate::project::show::ShowView;
 use crate::project::snapshot::Snapshot;
 use crate::project::task_graph::TaskGraphView;
+use crate::shell::planner::{PlannerReply, PlannerRequest};
 use crate::state::GoalState;
 
 /// One stored line of an omk event log, format version 1.

@@ -2,7 +2,7 @@
 //! usage. Unknown lines, stray text and future event kinds must be ignored, and what an agent
 //! does not report must stay unknown (`None`), never 0.
 
-use omk::exec::agent::{backend, AgentReport, UsageReader};
+use omk::shell::agent::{backend, AgentReport, UsageReader};
 
 fn read(preset: &str, file: &str, exit_code: Option<i32>) -> AgentReport {
     let text = std::fs::read_to_string(format!(

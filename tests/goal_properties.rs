@@ -297,7 +297,7 @@ proptest! {
         prop_assert_eq!(&from_snapshot.state, &loaded.state);
         prop_assert_eq!(from_snapshot.position, from_log.position);
         // Replay: the written history verifies, projections and snapshot included.
-        let replayed = omk::exec::replay::verify_goal_dir(goal.dir()).unwrap();
+        let replayed = omk::ops::replay::verify_goal_dir(goal.dir()).unwrap();
         prop_assert!(replayed.intact, "{:?}", replayed.findings);
     }
 }

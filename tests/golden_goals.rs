@@ -316,6 +316,8 @@ fn verified(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
                     stderr: stderr.hash,
                     limit_stop: None,
                     claim: Some("done".to_owned()),
+                    transcript_truncated: false,
+                    leftovers_killed: 0,
                 }),
                 Event::UsageRecorded(UsageRecorded {
                     task_id: Some(slice.to_owned()),
@@ -334,6 +336,7 @@ fn verified(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
                     insertions: 3,
                     deletions: 1,
                     diff: Some(diff.hash),
+                    diff_truncated: false,
                     outside_write_set: vec![],
                 }),
                 moved(slice, TaskStatus::Running, TaskStatus::Done),
@@ -382,6 +385,9 @@ fn verified(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
                 timed_out: false,
                 duration_ms: 12_000,
                 output: output.hash,
+                interrupted: false,
+                output_truncated: false,
+                leftovers_killed: 0,
             }),
         ]
     };

@@ -120,7 +120,14 @@ fn finishing() -> Vec<Event> {
 }
 
 fn gate_run(
-    (gate, required, on_claimed, exit_code, timed_out, dirty): (u8, bool, bool, i32, bool, bool),
+    (gate, required, on_claimed, exit_code, (timed_out, interrupted), dirty): (
+        u8,
+        bool,
+        bool,
+        i32,
+        (bool, bool),
+        bool,
+    ),
 ) -> Event {
     Event::GateFinished(GateFinished {
         gate: format!("gate-{gate}"),
@@ -138,6 +145,9 @@ fn gate_run(
         timed_out,
         duration_ms: 1,
         output: ContentHash::of(b""),
+        interrupted,
+        output_truncated: false,
+        leftovers_killed: 0,
     })
 }
 
@@ -164,7 +174,7 @@ proptest! {
 
     #[test]
     fn ready_only_with_every_required_gate_green_on_the_claimed_tree(
-        runs in prop::collection::vec((0u8..3, any::<bool>(), any::<bool>(), 0i32..2, prop::bool::weighted(0.1), prop::bool::weighted(0.1)), 0..8),
+        runs in prop::collection::vec((0u8..3, any::<bool>(), any::<bool>(), 0i32..2, (prop::bool::weighted(0.1), prop::bool::weighted(0.1)), prop::bool::weighted(0.1)), 0..8),
     ) {
         let mut events = verified_goal();
         events.extend(runs.into_iter().map(gate_run));

@@ -7,13 +7,14 @@ use clap::Args;
 
 use crate::cli::{print_stderr, print_stdout, Failure, Format, EXIT_FINDINGS, EXIT_OK};
 use crate::event::{Event, TaskKind, TaskStatus, WorktreeRemoved};
-use crate::exec::agent::{backend, AgentError, Backend};
-use crate::exec::config::Config;
-use crate::exec::wave::{execute, Progress, WaveError, WaveOptions};
-use crate::exec::worktree::{is_dirty, remove};
+use crate::ops::settings::Config;
+use crate::ops::wave::{execute, Progress, WaveError, WaveOptions};
 use crate::project::budget::command_result;
 use crate::project::glance::next_step;
 use crate::project::to_json;
+use crate::shell::agent::{backend, AgentError, Backend};
+use crate::shell::interrupt::{self, EXIT_INTERRUPTED};
+use crate::shell::worktree::{is_dirty, remove};
 use crate::state::{GoalState, GoalStatus};
 use crate::store::{GoalDir, Loaded, StoreError};
 
@@ -114,6 +115,7 @@ pub fn run_wave(
             .map_or(DEFAULT_AGENT_TIMEOUT, Duration::from_secs),
         lease_ttl: Duration::from_secs(30),
         poll: Duration::from_millis(200),
+        interrupt: interrupt::listen(),
     };
     let mut view = ProgressView::new(std::io::stderr().is_terminal());
     let mut report = |event: Progress| view.show(&event);
@@ -126,7 +128,21 @@ pub fn run_wave(
     )
     .map_err(wave_failure);
     view.clear();
-    print_outcome(&loaded?, format)
+    let outcome = loaded?;
+    if outcome.interrupted {
+        let state = &outcome.loaded.state;
+        print_stderr(&format!(
+            "omk: goal {} interrupted: {}; nothing is left running. Resume with: omk goal execute {}",
+            state.goal_id,
+            match outcome.stopped.as_slice() {
+                [] => "no agent was running".to_owned(),
+                stopped => format!("stopped the agents of {} (pending again)", stopped.join(", ")),
+            },
+            state.goal_id
+        ));
+        return Ok(EXIT_INTERRUPTED);
+    }
+    print_outcome(&outcome.loaded, format)
 }
 
 fn choose_backend(state: &GoalState, agent: &AgentArgs) -> Result<Backend, Failure> {

@@ -11,16 +11,16 @@ use crate::event::{
     BudgetExtended, BudgetLimits, Decision, Event, GoalCancelled, GoalPaused, GoalResumed,
     IntegrationDecided, Phase, RunMode,
 };
-use crate::exec::clock::Clock;
-use crate::exec::config::{load_config, Config};
-use crate::exec::git::repo_root;
-use crate::exec::intake::{start_goal, IntakeError, StartRequest};
-use crate::exec::planner::PLANNER_TIMEOUT;
+use crate::ops::intake::{start_goal, IntakeError, StartRequest};
+use crate::ops::settings::{load_config, Config};
 use crate::plan::documents::budget_line;
 use crate::project::budget::{budget_text, budget_view, command_result};
 use crate::project::glance::{glance, list_text, next_step, status_text, Glance, GoalList};
 use crate::project::show::{show_document, show_view};
 use crate::project::to_json;
+use crate::shell::clock::Clock;
+use crate::shell::git::repo_root;
+use crate::shell::planner::PLANNER_TIMEOUT;
 use crate::state::{Action, GoalState, GoalStatus, Refusal};
 use crate::store::{GoalDir, Loaded, StateDir, StoreError};
 

@@ -172,13 +172,13 @@ pub fn print_stderr(text: &str) {
 }
 
 fn demo(args: DemoArgs) -> Result<u8, Failure> {
-    let clock = crate::exec::clock::Clock::from_env()?;
+    let clock = crate::shell::clock::Clock::from_env()?;
     let parent = args.dir.unwrap_or_else(std::env::temp_dir);
     print_stdout("omk demo: a whole goal, end to end. The agent is SCRIPTED: it applies a recorded change, it is not a model.\n")?;
     let mut say = |line: &str| {
         let _ = print_stdout(&format!("  {line}\n"));
     };
-    let run = crate::exec::demo::run_demo(&parent, &clock, &mut say)?;
+    let run = crate::ops::demo::run_demo(&parent, &clock, &mut say)?;
     let id = &run.loaded.state.goal_id;
     let verdict = if run.verdict.ready {
         "READY"

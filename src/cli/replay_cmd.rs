@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 
 use crate::cli::{print_stderr, print_stdout, Failure, EXIT_FINDINGS, EXIT_OK};
-use crate::exec::replay::{read_history, verify_goal_dir, ReplayReport};
 use crate::log::LogPaths;
+use crate::ops::replay::{read_history, verify_goal_dir, ReplayReport};
 use crate::project::show::show_document;
 use crate::project::timeline::{entry, timeline_text};
 use crate::project::to_json;

@@ -7,14 +7,15 @@ use clap::Args;
 
 use crate::cli::{print_stderr, print_stdout, Failure, Format, EXIT_FINDINGS, EXIT_OK};
 use crate::event::FindingSeverity;
-use crate::exec::review::{review_goal, ReviewError};
-use crate::exec::verify::{resolve_gates, verify_goal, VerifyError, VerifyProgress, VerifyRequest};
+use crate::ops::review::{review_goal, ReviewError};
+use crate::ops::verify::{resolve_gates, verify_goal, VerifyError, VerifyProgress, VerifyRequest};
 use crate::plan::documents::format_duration;
 use crate::plan::gates::GateSpec;
 use crate::project::budget::command_result;
 use crate::project::glance::next_step;
 use crate::project::proof::{proof, proof_markdown, statement};
 use crate::project::to_json;
+use crate::shell::interrupt::{self, EXIT_INTERRUPTED};
 use crate::store::StoreError;
 
 use super::goal_cmd::{parse_duration, store_failure, Context};
@@ -94,6 +95,7 @@ pub fn verify_command(context: &Context, args: &VerifyArgs) -> Result<u8, Failur
             .or(config.verify.max_parallel)
             .unwrap_or(DEFAULT_MAX_PARALLEL),
         task: args.task.clone(),
+        interrupt: interrupt::listen(),
     };
     let terminal = std::io::stderr().is_terminal();
     let mut report = |event: VerifyProgress| match &event {
@@ -114,7 +116,7 @@ pub fn verify_command(context: &Context, args: &VerifyArgs) -> Result<u8, Failur
             print_stderr(&progress_line(&event));
         }
     };
-    let loaded = verify_goal(
+    let outcome = verify_goal(
         &goal,
         &context.repo_root,
         &context.clock,
@@ -122,26 +124,40 @@ pub fn verify_command(context: &Context, args: &VerifyArgs) -> Result<u8, Failur
         &mut report,
     )
     .map_err(verify_failure)?;
-    let state = &loaded.state;
-    let head_runs: Vec<_> = state
-        .gate_runs
-        .iter()
-        .rev()
-        .filter(|record| !record.run.target.baseline && record.run.target.task_id == args.task)
-        .take(request.gates.len())
-        .collect();
-    let failed: Vec<&str> = head_runs
-        .iter()
-        .filter(|record| record.run.required && !record.run.passed())
-        .map(|record| record.run.gate.as_str())
-        .collect();
+    let state = &outcome.loaded.state;
+    if outcome.interrupted {
+        let stopped: Vec<&str> = outcome
+            .ran
+            .iter()
+            .filter(|run| run.interrupted)
+            .map(|run| run.gate.as_str())
+            .collect();
+        print_stderr(&format!(
+            "omk: verification of goal {} interrupted{}; nothing is left running. Resume with: omk goal verify {}",
+            state.goal_id,
+            if stopped.is_empty() {
+                String::new()
+            } else {
+                format!(" (stopped gate {})", stopped.join(", "))
+            },
+            state.goal_id
+        ));
+        return Ok(EXIT_INTERRUPTED);
+    }
     match args.format {
-        Format::Json => print_stdout(&to_json(&command_result(state, loaded.head(), "verified")))?,
+        Format::Json => print_stdout(&to_json(&command_result(
+            state,
+            outcome.loaded.head(),
+            "verified",
+        )))?,
         Format::Text => {
-            let verdict = if failed.is_empty() {
+            let verdict = if outcome.failed_required.is_empty() {
                 "every required gate passed".to_owned()
             } else {
-                format!("required gates failed: {}", failed.join(", "))
+                format!(
+                    "required gates failed: {}",
+                    outcome.failed_required.join(", ")
+                )
             };
             print_stdout(&format!(
                 "verified goal {}: {verdict}; now {}; next: {}\n",
@@ -151,7 +167,7 @@ pub fn verify_command(context: &Context, args: &VerifyArgs) -> Result<u8, Failur
             ))?;
         }
     }
-    Ok(if failed.is_empty() {
+    Ok(if outcome.failed_required.is_empty() {
         EXIT_OK
     } else {
         EXIT_FINDINGS
@@ -181,10 +197,21 @@ fn progress_line(event: &VerifyProgress) -> String {
             baseline,
             passed,
             seconds,
+            interrupted,
+            leftovers_killed,
         } => format!(
-            "omk: gate {gate}{} {} in {seconds}s",
+            "omk: gate {gate}{} {} in {seconds}s{}",
             if *baseline { " (base)" } else { "" },
-            if *passed { "passed" } else { "failed" }
+            match (interrupted, passed) {
+                (true, _) => "interrupted",
+                (false, true) => "passed",
+                (false, false) => "failed",
+            },
+            match leftovers_killed {
+                0 => String::new(),
+                1 => "; it left 1 process running, which omk killed".to_owned(),
+                count => format!("; it left {count} processes running, which omk killed"),
+            }
         ),
     }
 }

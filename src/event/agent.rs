@@ -52,6 +52,14 @@ pub struct AgentFinished {
     pub limit_stop: Option<String>,
     /// Returns the agent's final message: a claim, not evidence.
     pub claim: Option<String>,
+    /// Whether a transcript was longer than omk keeps (64 MiB a stream) and was cut.
+    /// Added in 0.1.0 with the process supervisor; absent means `false`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub transcript_truncated: bool,
+    /// How many processes the agent left running when it ended, which omk then killed.
+    /// Added in 0.1.0 with the process supervisor; absent means 0.
+    #[serde(default, skip_serializing_if = "crate::event::is_zero")]
+    pub leftovers_killed: u32,
 }
 
 /// `changes_recorded`: what omk found in the task's worktree after the agent ended.
@@ -73,6 +81,10 @@ pub struct ChangesRecorded {
     pub deletions: u64,
     /// Returns the diff artifact (`git diff --binary start head`), when anything changed.
     pub diff: Option<ContentHash>,
+    /// Whether the diff was longer than omk keeps and the artifact holds only its start.
+    /// Added in 0.1.0 with the process supervisor; absent means `false`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub diff_truncated: bool,
     /// Returns the changed paths outside the task's write set: a policy violation.
     pub outside_write_set: Vec<String>,
 }

@@ -72,12 +72,24 @@ pub struct GateFinished {
     pub duration_ms: u64,
     /// Returns the gate's combined output, as an artifact (never embedded).
     pub output: ContentHash,
+    /// Whether the run was stopped by an interruption (Ctrl-C) before it could finish.
+    /// Added in 0.1.0 with the process supervisor; absent means `false`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
+    /// Whether the output was longer than omk keeps and the artifact holds only its start.
+    /// Added in 0.1.0 with the process supervisor; absent means `false`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub output_truncated: bool,
+    /// How many processes the gate left running when it ended, which omk then killed.
+    /// Added in 0.1.0 with the process supervisor; absent means 0.
+    #[serde(default, skip_serializing_if = "crate::event::is_zero")]
+    pub leftovers_killed: u32,
 }
 
 impl GateFinished {
     /// Returns whether the gate passed: it exited 0 in time.
     pub fn passed(&self) -> bool {
-        self.exit_code == Some(0) && !self.timed_out
+        self.exit_code == Some(0) && !self.timed_out && !self.interrupted
     }
 }
 

@@ -31,6 +31,12 @@ use crate::log::artifacts::ArtifactRef;
 use crate::log::line::{EventId, EventKind, InvalidEvent, NewEvent};
 use crate::log::reader::RawEvent;
 
+/// Returns whether a count is zero, so that a field added with a zero default is left out of
+/// the events that do not need it (their bytes stay as older builds wrote them).
+pub(crate) fn is_zero(count: &u32) -> bool {
+    *count == 0
+}
+
 /// Declares every event kind once: the enum variant, its payload type and its stored name.
 macro_rules! event_kinds {
     ($($variant:ident($payload:ty) = $kind:literal,)*) => {

@@ -171,7 +171,8 @@ impl ArtifactStore {
         })
     }
 
-    fn error(&self, source: io::Error) -> ArtifactError {
+    /// Returns `source` as an error of this store, naming its directory.
+    pub fn error(&self, source: io::Error) -> ArtifactError {
         ArtifactError {
             dir: self.dir.display().to_string(),
             source,

@@ -13,7 +13,6 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::event::{DecodeError, Event, RecordedEvent, Timestamp};
-use crate::exec::clock::new_event_ids;
 use crate::log::artifacts::ArtifactStore;
 use crate::log::chain::{Head, Position};
 use crate::log::line::InvalidEvent;
@@ -21,6 +20,7 @@ use crate::log::paths::{LogPaths, LOG_FILE_NAME};
 use crate::log::reader::{position_in_chain, LogReader, ReadError};
 use crate::log::writer::{AppendError, Expected, LogWriter, OpenError};
 use crate::project::snapshot::Snapshot;
+use crate::shell::clock::new_event_ids;
 use crate::state::{FoldError, GoalState, Refusal};
 
 pub use projections::{SNAPSHOT_FILE, TASK_GRAPH_FILE};

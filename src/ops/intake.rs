@@ -12,16 +12,16 @@ use crate::event::{
     BudgetLimits, Conclusion, Event, GoalConcluded, OracleChecked, Phase, PhaseEntered, PlanSource,
     PlannerFellBack, RunMode, RunOptions, RunStarted, TasksPlanned,
 };
-use crate::exec::clock::Clock;
-use crate::exec::git::head_commit;
-use crate::exec::planner::{ask_planner, PlannerRequest};
-use crate::exec::scan::scan_repository;
 use crate::log::artifacts::ArtifactError;
 use crate::plan::decompose::{slices, MAX_SLICES};
 use crate::plan::documents::{documents, PlanFacts};
 use crate::plan::oracle::check_oracle;
 use crate::plan::relevance::{keywords, rank_files};
 use crate::plan::{normalize_prompt, task_graph, RELEVANT_FILES};
+use crate::shell::clock::Clock;
+use crate::shell::git::head_commit;
+use crate::shell::planner::{ask_planner, PlannerRequest};
+use crate::shell::scan::scan_repository;
 use crate::state::GraphError;
 use crate::store::{GoalDir, Loaded, StateDir, StoreError};
 

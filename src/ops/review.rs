@@ -13,10 +13,10 @@ use crate::event::{
     Event, FindingSeverity, Phase, PhaseEntered, ResultBuilt, ReviewFinding, ReviewRecorded,
     TaskKind, TaskStatus, TaskTransitioned,
 };
-use crate::exec::clock::Clock;
-use crate::exec::git::{git_text, run_git, GitError};
 use crate::plan::secrets::scan;
 use crate::plan::write_set::allows;
+use crate::shell::clock::Clock;
+use crate::shell::git::{git_paths, git_text, run_git, GitError};
 use crate::state::verdict::verdict_before_acceptance;
 use crate::state::{Action, GoalState, GoalStatus};
 use crate::store::{GoalDir, Loaded, StoreError};
@@ -73,15 +73,36 @@ pub fn review_goal(goal: &GoalDir, repo_root: &Path, clock: &Clock) -> Result<Lo
         .state
     };
     let base = state.base_commit.clone().unwrap_or_default();
-    let changed: Vec<String> = git_text(repo_root, &["diff", "--name-only", &base, &tip])?
-        .lines()
-        .map(str::to_owned)
-        .collect();
+    let changed = git_paths(
+        repo_root,
+        &["diff", "--no-renames", "--name-only", "-z", &base, &tip],
+    )?;
+    // Deleted files have nothing left to scan; every other changed file must be read.
+    let present = git_paths(
+        repo_root,
+        &[
+            "diff",
+            "--no-renames",
+            "--name-only",
+            "-z",
+            "--diff-filter=d",
+            &base,
+            &tip,
+        ],
+    )?;
     let mut findings = Vec::new();
     for file in &changed {
-        if let Ok(bytes) = run_git(repo_root, &["show", &format!("{tip}:{file}")]) {
-            if !bytes.contains(&0) {
-                findings.extend(scan(file, &String::from_utf8_lossy(&bytes)));
+        if present.contains(file) {
+            match run_git(repo_root, &["cat-file", "blob", &format!("{tip}:{file}")]) {
+                Ok(bytes) if bytes.contains(&0) => {}
+                Ok(bytes) => findings.extend(scan(file, &String::from_utf8_lossy(&bytes))),
+                Err(error) => findings.push(ReviewFinding {
+                    check: "secret_scan".to_owned(),
+                    severity: FindingSeverity::High,
+                    file: Some(file.clone()),
+                    line: None,
+                    message: format!("the secret scan could not read it: {}", error.detail),
+                }),
             }
         }
         if !attributed(&state, file) {

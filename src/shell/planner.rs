@@ -12,11 +12,14 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{TaskKind, TaskSpec};
-use crate::exec::process::{run, Run};
+use crate::plan::documents::format_duration;
 use crate::plan::relevance::RelevantFile;
+use crate::shell::process::{run, Capture, Ending, Spec};
 
 /// How long the planner may take.
 pub const PLANNER_TIMEOUT: Duration = Duration::from_secs(300);
+/// The longest reply omk reads from the planner.
+const MAX_REPLY_BYTES: u64 = 16 << 20;
 
 /// What omk sends the planner on stdin.
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
@@ -45,30 +48,42 @@ pub fn ask_planner(
     timeout: Duration,
 ) -> Result<Vec<TaskSpec>, String> {
     let input = serde_json::to_vec(request).map_err(|error| error.to_string())?;
-    let finished = run(&Run {
-        program: "sh",
-        args: &["-c", command],
-        dir: root,
-        env: &[("OMK_GOAL_ID", request.goal_id)],
-        stdin: Some(&input),
-        timeout,
-        tail: None,
-    })
-    .map_err(|error| error.to_string())?;
-    if finished.code != Some(0) {
-        let stderr = String::from_utf8_lossy(&finished.stderr);
-        let last_line = stderr
-            .lines()
-            .rev()
-            .find(|line| !line.trim().is_empty())
-            .unwrap_or("");
-        return Err(match finished.code {
-            Some(127) => format!("the planner command was not found (exit 127): {last_line}"),
-            Some(code) => format!("the planner exited with status {code}: {last_line}"),
-            None => "the planner was killed by a signal".to_owned(),
-        });
+    let mut spec = Spec::new("sh", &["-c", command], root);
+    spec.env = vec![("OMK_GOAL_ID".to_owned(), request.goal_id.to_owned())];
+    spec.stdin = Some(input);
+    spec.deadline = timeout;
+    spec.stdout = Capture::memory(MAX_REPLY_BYTES);
+    spec.stderr = Capture::nothing();
+    let exit = run(spec).map_err(|error| error.to_string())?;
+    let last_line = exit.stderr.tail.last_line();
+    match (exit.ending, exit.code) {
+        (Ending::TimedOut, _) => {
+            return Err(format!(
+                "the planner did not finish within {} and was stopped",
+                format_duration(timeout.as_secs())
+            ))
+        }
+        (_, Some(0)) => {}
+        (_, Some(127)) => {
+            return Err(format!(
+                "the planner command was not found (exit 127): {last_line}"
+            ))
+        }
+        (_, Some(code)) => {
+            return Err(format!(
+                "the planner exited with status {code}: {last_line}"
+            ))
+        }
+        (_, None) => return Err("the planner was killed by a signal".to_owned()),
     }
-    let reply: PlannerReply = serde_json::from_slice(&finished.stdout).map_err(|error| {
+    if exit.stdout.truncated {
+        return Err(format!(
+            "the planner's reply is over {} MiB",
+            MAX_REPLY_BYTES >> 20
+        ));
+    }
+    let finished = exit;
+    let reply: PlannerReply = serde_json::from_slice(&finished.stdout.bytes).map_err(|error| {
         format!("the planner's reply is not a valid {{\"tasks\": [...]}} document: {error}")
     })?;
     if reply.tasks.is_empty() || reply.tasks.len() > request.max_slices {

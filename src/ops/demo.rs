@@ -11,15 +11,16 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::event::{BudgetLimits, Decision, Event, IntegrationDecided, RunMode};
-use crate::exec::agent::backend;
-use crate::exec::clock::Clock;
-use crate::exec::config::load_config;
-use crate::exec::git::run_git;
-use crate::exec::intake::{start_goal, StartRequest};
-use crate::exec::replay::{verify_goal_dir, ReplayReport};
-use crate::exec::review::review_goal;
-use crate::exec::verify::{resolve_gates, verify_goal, VerifyRequest};
-use crate::exec::wave::{execute, WaveOptions};
+use crate::ops::intake::{start_goal, StartRequest};
+use crate::ops::replay::{verify_goal_dir, ReplayReport};
+use crate::ops::review::review_goal;
+use crate::ops::settings::load_config;
+use crate::ops::verify::{resolve_gates, verify_goal, VerifyRequest};
+use crate::ops::wave::{execute, WaveOptions};
+use crate::shell::agent::backend;
+use crate::shell::clock::Clock;
+use crate::shell::git::run_git;
+use crate::shell::interrupt::Interrupt;
 use crate::state::verdict::Verdict;
 use crate::store::{GoalDir, Loaded, StateDir};
 
@@ -126,12 +127,13 @@ pub fn run_demo(
         agent_timeout: Duration::from_secs(120),
         lease_ttl: Duration::from_secs(30),
         poll: Duration::from_millis(200),
+        interrupt: Interrupt::never(),
     };
     let executed = step(
         "executing",
         execute(&goal, &repo, clock, &options, &mut |_| {}),
     )?;
-    let (done, total) = executed.state.tasks.progress();
+    let (done, total) = executed.loaded.state.tasks.progress();
     say(&format!(
         "executed: {done} of {total} tasks done; the agent's change is on its own branch"
     ));
@@ -141,12 +143,13 @@ pub fn run_demo(
         gates,
         max_parallel: 2,
         task: None,
+        interrupt: Interrupt::never(),
     };
     let verified = step(
         "verifying",
         verify_goal(&goal, &repo, clock, &verify, &mut |_| {}),
     )?;
-    let proof = crate::project::proof::proof(&verified.state, verified.head());
+    let proof = crate::project::proof::proof(&verified.loaded.state, verified.loaded.head());
     for gate in &proof.gates {
         say(&format!(
             "verified: gate `{}` {} on the base commit, {} on the goal's tree",

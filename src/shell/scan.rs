@@ -7,8 +7,8 @@ use std::fs;
 use std::io::Read;
 use std::path::Path;
 
-use crate::exec::git::tracked_files;
 use crate::plan::relevance::ScannedFile;
+use crate::shell::git::tracked_files;
 
 /// The most files the scan reads.
 pub const MAX_FILES: usize = 20_000;

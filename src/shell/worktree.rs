@@ -8,7 +8,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::exec::git::{git_text, run_git, GitError};
+use crate::log::artifacts::{ArtifactRef, ArtifactStore};
+use crate::shell::git::{git_paths, git_text, git_to_artifact, run_git, GitError};
 
 /// A prepared worktree.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,8 +29,9 @@ pub struct Changes {
     pub changed_files: Vec<String>,
     pub insertions: u64,
     pub deletions: u64,
-    /// Returns `git diff --binary start head`.
-    pub diff: Vec<u8>,
+    /// `git diff --binary start head` as an artifact, and whether it was cut at the cap;
+    /// `None` when nothing changed.
+    pub diff: Option<(ArtifactRef, bool)>,
 }
 
 /// A worktree could not be prepared or read.
@@ -121,13 +123,12 @@ pub fn prepare(repo_root: &Path, placement: Placement<'_>) -> Result<Worktree, W
             ],
         );
         if merged.is_err() {
-            let files =
-                git_text(path, &["diff", "--name-only", "--diff-filter=U"]).unwrap_or_default();
+            let files = conflicted_files(path);
             let _ = run_git(path, &["merge", "--abort"]);
             return Err(WorktreeError::MergeConflict {
                 task: task_id.to_owned(),
                 dependencies: dependency_branches.join(", "),
-                files: files.lines().map(str::to_owned).collect(),
+                files,
             });
         }
     }
@@ -167,12 +168,22 @@ pub fn checkout_fresh(
     Ok(())
 }
 
+/// The most bytes of a slice's diff kept as evidence; a longer one is kept cut and flagged.
+pub const MAX_DIFF_BYTES: u64 = 256 << 20;
+
 /// Commits whatever the agent left uncommitted, then returns everything that changed since
-/// `start_commit`. The agent's own commits are kept as they are.
-pub fn collect(path: &Path, task_id: &str, start_commit: &str) -> Result<Changes, WorktreeError> {
+/// `start_commit`, the diff streamed into `store` as `diff_name`. The agent's own commits are
+/// kept as they are.
+pub fn collect(
+    path: &Path,
+    task_id: &str,
+    start_commit: &str,
+    store: &ArtifactStore,
+    diff_name: &str,
+) -> Result<Changes, WorktreeError> {
     run_git(path, &["add", "--all"])?;
-    let staged = git_text(path, &["diff", "--cached", "--name-only"])?;
-    let committed_leftovers = !staged.is_empty();
+    let committed_leftovers =
+        !run_git(path, &["diff", "--cached", "--name-only", "-z"])?.is_empty();
     if committed_leftovers {
         run_git(
             path,
@@ -188,25 +199,44 @@ pub fn collect(path: &Path, task_id: &str, start_commit: &str) -> Result<Changes
     let head_commit = git_text(path, &["rev-parse", "HEAD"])?;
     let range = format!("{start_commit}..{head_commit}");
     let commits = lines(&git_text(path, &["rev-list", "--reverse", &range])?);
-    let mut changed_files = lines(&git_text(
+    let mut changed_files = git_paths(
         path,
-        &["diff", "--name-only", start_commit, &head_commit],
-    )?);
+        &[
+            "diff",
+            "--no-renames",
+            "--name-only",
+            "-z",
+            start_commit,
+            &head_commit,
+        ],
+    )?;
     changed_files.sort();
-    let (mut insertions, mut deletions) = (0, 0);
-    for line in git_text(path, &["diff", "--numstat", start_commit, &head_commit])?.lines() {
-        let mut fields = line.split('\t');
-        // Binary files show `-`: they count as changed files, not as lines.
-        insertions += fields
-            .next()
-            .and_then(|n| n.parse::<u64>().ok())
-            .unwrap_or(0);
-        deletions += fields
-            .next()
-            .and_then(|n| n.parse::<u64>().ok())
-            .unwrap_or(0);
-    }
-    let diff = run_git(path, &["diff", "--binary", start_commit, &head_commit])?;
+    let (insertions, deletions) = line_counts(&run_git(
+        path,
+        &[
+            "diff",
+            "--no-renames",
+            "--numstat",
+            "-z",
+            start_commit,
+            &head_commit,
+        ],
+    )?);
+    let diff = if changed_files.is_empty() {
+        None
+    } else {
+        let captured = git_to_artifact(
+            path,
+            &["diff", "--binary", start_commit, &head_commit],
+            store.clone(),
+            diff_name,
+            "text/x-diff",
+            MAX_DIFF_BYTES,
+        )?;
+        captured
+            .artifact
+            .map(|artifact| (artifact, captured.truncated))
+    };
     Ok(Changes {
         head_commit,
         commits,
@@ -218,9 +248,28 @@ pub fn collect(path: &Path, task_id: &str, start_commit: &str) -> Result<Changes
     })
 }
 
+/// Returns the lines added and removed in `git diff --numstat -z` output; binary files show
+/// `-` and count as changed files, not as lines.
+fn line_counts(numstat: &[u8]) -> (u64, u64) {
+    let (mut insertions, mut deletions) = (0, 0);
+    for record in numstat.split(|byte| *byte == 0) {
+        let mut fields = record.split(|byte| *byte == b'\t');
+        let mut count = || {
+            fields
+                .next()
+                .and_then(|field| std::str::from_utf8(field).ok())
+                .and_then(|field| field.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        insertions += count();
+        deletions += count();
+    }
+    (insertions, deletions)
+}
+
 /// Returns whether the worktree at `path` has uncommitted changes (work `clean` would lose).
 pub fn is_dirty(path: &Path) -> Result<bool, WorktreeError> {
-    Ok(!git_text(path, &["status", "--porcelain"])?.is_empty())
+    Ok(!run_git(path, &["status", "--porcelain", "-z"])?.is_empty())
 }
 
 /// Removes the worktree at `path`; its branch (and so its commits) stays.
@@ -230,6 +279,11 @@ pub fn remove(repo_root: &Path, path: &Path) -> Result<(), WorktreeError> {
         &["worktree", "remove", "--force", &path.display().to_string()],
     )?;
     Ok(())
+}
+
+/// Returns the paths a failed merge in `path` left conflicted.
+pub fn conflicted_files(path: &Path) -> Vec<String> {
+    git_paths(path, &["diff", "--name-only", "-z", "--diff-filter=U"]).unwrap_or_default()
 }
 
 fn lines(text: &str) -> Vec<String> {

@@ -22,14 +22,15 @@ use crate::event::{
     Phase, PhaseEntered, RunFailed, TaskEvidenceRecorded, TaskKind, TaskLeased, TaskRetried,
     TaskStatus, TaskTransitioned, Timestamp, UsageRecorded,
 };
-use crate::exec::agent::{Backend, RunIds};
-use crate::exec::agent_process::{launch, supervise, Ended};
-use crate::exec::clock::Clock;
-use crate::exec::lease::{process_cwd, Holder, Liveness};
-use crate::exec::process::signal_group;
-use crate::exec::worktree::{attempt_ref, branch_name, collect, prepare, Placement, Worktree};
 use crate::log::artifacts::ArtifactRef;
 use crate::plan::write_set::outside;
+use crate::shell::agent::{Backend, RunIds};
+use crate::shell::agent_process::{agent_spec, Ended};
+use crate::shell::clock::Clock;
+use crate::shell::interrupt::Interrupt;
+use crate::shell::lease::{process_cwd, Holder, Liveness};
+use crate::shell::process::{reap_orphans, signal_group, start, ProcessError};
+use crate::shell::worktree::{attempt_ref, branch_name, collect, prepare, Placement, Worktree};
 use crate::state::{Action, GoalState, GoalStatus, Task};
 use crate::store::{GoalDir, Loaded, StoreError};
 
@@ -44,6 +45,8 @@ pub struct WaveOptions {
     pub lease_ttl: Duration,
     /// Returns how often the wave looks at the log for a pause or cancel.
     pub poll: Duration,
+    /// Stops the agents when it fires (Ctrl-C); their tasks go back to pending.
+    pub interrupt: Interrupt,
 }
 
 /// Something the wave reports as it goes, for the progress view.
@@ -97,8 +100,11 @@ pub fn execute(
     clock: &Clock,
     options: &WaveOptions,
     progress: &mut dyn FnMut(Progress),
-) -> Result<Loaded, WaveError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+) -> Result<ExecuteOutcome, WaveError> {
+    // Supervisions run on the workers; this thread folds and appends, so a slow fsync stalls
+    // no agent's output. Agents start from this thread, which outlives them.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
         .map_err(WaveError::Runtime)?;
@@ -109,8 +115,25 @@ pub fn execute(
         options,
         holder: Holder::current(),
         running: BTreeMap::new(),
+        stopped_by_interrupt: Vec::new(),
     };
-    runtime.block_on(wave.run(progress))
+    let loaded = runtime.block_on(wave.run(progress))?;
+    Ok(ExecuteOutcome {
+        loaded,
+        interrupted: options.interrupt.is_set(),
+        stopped: wave.stopped_by_interrupt,
+    })
+}
+
+/// What a wave did.
+#[derive(Debug)]
+pub struct ExecuteOutcome {
+    /// The goal after the wave.
+    pub loaded: Loaded,
+    /// Whether an interruption (Ctrl-C) stopped the wave.
+    pub interrupted: bool,
+    /// The tasks whose agents the interruption stopped; they are pending again.
+    pub stopped: Vec<String>,
 }
 
 struct Wave<'a> {
@@ -120,6 +143,8 @@ struct Wave<'a> {
     options: &'a WaveOptions,
     holder: Holder,
     running: BTreeMap<String, RunningAgent>,
+    /// The tasks whose agents an interruption stopped.
+    stopped_by_interrupt: Vec<String>,
 }
 
 struct RunningAgent {
@@ -128,7 +153,7 @@ struct RunningAgent {
     started: tokio::time::Instant,
 }
 
-type Done = (String, Ended);
+type Done = (String, Result<Ended, ProcessError>);
 
 impl Wave<'_> {
     async fn run(&mut self, progress: &mut dyn FnMut(Progress)) -> Result<Loaded, WaveError> {
@@ -137,14 +162,20 @@ impl Wave<'_> {
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
         let mut last_renewal = tokio::time::Instant::now();
         let mut stopping = false;
+        let mut interrupt = self.options.interrupt.clone();
         loop {
             let loaded = self.goal.load()?;
             let state = &loaded.state;
-            if !stopping && matches!(state.status, GoalStatus::Paused | GoalStatus::Cancelled) {
+            let why = if interrupt.is_set() {
+                Some("interrupted (Ctrl-C)".to_owned())
+            } else if matches!(state.status, GoalStatus::Paused | GoalStatus::Cancelled) {
+                Some(format!("the goal was {}", state.status))
+            } else {
+                None
+            };
+            if let (false, Some(why)) = (stopping, why) {
                 stopping = true;
-                progress(Progress::Stopping {
-                    why: format!("the goal was {}", state.status),
-                });
+                progress(Progress::Stopping { why });
                 for agent in self.running.values() {
                     let _ = agent.stop.send(true);
                 }
@@ -171,6 +202,7 @@ impl Wave<'_> {
                     progress(Progress::Finished { task_id, outcome });
                 }
                 () = tokio::time::sleep(self.options.poll) => {}
+                () = interrupt.wait(), if !stopping => {}
             }
             if last_renewal.elapsed() >= self.options.lease_ttl / 3 {
                 self.renew_leases()?;
@@ -182,6 +214,8 @@ impl Wave<'_> {
 
     /// Retries (or fails) running tasks whose lease holder is gone or whose lease expired.
     fn recover(&mut self, progress: &mut dyn FnMut(Progress)) -> Result<(), WaveError> {
+        // What a wave killed outright (kill -9) left running is stopped first.
+        reap_orphans(self.goal.dir());
         let now = self.clock.now();
         let loaded = self.goal.load()?;
         let broken: Vec<(String, String)> = loaded
@@ -400,16 +434,30 @@ impl Wave<'_> {
                 prompt_file: &prompt_file,
             },
         );
-        let launched = match launch(&invocation, &worktree.path) {
-            Ok(launched) => launched,
+        let timeout = self.agent_timeout(state);
+        let prefix = format!("{task_id}/attempt-{attempt}/");
+        let (spec, usage) = agent_spec(
+            &invocation,
+            &worktree.path,
+            self.options.backend.dialect,
+            &self.goal.artifacts(),
+            &prefix,
+            timeout,
+        );
+        let running = match start(spec) {
+            Ok(running) => running,
             Err(error) => {
-                let reason = format!("cannot start the {} agent `{}`: {error}; install it or fix --agent/--agent-cmd, then `omk goal resume` and execute again", self.options.backend.name, invocation.program);
+                let cause = match &error {
+                    ProcessError::Spawn { source, .. } => source.to_string(),
+                    other => other.to_string(),
+                };
+                let reason = format!("cannot start the {} agent `{}`: {cause}; install it or fix --agent/--agent-cmd, then `omk goal resume` and execute again", self.options.backend.name, invocation.program);
                 self.settle(task_id, TaskStatus::Pending, reason.clone(), Vec::new())?;
                 self.fail_infra(reason, task_id)?;
                 return Ok(None);
             }
         };
-        let pid = launched.pid;
+        let pid = running.pid();
         let started = Event::AgentStarted(AgentStarted {
             task_id: task_id.to_owned(),
             attempt,
@@ -427,15 +475,14 @@ impl Wave<'_> {
                 started.clone(),
             ])
         })?;
-        let timeout = self.agent_timeout(state);
         let (stop, stop_rx) = watch::channel(false);
-        let store = self.goal.artifacts();
-        let prefix = format!("{task_id}/attempt-{attempt}/");
-        let dialect = self.options.backend.dialect;
         let sender = done_tx.clone();
         let id = task_id.to_owned();
         tokio::spawn(async move {
-            let ended = supervise(launched, dialect, store, prefix, timeout, stop_rx).await;
+            let ended = running
+                .wait(stop_rx)
+                .await
+                .and_then(|exit| usage.ended(exit));
             let _ = sender.send((id, ended));
         });
         let path = worktree.path.clone();
@@ -477,15 +524,17 @@ impl Wave<'_> {
     }
 
     /// Records how an agent ended and what it changed, and decides the task's outcome.
-    fn record(&mut self, task_id: &str, ended: Ended) -> Result<String, WaveError> {
+    fn record(
+        &mut self,
+        task_id: &str,
+        ended: Result<Ended, ProcessError>,
+    ) -> Result<String, WaveError> {
         let Some(agent) = self.running.remove(task_id) else {
             return Ok("not ours".to_owned());
         };
+        let ended = ended.map_err(|error| WaveError::Artifact(error.to_string()))?;
         let mut events = Vec::new();
-        let (stdout, stderr) = match (&ended.stdout, &ended.stderr) {
-            (Ok(stdout), Ok(stderr)) => (stdout.clone(), stderr.clone()),
-            (Err(error), _) | (_, Err(error)) => return Err(WaveError::Artifact(error.clone())),
-        };
+        let (stdout, stderr) = (ended.stdout.clone(), ended.stderr.clone());
         events.push(Event::ArtifactRecorded(stdout.clone()));
         events.push(Event::ArtifactRecorded(stderr.clone()));
         events.push(Event::AgentFinished(AgentFinished {
@@ -498,6 +547,8 @@ impl Wave<'_> {
             stderr: stderr.hash,
             limit_stop: ended.report.limit_stop.clone(),
             claim: ended.report.final_message.clone(),
+            transcript_truncated: ended.truncated,
+            leftovers_killed: ended.leftovers_killed,
         }));
         events.push(Event::UsageRecorded(UsageRecorded {
             task_id: Some(task_id.to_owned()),
@@ -513,24 +564,19 @@ impl Wave<'_> {
             .get(task_id)
             .map(|task| (task.spec.write_set.clone(), task.retries))
             .unwrap_or_default();
-        let changes = collect(&agent.worktree.path, task_id, &agent.worktree.start_commit);
+        let changes = collect(
+            &agent.worktree.path,
+            task_id,
+            &agent.worktree.start_commit,
+            &self.goal.artifacts(),
+            &format!("{task_id}/attempt-{attempt}/diff.patch"),
+        );
         let (summary, violations) = match &changes {
             Ok(changes) => {
-                let diff = if changes.diff.is_empty() {
-                    None
-                } else {
-                    let artifact = self
-                        .goal
-                        .artifacts()
-                        .put(
-                            &format!("{task_id}/attempt-{attempt}/diff.patch"),
-                            "text/x-diff",
-                            &changes.diff,
-                        )
-                        .map_err(|error| WaveError::Artifact(error.to_string()))?;
+                let diff = changes.diff.as_ref().map(|(artifact, _)| {
                     events.push(Event::ArtifactRecorded(artifact.clone()));
-                    Some(artifact.hash)
-                };
+                    artifact.hash
+                });
                 let violations = outside(&write_set, &changes.changed_files);
                 let summary = format!(
                     "{} at {}: {} changed, +{} -{}",
@@ -550,6 +596,10 @@ impl Wave<'_> {
                     insertions: changes.insertions,
                     deletions: changes.deletions,
                     diff,
+                    diff_truncated: changes
+                        .diff
+                        .as_ref()
+                        .is_some_and(|(_, truncated)| *truncated),
                     outside_write_set: violations.clone(),
                 }));
                 events.push(Event::TaskEvidenceRecorded(TaskEvidenceRecorded {
@@ -566,7 +616,16 @@ impl Wave<'_> {
                 Vec::new(),
             ),
         };
-        let (to, reason) = outcome(&ended, &violations, changes.is_err(), &summary);
+        let (to, reason) = if ended.interrupted && self.options.interrupt.is_set() {
+            self.stopped_by_interrupt.push(task_id.to_owned());
+            (
+                TaskStatus::Pending,
+                "interrupted (Ctrl-C): its agent was stopped; the next `omk goal execute` runs it again"
+                    .to_owned(),
+            )
+        } else {
+            outcome(&ended, &violations, changes.is_err(), &summary)
+        };
         let described = format!("{} ({reason})", to.name());
         self.settle(task_id, to, reason, events)?;
         Ok(described)
@@ -766,7 +825,7 @@ fn kill_leftover_agent(task: &Task) {
     let pid = run.started.pid;
     let in_worktree = process_cwd(pid).is_some_and(|cwd| cwd == Path::new(&run.started.worktree));
     if in_worktree {
-        signal_group(pid, libc::SIGKILL);
+        signal_group(i32::try_from(pid).unwrap_or(0), libc::SIGKILL);
     }
 }
 
@@ -807,10 +866,16 @@ fn outcome(
     match ended.exit_code {
         Some(0) => {}
         Some(code) => {
+            let said = ended.last_lines.lines().last().unwrap_or("").trim();
+            let said: String = said.chars().take(200).collect();
             return (
                 TaskStatus::Failed,
-                format!("the agent exited with status {code}"),
-            )
+                if said.is_empty() {
+                    format!("the agent exited with status {code}")
+                } else {
+                    format!("the agent exited with status {code}: {said}")
+                },
+            );
         }
         None => {
             return (

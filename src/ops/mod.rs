@@ -1,0 +1,14 @@
+//! The operations: one per user verb, above `store`.
+//!
+//! Each takes one settings value (built once from flags and `omk.toml`, see `settings`) and
+//! returns a typed outcome; it loads the goal, decides through `state`, runs side effects
+//! through `shell`, and appends what happened. Must not print, parse flags or choose exit
+//! codes: that is the CLI's.
+
+pub mod demo;
+pub mod intake;
+pub mod replay;
+pub mod review;
+pub mod settings;
+pub mod verify;
+pub mod wave;

@@ -1,0 +1,617 @@
+//! `omk goal verify`: build the goal's claimed tree and run the gates on it.
+//!
+//! The claimed tree is the tip of `omk/<goal-id>/result`: the base commit with every done
+//! slice's branch merged in dependency order, in a worktree of its own. A merge conflict is
+//! recorded as a blocker naming the files and the task. The gates run on that tree (and, the
+//! first time, once on the base commit as the baseline), in parallel up to a limit; each run is
+//! recorded with the exact commit and tree it ran on, whether the checkout was dirty, its exit
+//! status, duration, whether it timed out, and its output as an artifact.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::event::{
+    Event, GateFinished, GateStarted, GateTarget, Phase, PhaseEntered, ResultBuilt,
+    ResultConflicted, TaskKind, TaskStatus,
+};
+use crate::plan::gates::GateSpec;
+use crate::shell::clock::Clock;
+use crate::shell::git::{git_paths, git_text, run_git, GitError};
+use crate::shell::interrupt::Interrupt;
+use crate::shell::process::{reap_orphans, start, Capture, Ending, Exit, ProcessError, Spec, Tail};
+use crate::shell::worktree::{branch_name, checkout_fresh, conflicted_files};
+use crate::state::{Action, GoalState, GoalStatus, Refusal};
+use crate::store::{GoalDir, Loaded, StoreError};
+
+/// What to verify.
+#[derive(Clone, Debug)]
+pub struct VerifyRequest {
+    pub gates: Vec<GateSpec>,
+    pub max_parallel: usize,
+    /// Returns the task whose worktree to verify instead of the goal's claimed tree.
+    pub task: Option<String>,
+    /// Stops the running gates when it fires (Ctrl-C).
+    pub interrupt: Interrupt,
+}
+
+/// Something verification reports as it goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VerifyProgress {
+    Built {
+        commit: String,
+        merged: Vec<String>,
+    },
+    GateStarted {
+        gate: String,
+        baseline: bool,
+    },
+    /// A gate was not run: the goal changed nothing its `when_changed` names.
+    GateSkipped {
+        gate: String,
+        when_changed: Vec<String>,
+    },
+    /// A gate is still running: how long, and the last line it printed.
+    GateRunning {
+        gate: String,
+        seconds: u64,
+        last_line: String,
+    },
+    GateFinished {
+        gate: String,
+        baseline: bool,
+        passed: bool,
+        seconds: u64,
+        /// Whether an interruption stopped it.
+        interrupted: bool,
+        /// How many processes it left running, which were killed.
+        leftovers_killed: u32,
+    },
+}
+
+/// Verification could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Store(Box<StoreError>),
+    #[error(transparent)]
+    Git(#[from] GitError),
+    #[error("cannot store a gate's output: {0}")]
+    Artifact(String),
+    #[error("the goal's result branch cannot be built: merging `{task}` conflicts in {}", files.join(", "))]
+    Conflict { task: String, files: Vec<String> },
+    #[error("task `{task}` has no worktree to verify: it has not run")]
+    NoWorktree { task: String },
+}
+
+impl From<StoreError> for VerifyError {
+    fn from(error: StoreError) -> VerifyError {
+        VerifyError::Store(Box::new(error))
+    }
+}
+
+/// What a verification did.
+#[derive(Debug)]
+pub struct VerifyOutcome {
+    /// The goal after verification.
+    pub loaded: Loaded,
+    /// Every gate run this verification recorded, in the order they finished.
+    pub ran: Vec<GateOutcome>,
+    /// The gates not needed for what the goal changes.
+    pub skipped: Vec<String>,
+    /// The required gates whose run on the claimed tree did not pass.
+    pub failed_required: Vec<String>,
+    /// Whether an interruption (Ctrl-C) stopped the verification before every gate ran.
+    pub interrupted: bool,
+}
+
+/// One gate run, as the caller reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GateOutcome {
+    pub gate: String,
+    pub baseline: bool,
+    pub required: bool,
+    pub passed: bool,
+    pub interrupted: bool,
+}
+
+/// Verifies the goal: builds its claimed tree (or takes the task's worktree) and runs the gates.
+pub fn verify_goal(
+    goal: &GoalDir,
+    repo_root: &Path,
+    clock: &Clock,
+    request: &VerifyRequest,
+    progress: &mut (dyn FnMut(VerifyProgress) + Send),
+) -> Result<VerifyOutcome, VerifyError> {
+    let loaded = goal.load()?;
+    let state = &loaded.state;
+    reap_orphans(goal.dir());
+    let mut ran = Vec::new();
+    if let Some(task_id) = &request.task {
+        let run = state.tasks.get(task_id).and_then(|task| task.runs.last());
+        let Some(run) = run.filter(|run| Path::new(&run.started.worktree).exists()) else {
+            return Err(VerifyError::NoWorktree {
+                task: task_id.clone(),
+            });
+        };
+        let path = PathBuf::from(&run.started.worktree);
+        run_gates(
+            goal,
+            clock,
+            request,
+            &path,
+            Some(task_id),
+            false,
+            progress,
+            &mut ran,
+        )?;
+        return Ok(VerifyOutcome::new(goal.load()?, ran, Vec::new(), request));
+    }
+    check_verifiable(state)
+        .map_err(|refusal| VerifyError::Store(Box::new(StoreError::Refused(refusal))))?;
+    let result_path = goal.dir().join("worktrees").join("_result");
+    let built = build_result(goal, repo_root, clock, state, &result_path)?;
+    progress(VerifyProgress::Built {
+        commit: built.commit.clone(),
+        merged: built.merged.clone(),
+    });
+    goal.transact(clock.now(), |state| {
+        let mut events = vec![Event::ResultBuilt(built.clone())];
+        if state.status == GoalStatus::Executing {
+            events.push(Event::PhaseEntered(PhaseEntered {
+                phase: Phase::Verifying,
+            }));
+        }
+        Ok(events)
+    })?;
+    let base = state.base_commit.clone().unwrap_or_default();
+    // Only the gates this goal needs, by what it changed.
+    let changed = git_paths(
+        repo_root,
+        &[
+            "diff",
+            "--no-renames",
+            "--name-only",
+            "-z",
+            &base,
+            &built.commit,
+        ],
+    )?;
+    let (needed, skipped): (Vec<GateSpec>, Vec<GateSpec>) = request
+        .gates
+        .iter()
+        .cloned()
+        .partition(|gate| gate.needed_for(&changed));
+    for gate in &skipped {
+        progress(VerifyProgress::GateSkipped {
+            gate: gate.name.clone(),
+            when_changed: gate.when_changed.clone(),
+        });
+    }
+    let skipped = skipped.into_iter().map(|gate| gate.name).collect();
+    let request = &VerifyRequest {
+        gates: needed,
+        ..request.clone()
+    };
+    let has_baseline = state.gate_runs.iter().any(|record| {
+        record.run.target.baseline && record.run.target.commit == base && !record.run.interrupted
+    });
+    if !has_baseline && !base.is_empty() {
+        let base_path = goal.dir().join("worktrees").join("_base");
+        checkout_fresh(repo_root, &base_path, None, &base)?;
+        run_gates(
+            goal, clock, request, &base_path, None, true, progress, &mut ran,
+        )?;
+    }
+    if !request.interrupt.is_set() {
+        run_gates(
+            goal,
+            clock,
+            request,
+            &result_path,
+            None,
+            false,
+            progress,
+            &mut ran,
+        )?;
+    }
+    Ok(VerifyOutcome::new(goal.load()?, ran, skipped, request))
+}
+
+impl VerifyOutcome {
+    fn new(
+        loaded: Loaded,
+        ran: Vec<GateOutcome>,
+        skipped: Vec<String>,
+        request: &VerifyRequest,
+    ) -> VerifyOutcome {
+        let failed_required = ran
+            .iter()
+            .filter(|run| !run.baseline && run.required && !run.passed)
+            .map(|run| run.gate.clone())
+            .collect();
+        VerifyOutcome {
+            loaded,
+            ran,
+            skipped,
+            failed_required,
+            interrupted: request.interrupt.is_set(),
+        }
+    }
+}
+
+/// A goal is verified once its slices are done: while executing (which moves it to
+/// verifying) or in a later phase (verifying again).
+fn check_verifiable(state: &GoalState) -> Result<(), Refusal> {
+    if !matches!(
+        state.status,
+        GoalStatus::Executing
+            | GoalStatus::Verifying
+            | GoalStatus::Reviewing
+            | GoalStatus::Integrating
+    ) {
+        return Err(state.refuse(Action::EnterPhase(Phase::Verifying)));
+    }
+    let undone: Vec<&str> = state
+        .tasks
+        .tasks()
+        .iter()
+        .filter(|task| {
+            task.spec.kind == TaskKind::Implementation && task.status != TaskStatus::Done
+        })
+        .map(|task| task.spec.id.as_str())
+        .collect();
+    if undone.is_empty() {
+        Ok(())
+    } else {
+        Err(Refusal::SlicesNotDone {
+            goal_id: state.goal_id.clone(),
+            slices: undone.join(", "),
+        })
+    }
+}
+
+/// Merges every done slice's branch, in plan order (dependencies come first), onto the base.
+fn build_result(
+    goal: &GoalDir,
+    repo_root: &Path,
+    clock: &Clock,
+    state: &GoalState,
+    path: &Path,
+) -> Result<ResultBuilt, VerifyError> {
+    let branch = branch_name(&state.goal_id, "result");
+    let base = state.base_commit.clone().unwrap_or_default();
+    checkout_fresh(repo_root, path, Some(&branch), &base)?;
+    let mut merged = Vec::new();
+    for task in state
+        .tasks
+        .tasks()
+        .iter()
+        .filter(|task| task.spec.kind == TaskKind::Implementation)
+    {
+        let slice = branch_name(&state.goal_id, &task.spec.id);
+        let message = format!(
+            "omk: merge {} into the result of {}",
+            task.spec.id, state.goal_id
+        );
+        if run_git(
+            path,
+            &["merge", "--no-ff", "--no-edit", "-m", &message, &slice],
+        )
+        .is_err()
+        {
+            let files = conflicted_files(path);
+            let _ = run_git(path, &["merge", "--abort"]);
+            let conflict = ResultConflicted {
+                task_id: task.spec.id.clone(),
+                merged: merged.clone(),
+                files: files.clone(),
+            };
+            goal.transact(clock.now(), |_| {
+                Ok(vec![Event::ResultConflicted(conflict.clone())])
+            })?;
+            return Err(VerifyError::Conflict {
+                task: task.spec.id.clone(),
+                files,
+            });
+        }
+        merged.push(task.spec.id.clone());
+    }
+    Ok(ResultBuilt {
+        branch,
+        commit: git_text(path, &["rev-parse", "HEAD"])?,
+        tree: git_text(path, &["rev-parse", "HEAD^{tree}"])?,
+        merged,
+    })
+}
+
+/// The most bytes of a gate's output kept; the rest is counted and flagged as truncated.
+pub const MAX_GATE_OUTPUT: u64 = 64 << 20;
+
+/// Runs every gate on the checkout at `path`, up to `max_parallel` at once, recording each and
+/// adding it to `ran`; an interruption stops the running gates and starts no more.
+#[allow(clippy::too_many_arguments)]
+fn run_gates(
+    goal: &GoalDir,
+    clock: &Clock,
+    request: &VerifyRequest,
+    path: &Path,
+    task_id: Option<&String>,
+    baseline: bool,
+    progress: &mut (dyn FnMut(VerifyProgress) + Send),
+    ran: &mut Vec<GateOutcome>,
+) -> Result<(), VerifyError> {
+    let target = GateTarget {
+        commit: git_text(path, &["rev-parse", "HEAD"])?,
+        tree: git_text(path, &["rev-parse", "HEAD^{tree}"])?,
+        dirty: !run_git(path, &["status", "--porcelain", "-z"])?.is_empty(),
+        baseline,
+        task_id: task_id.cloned(),
+    };
+    // Supervisions run on the workers; this thread records, so a slow fsync stalls no pipe.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|error| {
+            VerifyError::Artifact(format!("cannot start the async runtime: {error}"))
+        })?;
+    let runner = GateRunner {
+        goal,
+        clock,
+        path,
+        target: &target,
+        interrupt: &request.interrupt,
+    };
+    runtime.block_on(runner.run_all(&request.gates, request.max_parallel.max(1), progress, ran))
+}
+
+/// Runs the gates of one target and records them.
+struct GateRunner<'a> {
+    goal: &'a GoalDir,
+    clock: &'a Clock,
+    path: &'a Path,
+    target: &'a GateTarget,
+    interrupt: &'a Interrupt,
+}
+
+/// A gate under way: its spec, its output's tail, and when it started.
+struct RunningGate {
+    gate: GateSpec,
+    tail: Arc<Tail>,
+    started: tokio::time::Instant,
+}
+
+type GateDone = (usize, Result<Exit, ProcessError>);
+
+impl GateRunner<'_> {
+    async fn run_all(
+        &self,
+        gates: &[GateSpec],
+        max_parallel: usize,
+        progress: &mut (dyn FnMut(VerifyProgress) + Send),
+        ran: &mut Vec<GateOutcome>,
+    ) -> Result<(), VerifyError> {
+        let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<GateDone>();
+        let mut queue = gates.iter().cloned().enumerate();
+        let mut running: BTreeMap<usize, RunningGate> = BTreeMap::new();
+        let mut ticker = tokio::time::interval(Duration::from_secs(1));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            while running.len() < max_parallel && !self.interrupt.is_set() {
+                let Some((index, gate)) = queue.next() else {
+                    break;
+                };
+                let started = self.start(index, gate, &done_tx, progress)?;
+                running.insert(index, started);
+            }
+            if running.is_empty() {
+                return Ok(());
+            }
+            tokio::select! {
+                Some((index, exit)) = done_rx.recv() => {
+                    if let Some(gate) = running.remove(&index) {
+                        ran.push(self.record(gate, exit, progress)?);
+                    }
+                }
+                _ = ticker.tick() => {
+                    for gate in running.values() {
+                        progress(VerifyProgress::GateRunning {
+                            gate: gate.gate.name.clone(),
+                            seconds: gate.started.elapsed().as_secs(),
+                            last_line: gate.tail.last_line(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records that the gate starts, and starts it under supervision.
+    fn start(
+        &self,
+        index: usize,
+        gate: GateSpec,
+        done_tx: &tokio::sync::mpsc::UnboundedSender<GateDone>,
+        progress: &mut (dyn FnMut(VerifyProgress) + Send),
+    ) -> Result<RunningGate, VerifyError> {
+        self.goal.transact(self.clock.now(), |_| {
+            Ok(vec![Event::GateStarted(GateStarted {
+                gate: gate.name.clone(),
+                command: gate.command.clone(),
+                target: self.target.clone(),
+            })])
+        })?;
+        progress(VerifyProgress::GateStarted {
+            gate: gate.name.clone(),
+            baseline: self.target.baseline,
+        });
+        let label = if self.target.baseline {
+            "baseline"
+        } else {
+            "head"
+        };
+        // Both streams into one output, in the order they were written.
+        let script = format!("exec 2>&1\n{}", gate.command);
+        let mut spec = Spec::new("sh", &["-c", &script], &self.path.join(&gate.dir));
+        spec.deadline = Duration::from_secs(gate.timeout_secs);
+        spec.stdout = Capture::artifact(
+            self.goal.artifacts(),
+            &format!("gates/{}/{label}/output.txt", gate.name),
+            "text/plain",
+            MAX_GATE_OUTPUT,
+        );
+        spec.stderr = Capture::nothing();
+        let tail = spec.stdout.tail();
+        let stop = self.interrupt.receiver();
+        let sender = done_tx.clone();
+        match start(spec) {
+            Ok(running) => {
+                tokio::spawn(async move {
+                    let _ = sender.send((index, running.wait(stop).await));
+                });
+            }
+            Err(error) => {
+                let _ = sender.send((index, Err(error)));
+            }
+        }
+        Ok(RunningGate {
+            gate,
+            tail,
+            started: tokio::time::Instant::now(),
+        })
+    }
+
+    /// Records how a gate ended.
+    fn record(
+        &self,
+        running: RunningGate,
+        exit: Result<Exit, ProcessError>,
+        progress: &mut (dyn FnMut(VerifyProgress) + Send),
+    ) -> Result<GateOutcome, VerifyError> {
+        let RunningGate { gate, started, .. } = running;
+        let label = if self.target.baseline {
+            "baseline"
+        } else {
+            "head"
+        };
+        let output_name = format!("gates/{}/{label}/output.txt", gate.name);
+        let exit = match exit {
+            Ok(exit) => Some(exit),
+            Err(ProcessError::Store { source, .. }) => {
+                return Err(VerifyError::Artifact(source.to_string()))
+            }
+            Err(_) => None,
+        };
+        let artifact = match exit.as_ref().and_then(|exit| exit.stdout.artifact.clone()) {
+            Some(artifact) => artifact,
+            None => self
+                .goal
+                .artifacts()
+                .put(
+                    &output_name,
+                    "text/plain",
+                    format!(
+                        "the gate could not run in {}\n",
+                        self.path.join(&gate.dir).display()
+                    )
+                    .as_bytes(),
+                )
+                .map_err(|error| VerifyError::Artifact(error.to_string()))?,
+        };
+        let ending = exit.as_ref().map(|exit| exit.ending);
+        let record = GateFinished {
+            gate: gate.name.clone(),
+            command: gate.command.clone(),
+            required: gate.required,
+            red_first: gate.red_first,
+            target: self.target.clone(),
+            exit_code: exit.as_ref().and_then(|exit| exit.code),
+            timed_out: ending == Some(Ending::TimedOut),
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            output: artifact.hash,
+            interrupted: ending == Some(Ending::Stopped),
+            output_truncated: exit.as_ref().is_some_and(|exit| exit.stdout.truncated),
+            leftovers_killed: exit.as_ref().map_or(0, |exit| exit.leftovers.killed),
+        };
+        let passed = record.passed();
+        self.goal.transact(self.clock.now(), |_| {
+            Ok(vec![
+                Event::ArtifactRecorded(artifact.clone()),
+                Event::GateFinished(record.clone()),
+            ])
+        })?;
+        progress(VerifyProgress::GateFinished {
+            gate: gate.name.clone(),
+            baseline: self.target.baseline,
+            passed,
+            seconds: started.elapsed().as_secs(),
+            interrupted: record.interrupted,
+            leftovers_killed: record.leftovers_killed,
+        });
+        Ok(GateOutcome {
+            gate: gate.name,
+            baseline: self.target.baseline,
+            required: gate.required,
+            passed,
+            interrupted: record.interrupted,
+        })
+    }
+}
+
+/// Returns the gates for the repository at `root`: those `omk.toml` names, else the default
+/// profile for what the root holds. A gate timeout that is not a duration is an error.
+pub fn resolve_gates(
+    root: &Path,
+    config: &crate::ops::settings::Config,
+    parse_duration: impl Fn(&str) -> Result<u64, String>,
+) -> Result<Vec<GateSpec>, String> {
+    use crate::plan::gates::{default_gates, RepoFacts, DEFAULT_GATE_TIMEOUT_SECS};
+    if config.gates.is_empty() {
+        let mut root_files: Vec<String> = std::fs::read_dir(root)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        root_files.sort();
+        let npm_scripts = std::fs::read_to_string(root.join("package.json"))
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .and_then(|package| {
+                package
+                    .get("scripts")
+                    .and_then(|scripts| scripts.as_object())
+                    .map(|scripts| scripts.keys().cloned().collect())
+            })
+            .unwrap_or_default();
+        return Ok(default_gates(&RepoFacts {
+            root_files,
+            npm_scripts,
+        }));
+    }
+    config
+        .gates
+        .iter()
+        .map(|(name, gate)| {
+            let timeout_secs = match &gate.timeout {
+                Some(text) => parse_duration(text)
+                    .map_err(|error| format!("[gates.{name}] timeout: {error}"))?,
+                None => DEFAULT_GATE_TIMEOUT_SECS,
+            };
+            Ok(GateSpec {
+                name: name.clone(),
+                command: gate.command.clone(),
+                required: gate.required,
+                timeout_secs,
+                dir: gate.dir.clone().unwrap_or_else(|| ".".to_owned()),
+                red_first: gate.red_first,
+                when_changed: gate.when_changed.clone(),
+                why: "omk.toml".to_owned(),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,695 @@
+//! The one process supervisor: every child omk starts (agents, gates, git, the planner) runs here.
+//!
+//! A child gets a process group of its own, `PWD` set to its working directory (and nothing
+//! else of omk's location), and a tag in its environment (`OMK_SUPERVISOR`) that its
+//! descendants inherit, so that one which leaves the group (`setsid`) is still found. One
+//! deadline covers the process *and* the draining of its output. When the leader exits, at the
+//! deadline, or on a stop request, whatever is left of the group and every tagged process gets
+//! SIGTERM, a grace period, then SIGKILL; the [`Exit`] says how many had to be killed and
+//! whether any survived. If omk itself dies, the kernel kills the leader (`PDEATHSIG`) and the
+//! next command reaps the rest ([`reap_orphans`]). Output streams into its [`Capture`] as it
+//! comes (memory or the artifact store), bounded by a cap: an overflow is reported as
+//! `truncated`, never silent. Must not decide what an outcome means: callers do.
+// The one module allowed to start processes (clippy.toml bans `Command` elsewhere).
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
+use std::io::{self, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::log::artifacts::{ArtifactError, ArtifactRef, ArtifactStore, ArtifactWriter};
+use crate::shell::interrupt::{self, wait_for};
+use crate::shell::procfs;
+
+/// The environment variable that tags every process of a supervision.
+pub const TAG_VAR: &str = "OMK_SUPERVISOR";
+/// How long a process group gets between SIGTERM and SIGKILL.
+pub const GRACE: Duration = Duration::from_secs(2);
+/// How long output may still be drained once every process of the group is gone (a pipe held
+/// by a process that escaped both the group and the tag).
+const DRAIN_AFTER_END: Duration = Duration::from_secs(2);
+/// The least time buffered output gets to be read once the process has ended.
+const MIN_DRAIN: Duration = Duration::from_millis(200);
+/// How often the end of a group is checked while waiting for it.
+const POLL: Duration = Duration::from_millis(20);
+/// How many bytes of a stream's end are kept for progress and failure messages.
+const TAIL_BYTES: usize = 4096;
+/// The longest line handed to a line observer; longer lines are cut.
+const MAX_OBSERVED_LINE: usize = 1 << 20;
+
+/// A process to run under supervision.
+pub struct Spec {
+    pub program: String,
+    pub args: Vec<String>,
+    pub dir: PathBuf,
+    pub env: Vec<(String, String)>,
+    /// Written to stdin, which is then closed; `None` gives the child no stdin at all.
+    pub stdin: Option<Vec<u8>>,
+    /// How long the process and the draining of its output may take, together.
+    pub deadline: Duration,
+    /// How long the group gets between SIGTERM and SIGKILL.
+    pub grace: Duration,
+    pub stdout: Capture,
+    pub stderr: Capture,
+}
+
+impl Spec {
+    /// Returns a spec for `program args…` in `dir`: a one-minute deadline, no stdin, and both
+    /// streams kept in memory up to 64 MiB.
+    pub fn new(program: &str, args: &[&str], dir: &Path) -> Spec {
+        Spec {
+            program: program.to_owned(),
+            args: args.iter().map(|arg| (*arg).to_owned()).collect(),
+            dir: dir.to_path_buf(),
+            env: Vec::new(),
+            stdin: None,
+            deadline: Duration::from_secs(60),
+            grace: GRACE,
+            stdout: Capture::memory(64 << 20),
+            stderr: Capture::memory(64 << 20),
+        }
+    }
+}
+
+/// Where one output stream goes, and how much of it is kept.
+pub struct Capture {
+    keep: Keep,
+    cap: u64,
+    /// How many bytes the stream carried so far, kept or not.
+    seen: u64,
+    tail: Arc<Tail>,
+    observer: Option<LineObserver>,
+}
+
+/// Sees each line of a stream as it arrives.
+type LineObserver = Box<dyn FnMut(&[u8]) + Send>;
+
+enum Keep {
+    Memory(Vec<u8>),
+    Artifact {
+        store: ArtifactStore,
+        name: String,
+        media_type: String,
+    },
+    Nothing,
+}
+
+impl Capture {
+    /// Keeps up to `cap` bytes in memory.
+    pub fn memory(cap: u64) -> Capture {
+        Capture::with(Keep::Memory(Vec::new()), cap)
+    }
+
+    /// Streams up to `cap` bytes into the artifact store as `name`.
+    pub fn artifact(store: ArtifactStore, name: &str, media_type: &str, cap: u64) -> Capture {
+        let keep = Keep::Artifact {
+            store,
+            name: name.to_owned(),
+            media_type: media_type.to_owned(),
+        };
+        Capture::with(keep, cap)
+    }
+
+    /// Keeps nothing but the tail.
+    pub fn nothing() -> Capture {
+        Capture::with(Keep::Nothing, 0)
+    }
+
+    fn with(keep: Keep, cap: u64) -> Capture {
+        Capture {
+            keep,
+            cap,
+            seen: 0,
+            tail: Arc::default(),
+            observer: None,
+        }
+    }
+
+    /// Hands every complete line (with its newline) to `observer` as it arrives.
+    pub fn observe_lines(mut self, observer: impl FnMut(&[u8]) + Send + 'static) -> Capture {
+        self.observer = Some(Box::new(observer));
+        self
+    }
+
+    /// Returns the tail of this stream, shared with whoever shows progress.
+    pub fn tail(&self) -> Arc<Tail> {
+        Arc::clone(&self.tail)
+    }
+}
+
+/// The last bytes a stream carried, shared with whoever shows its progress.
+#[derive(Debug, Default)]
+pub struct Tail(Mutex<Vec<u8>>);
+
+impl Tail {
+    /// Returns the last non-empty line printed so far.
+    pub fn last_line(&self) -> String {
+        self.last_lines(1)
+    }
+
+    /// Returns up to `count` last non-empty lines, oldest first, joined by newlines.
+    pub fn last_lines(&self, count: usize) -> String {
+        let bytes = self.0.lock().map(|bytes| bytes.clone()).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        let mut lines: Vec<&str> = text
+            .lines()
+            .rev()
+            .map(str::trim_end)
+            .filter(|line| !line.trim().is_empty())
+            .take(count)
+            .collect();
+        lines.reverse();
+        lines.join("\n").trim().to_owned()
+    }
+
+    fn push(&self, bytes: &[u8]) {
+        if let Ok(mut tail) = self.0.lock() {
+            tail.extend_from_slice(&bytes[bytes.len().saturating_sub(TAIL_BYTES)..]);
+            let excess = tail.len().saturating_sub(TAIL_BYTES);
+            tail.drain(..excess);
+        }
+    }
+}
+
+/// What one stream carried.
+#[derive(Debug, Default)]
+pub struct Captured {
+    /// The bytes kept in memory (empty unless the capture was `memory`).
+    pub bytes: Vec<u8>,
+    /// The artifact the stream was stored as (for an `artifact` capture).
+    pub artifact: Option<ArtifactRef>,
+    /// How many bytes the process wrote, kept or not.
+    pub total: u64,
+    /// Whether more was written than the cap kept.
+    pub truncated: bool,
+    /// Whether the stream was still open when draining had to give up.
+    pub unfinished: bool,
+    /// The stream's last bytes.
+    pub tail: Arc<Tail>,
+}
+
+/// How the supervision ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// The leader exited by itself.
+    Exited,
+    /// The deadline passed; the group was stopped.
+    TimedOut,
+    /// A stop was asked for (cancel, pause, Ctrl-C); the group was stopped.
+    Stopped,
+}
+
+/// Processes other than the leader that had to be stopped, and any that would not die.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Leftovers {
+    /// How many processes of the group (or tagged) were still running and were killed.
+    pub killed: u32,
+    /// How many were still there after SIGKILL (zero unless something escaped omk's reach).
+    pub survivors: u32,
+}
+
+/// A supervised process that has ended, with its whole group.
+#[derive(Debug)]
+pub struct Exit {
+    /// The leader's exit code, or `None` when a signal ended it.
+    pub code: Option<i32>,
+    /// The signal that ended the leader, if one did.
+    pub signal: Option<i32>,
+    pub ending: Ending,
+    pub duration: Duration,
+    pub pid: u32,
+    pub stdout: Captured,
+    pub stderr: Captured,
+    pub leftovers: Leftovers,
+}
+
+impl Exit {
+    /// Returns whether the leader exited 0 by itself.
+    pub fn success(&self) -> bool {
+        self.ending == Ending::Exited && self.code == Some(0)
+    }
+}
+
+/// A process could not be supervised.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("cannot start `{program}` in {dir}: {source}")]
+    Spawn {
+        program: String,
+        dir: String,
+        source: io::Error,
+    },
+    #[error("waiting for `{program}` failed: {source}")]
+    Wait { program: String, source: io::Error },
+    #[error("cannot store the output of `{program}`: {source}")]
+    Store {
+        program: String,
+        source: ArtifactError,
+    },
+    #[error("cannot start the async runtime for `{program}`: {source}")]
+    Runtime { program: String, source: io::Error },
+}
+
+/// Runs `spec` to its end on the calling thread (for synchronous callers such as git); it is
+/// stopped only by its deadline or a second Ctrl-C.
+pub fn run(spec: Spec) -> Result<Exit, ProcessError> {
+    let program = spec.program.clone();
+    // A runtime of its own on a thread of its own, so that it works inside or outside another.
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|source| ProcessError::Runtime {
+                        program: program.clone(),
+                        source,
+                    })?;
+                runtime.block_on(supervise(spec, interrupt::Interrupt::never().receiver()))
+            })
+            .join()
+            .unwrap_or_else(|_| {
+                Err(ProcessError::Wait {
+                    program: program.clone(),
+                    source: io::Error::other("the supervising thread panicked"),
+                })
+            })
+    })
+}
+
+/// Runs `spec` to its end: until its leader exits, its deadline passes, or `stop` turns true;
+/// in every case nothing of its process group is left running when this returns.
+pub async fn supervise(spec: Spec, stop: watch::Receiver<bool>) -> Result<Exit, ProcessError> {
+    start(spec)?.wait(stop).await
+}
+
+/// A supervised process that has started; [`Running::wait`] sees it to its end.
+pub struct Running {
+    program: String,
+    child: tokio::process::Child,
+    pid: u32,
+    serial: u64,
+    needle: Vec<u8>,
+    started: Instant,
+    deadline: Duration,
+    grace: Duration,
+    stdout: (Capture, Sink),
+    stderr: (Capture, Sink),
+}
+
+/// Starts `spec` under supervision; call from within a tokio runtime. The child dies with the
+/// calling thread if omk is killed outright, so call it from a thread that outlives the child.
+pub fn start(spec: Spec) -> Result<Running, ProcessError> {
+    let Spec {
+        program,
+        args,
+        dir,
+        env,
+        stdin,
+        deadline,
+        grace,
+        mut stdout,
+        mut stderr,
+    } = spec;
+    let out_sink = Sink::open(&mut stdout, &program)?;
+    let err_sink = Sink::open(&mut stderr, &program)?;
+    let started = Instant::now();
+    let serial = next_serial();
+    let tag = format!("{}#{serial}", holder_token());
+    let mut command = tokio::process::Command::new(&program);
+    command
+        .args(&args)
+        .current_dir(&dir)
+        .envs(env.iter().map(|(key, value)| (key, value)))
+        .env("PWD", &dir)
+        .env(TAG_VAR, &tag)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    // SAFETY: prctl(2) is async-signal-safe and touches no memory of the parent; the child
+    // then dies with the thread that started it, if omk is killed outright.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().map_err(|source| ProcessError::Spawn {
+        program: program.clone(),
+        dir: dir.display().to_string(),
+        source,
+    })?;
+    let pid = child.id().unwrap_or(0);
+    let needle = format!("{TAG_VAR}={tag}").into_bytes();
+    interrupt::register(serial, i32::try_from(pid).unwrap_or(0), needle.clone());
+    if let (Some(mut pipe), Some(bytes)) = (child.stdin.take(), stdin) {
+        tokio::spawn(async move {
+            // A child that exits without reading its input is not our error.
+            let _ = pipe.write_all(&bytes).await;
+        });
+    }
+    Ok(Running {
+        program,
+        child,
+        pid,
+        serial,
+        needle,
+        started,
+        deadline,
+        grace,
+        stdout: (stdout, out_sink),
+        stderr: (stderr, err_sink),
+    })
+}
+
+impl Running {
+    /// Returns the leader's process id, which is also its process group's.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Waits until the leader exits, the deadline passes, or `stop` turns true; in every case
+    /// nothing of its process group is left running when this returns.
+    pub async fn wait(self, mut stop: watch::Receiver<bool>) -> Result<Exit, ProcessError> {
+        let Running {
+            program,
+            mut child,
+            pid,
+            serial,
+            needle,
+            started,
+            deadline,
+            grace,
+            stdout: (mut stdout, mut out_sink),
+            stderr: (mut stderr, mut err_sink),
+        } = self;
+        let group = i32::try_from(pid).unwrap_or(0);
+        let out_pipe = child.stdout.take();
+        let err_pipe = child.stderr.take();
+        let deadline_at = started.checked_add(deadline);
+        let (status, leftovers, ending, pumped) = {
+            let pumps = async {
+                tokio::join!(
+                    pump(out_pipe, &mut stdout, &mut out_sink),
+                    pump(err_pipe, &mut stderr, &mut err_sink)
+                )
+            };
+            tokio::pin!(pumps);
+            let mut pumped = false;
+            let mut status = None;
+            let mut ending = Ending::Exited;
+            while ending == Ending::Exited && status.is_none() {
+                tokio::select! {
+                    _ = &mut pumps, if !pumped => pumped = true,
+                    waited = child.wait() => status = Some(waited),
+                    () = sleep_until(deadline_at) => ending = Ending::TimedOut,
+                    () = wait_for(&mut stop) => ending = Ending::Stopped,
+                }
+            }
+            // The leader is done or must go: whatever is left of its group is stopped now.
+            let (status, leftovers) = end_group(&mut child, status, group, &needle, grace).await;
+            if !pumped {
+                // Nothing tagged holds the pipes any more: what remains is buffered output,
+                // unless a process escaped both the group and the tag.
+                let now = Instant::now();
+                let limit = match deadline_at {
+                    Some(at) if ending == Ending::Exited => {
+                        at.clamp(now + MIN_DRAIN, now + DRAIN_AFTER_END)
+                    }
+                    _ => now + DRAIN_AFTER_END,
+                };
+                pumped = tokio::time::timeout_at(limit, &mut pumps).await.is_ok();
+            }
+            (status, leftovers, ending, pumped)
+        };
+        interrupt::unregister(serial);
+        let status = status.map_err(|source| ProcessError::Wait {
+            program: program.clone(),
+            source,
+        })?;
+        let store_error = |source| ProcessError::Store {
+            program: program.clone(),
+            source,
+        };
+        let mut stdout = out_sink.finish(stdout).map_err(store_error)?;
+        let mut stderr = err_sink.finish(stderr).map_err(store_error)?;
+        stdout.unfinished = !pumped;
+        stderr.unfinished = !pumped;
+        Ok(Exit {
+            code: status.code(),
+            signal: status.signal(),
+            ending,
+            duration: started.elapsed(),
+            pid,
+            stdout,
+            stderr,
+            leftovers,
+        })
+    }
+}
+
+/// Stops what is left of the group: TERM to the group and every tagged process, the grace
+/// period, then KILL; reaps the leader. Returns the leader's status and what had to be killed.
+async fn end_group(
+    child: &mut tokio::process::Child,
+    status: Option<io::Result<std::process::ExitStatus>>,
+    group: i32,
+    needle: &[u8],
+    grace: Duration,
+) -> (io::Result<std::process::ExitStatus>, Leftovers) {
+    let mut members = procfs::live_members(group, Some(needle));
+    let mut status = match status {
+        Some(status) if members.is_empty() => return (status, Leftovers::default()),
+        status => status,
+    };
+    let leader = u32::try_from(group).unwrap_or(0);
+    let killed = members.iter().filter(|pid| **pid != leader).count() as u32;
+    signal_all(group, &members, libc::SIGTERM);
+    let give_up = Instant::now() + grace;
+    while Instant::now() < give_up {
+        if status.is_none() {
+            if let Ok(Some(exited)) = child.try_wait() {
+                status = Some(Ok(exited));
+            }
+        }
+        members = procfs::live_members(group, Some(needle));
+        if status.is_some() && members.is_empty() {
+            break;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    if !members.is_empty() || status.is_none() {
+        signal_all(group, &members, libc::SIGKILL);
+    }
+    let status = match status {
+        Some(status) => status,
+        None => child.wait().await,
+    };
+    // SIGKILL cannot be ignored; give the kernel a moment to tear the processes down.
+    let settle = Instant::now() + Duration::from_secs(1);
+    while !members.is_empty() && Instant::now() < settle {
+        tokio::time::sleep(POLL).await;
+        members = procfs::live_members(group, Some(needle));
+    }
+    let leftovers = Leftovers {
+        killed,
+        survivors: members.len() as u32,
+    };
+    (status, leftovers)
+}
+
+/// Sends `signal` to process group `group` and to each of `pids` (tagged processes that may
+/// have left the group).
+fn signal_all(group: i32, pids: &[u32], signal: i32) {
+    signal_group(group, signal);
+    for pid in pids {
+        if let Ok(pid) = i32::try_from(*pid) {
+            if pid > 1 {
+                // SAFETY: kill(2) touches no memory.
+                unsafe {
+                    libc::kill(pid, signal);
+                }
+            }
+        }
+    }
+}
+
+/// Sends `signal` to process group `group`.
+pub fn signal_group(group: i32, signal: i32) {
+    if group > 1 {
+        // SAFETY: kill(2) with a negative pid signals a process group; it touches no memory.
+        unsafe {
+            libc::kill(-group, signal);
+        }
+    }
+}
+
+/// Kills group `group` and every process carrying `needle` at once (a second Ctrl-C).
+pub(crate) fn kill_now(group: i32, needle: &[u8]) {
+    let members = procfs::live_members(group, Some(needle));
+    signal_all(group, &members, libc::SIGKILL);
+}
+
+/// Kills processes left by a supervisor that is gone (omk killed outright), among those whose
+/// working directory is under `dir`; returns how many.
+pub fn reap_orphans(dir: &Path) -> u32 {
+    let me = holder_token();
+    let prefix = format!("{TAG_VAR}=");
+    let orphans: Vec<u32> = procfs::tagged(prefix.as_bytes())
+        .into_iter()
+        .filter(|(pid, tag)| {
+            let holder = tag.split('#').next().unwrap_or("");
+            holder != me
+                && !holder_alive(holder)
+                && procfs::process_cwd(*pid).is_some_and(|cwd| cwd.starts_with(dir))
+        })
+        .map(|(pid, _)| pid)
+        .collect();
+    signal_all(0, &orphans, libc::SIGKILL);
+    orphans.len() as u32
+}
+
+/// Returns whether the holder `<pid>.<start>` still runs.
+fn holder_alive(holder: &str) -> bool {
+    let Some((pid, start)) = holder.split_once('.') else {
+        return false;
+    };
+    match (pid.parse::<u32>(), start.parse::<u64>()) {
+        (Ok(pid), Ok(start)) => procfs::process_start(pid) == Some(start),
+        _ => false,
+    }
+}
+
+/// Returns this process as `<pid>.<start>`, the first part of every tag it hands out.
+fn holder_token() -> String {
+    let pid = std::process::id();
+    format!("{pid}.{}", procfs::process_start(pid).unwrap_or(0))
+}
+
+fn next_serial() -> u64 {
+    static SERIAL: AtomicU64 = AtomicU64::new(1);
+    SERIAL.fetch_add(1, Ordering::Relaxed)
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// An open destination for one stream.
+enum Sink {
+    Memory,
+    /// The writer, and the first write that failed (reported when the stream is finished).
+    Artifact(Box<ArtifactWriter>, Option<io::Error>),
+    Nothing,
+}
+
+impl Sink {
+    fn open(capture: &mut Capture, program: &str) -> Result<Sink, ProcessError> {
+        Ok(match &capture.keep {
+            Keep::Memory(_) => Sink::Memory,
+            Keep::Artifact { store, .. } => {
+                let writer = store.writer().map_err(|source| ProcessError::Store {
+                    program: program.to_owned(),
+                    source,
+                })?;
+                Sink::Artifact(Box::new(writer), None)
+            }
+            Keep::Nothing => Sink::Nothing,
+        })
+    }
+
+    fn finish(self, capture: Capture) -> Result<Captured, ArtifactError> {
+        let total = capture.seen;
+        let mut captured = Captured {
+            total,
+            truncated: total > capture.cap,
+            tail: capture.tail,
+            ..Captured::default()
+        };
+        match (self, capture.keep) {
+            (Sink::Artifact(_, Some(failure)), Keep::Artifact { store, .. }) => {
+                return Err(store.error(failure));
+            }
+            (
+                Sink::Artifact(writer, None),
+                Keep::Artifact {
+                    name, media_type, ..
+                },
+            ) => {
+                captured.artifact = Some(writer.finish(&name, &media_type)?);
+            }
+            (_, Keep::Memory(bytes)) => captured.bytes = bytes,
+            _ => {}
+        }
+        Ok(captured)
+    }
+}
+
+/// Copies a pipe into its capture until the pipe ends; a write error to the artifact store is
+/// kept for the end, and the pipe is drained regardless so the child never blocks on it.
+async fn pump(pipe: Option<impl AsyncRead + Unpin>, capture: &mut Capture, sink: &mut Sink) {
+    let Some(mut pipe) = pipe else {
+        return;
+    };
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut line = Vec::new();
+    loop {
+        let read = match pipe.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(read) => read,
+        };
+        let chunk = &buffer[..read];
+        let room = capture.cap.saturating_sub(capture.seen);
+        let kept = &chunk[..chunk.len().min(usize::try_from(room).unwrap_or(usize::MAX))];
+        match (&mut *sink, &mut capture.keep) {
+            (Sink::Memory, Keep::Memory(bytes)) => bytes.extend_from_slice(kept),
+            (Sink::Artifact(writer, failure @ None), _) => {
+                // A full disk is reported when the stream is finished; keep draining the pipe.
+                if let Err(error) = writer.write_all(kept) {
+                    *failure = Some(error);
+                }
+            }
+            _ => {}
+        }
+        capture.seen += read as u64;
+        capture.tail.push(chunk);
+        if let Some(observer) = &mut capture.observer {
+            for piece in chunk.split_inclusive(|byte| *byte == b'\n') {
+                line.extend_from_slice(
+                    &piece[..piece
+                        .len()
+                        .min(MAX_OBSERVED_LINE.saturating_sub(line.len()))],
+                );
+                if piece.ends_with(b"\n") {
+                    observer(&line);
+                    line.clear();
+                }
+            }
+        }
+    }
+    if let Some(observer) = &mut capture.observer {
+        if !line.is_empty() {
+            observer(&line);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

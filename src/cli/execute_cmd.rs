@@ -7,7 +7,7 @@ use clap::Args;
 
 use crate::cli::{print_stderr, print_stdout, Failure, Format, EXIT_FINDINGS, EXIT_OK};
 use crate::event::{Event, TaskKind, TaskStatus, WorktreeRemoved};
-use crate::ops::settings::Config;
+use crate::ops::settings::{parse_timeout, AgentSettings, Overrides, Settings};
 use crate::ops::wave::{execute, Progress, WaveError, WaveOptions};
 use crate::project::budget::command_result;
 use crate::project::glance::next_step;
@@ -18,13 +18,7 @@ use crate::shell::worktree::{is_dirty, remove};
 use crate::state::{GoalState, GoalStatus};
 use crate::store::{GoalDir, Loaded, StoreError};
 
-use super::goal_cmd::{parse_duration, store_failure, Context};
-
-/// How many agents run at once unless told otherwise.
-const DEFAULT_MAX_AGENTS: usize = 2;
-
-/// The default time one agent run may take.
-const DEFAULT_AGENT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+use super::goal_cmd::{store_failure, Context};
 
 #[derive(Args, Debug, Clone)]
 pub struct AgentArgs {
@@ -38,24 +32,19 @@ pub struct AgentArgs {
     #[arg(long, value_name = "N")]
     pub max_agents: Option<usize>,
     /// How long one agent run may take, e.g. `30m`
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
-    pub agent_timeout: Option<u64>,
+    #[arg(long, value_parser = parse_timeout, value_name = "DURATION")]
+    pub agent_timeout: Option<Duration>,
 }
 
 impl AgentArgs {
-    /// Returns these settings with the blanks filled from `omk.toml`'s `[agent]`.
-    pub fn with_config(self, config: &Config) -> AgentArgs {
-        let agent = &config.agent;
-        AgentArgs {
-            agent: self.agent.or_else(|| agent.name.clone()),
-            agent_cmd: self.agent_cmd.or_else(|| agent.cmd.clone()),
-            max_agents: self.max_agents.or(agent.max_agents),
-            agent_timeout: self.agent_timeout.or_else(|| {
-                agent
-                    .timeout
-                    .as_deref()
-                    .and_then(|text| parse_duration(text).ok())
-            }),
+    /// Returns what these flags override in `omk.toml`.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            agent: self.agent.clone(),
+            agent_cmd: self.agent_cmd.clone(),
+            max_agents: self.max_agents,
+            agent_timeout: self.agent_timeout,
+            max_parallel: None,
         }
     }
 }
@@ -87,32 +76,24 @@ pub struct CleanArgs {
 /// Runs `omk goal execute`.
 pub fn execute_command(context: &Context, args: &ExecuteArgs) -> Result<u8, Failure> {
     let goal = context.resolve(&args.goal)?;
-    let agent = args.agent.clone().with_config(&context.config()?);
-    run_wave(context, &goal, &agent, args.format)
+    let settings = context.settings(&args.agent.overrides())?;
+    run_wave(context, &goal, &settings, args.format)
 }
 
 /// Runs the wave on `goal` and prints its outcome; shared by `execute` and `run`.
 pub fn run_wave(
     context: &Context,
     goal: &GoalDir,
-    agent: &AgentArgs,
+    settings: &Settings,
     format: Format,
 ) -> Result<u8, Failure> {
     let loaded = goal.load().map_err(store_failure)?;
+    let agent = &settings.agent;
     let backend = choose_backend(&loaded.state, agent)?;
-    let max_agents = agent.max_agents.unwrap_or(DEFAULT_MAX_AGENTS);
-    if max_agents == 0 {
-        return Err(Failure::hinted(
-            anyhow::anyhow!("max agents must be at least 1"),
-            "pass --max-agents 1 or more (or set [agent] max_agents in omk.toml)",
-        ));
-    }
     let options = WaveOptions {
         backend,
-        max_agents,
-        agent_timeout: agent
-            .agent_timeout
-            .map_or(DEFAULT_AGENT_TIMEOUT, Duration::from_secs),
+        max_agents: agent.max_agents,
+        agent_timeout: agent.timeout,
         lease_ttl: Duration::from_secs(30),
         poll: Duration::from_millis(200),
         interrupt: interrupt::listen(),
@@ -145,17 +126,17 @@ pub fn run_wave(
     print_outcome(&outcome.loaded, format)
 }
 
-fn choose_backend(state: &GoalState, agent: &AgentArgs) -> Result<Backend, Failure> {
+fn choose_backend(state: &GoalState, agent: &AgentSettings) -> Result<Backend, Failure> {
     let name = agent
-        .agent
+        .name
         .clone()
         .or_else(|| state.options.agent.clone())
         .or_else(|| {
             // `--agent-cmd` alone means the command agent.
-            agent.agent_cmd.as_ref().map(|_| "command".to_owned())
+            agent.cmd.as_ref().map(|_| "command".to_owned())
         });
     let command = agent
-        .agent_cmd
+        .cmd
         .clone()
         .or_else(|| state.options.agent_cmd.clone());
     let Some(name) = name else {

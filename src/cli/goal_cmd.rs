@@ -12,7 +12,9 @@ use crate::event::{
     IntegrationDecided, Phase, RunMode,
 };
 use crate::ops::intake::{start_goal, IntakeError, StartRequest};
-use crate::ops::settings::{load_config, Config};
+use crate::ops::settings::{
+    load_settings, parse_budget_time, parse_timeout, parse_usd, Overrides, Settings, SettingsError,
+};
 use crate::plan::documents::budget_line;
 use crate::project::budget::{budget_text, budget_view, command_result};
 use crate::project::glance::{glance, list_text, next_step, status_text, Glance, GoalList};
@@ -83,8 +85,8 @@ struct StartArgs {
     #[arg(allow_hyphen_values = true)]
     prompt: String,
     /// Active time the run may take, e.g. `2h`, `90m`, `1h30m`
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
-    budget_time: Option<u64>,
+    #[arg(long, value_parser = parse_budget_time, value_name = "DURATION")]
+    budget_time: Option<Duration>,
     /// Agent tokens (input + output) the run may use
     #[arg(long, value_name = "N")]
     budget_tokens: Option<u64>,
@@ -98,8 +100,8 @@ struct StartArgs {
     #[arg(long, value_name = "COMMAND")]
     planner_cmd: Option<String>,
     /// How long the planner command may take, e.g. `5m`
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
-    planner_timeout: Option<u64>,
+    #[arg(long, value_parser = parse_timeout, value_name = "DURATION")]
+    planner_timeout: Option<Duration>,
     /// Output format (JSON carries timestamps, never ages)
     #[arg(long, value_enum, default_value_t)]
     format: Format,
@@ -158,8 +160,8 @@ struct BudgetAddArgs {
     /// A goal id, or `latest`
     goal: String,
     /// Active time to add, e.g. `1h`
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
-    time: Option<u64>,
+    #[arg(long, value_parser = parse_budget_time, value_name = "DURATION")]
+    time: Option<Duration>,
     /// Tokens to add
     #[arg(long, value_name = "N")]
     tokens: Option<u64>,
@@ -235,10 +237,14 @@ impl Context {
         })
     }
 
-    /// Returns the repository's configuration (`omk.toml`, or `--config`).
-    pub(super) fn config(&self) -> Result<Config, Failure> {
-        load_config(&self.repo_root, self.config_path.as_deref()).map_err(|error| {
-            Failure::hinted(error, "fix the file (docs/agents.md lists the [agent] keys), or pass --config another file")
+    /// Returns the settings: `omk.toml` (or `--config`) with the command's flags on top.
+    pub(super) fn settings(&self, overrides: &Overrides) -> Result<Settings, Failure> {
+        load_settings(&self.repo_root, self.config_path.as_deref(), overrides).map_err(|error| {
+            let hint = match &error {
+                SettingsError::Zero(_) => "pass 1 or more",
+                SettingsError::Config(_) => "fix the file (docs/agents.md and docs/proof.md list its keys; durations look like 90s, 20m or 1h30m, up to 7d), or pass --config another file",
+            };
+            Failure::hinted(error, hint)
         })
     }
 
@@ -333,27 +339,25 @@ pub fn run(args: GoalArgs) -> Result<u8, Failure> {
     }
 }
 
-fn start_command(context: &Context, mut args: StartArgs, mode: RunMode) -> Result<u8, Failure> {
-    args.agent = args.agent.with_config(&context.config()?);
+fn start_command(context: &Context, args: StartArgs, mode: RunMode) -> Result<u8, Failure> {
+    let settings = context.settings(&args.agent.overrides())?;
+    let agent = &settings.agent;
     let request = StartRequest {
         repo_root: context.repo_root.clone(),
         prompt: args.prompt,
         budget: BudgetLimits {
-            time_secs: args.budget_time,
+            time_secs: args.budget_time.map(|time| time.as_secs()),
             tokens: args.budget_tokens,
             usd_micros: args.budget_usd,
         },
         mode,
-        agent: args
-            .agent
-            .agent
+        agent: agent
+            .name
             .clone()
-            .or_else(|| args.agent.agent_cmd.as_ref().map(|_| "command".to_owned())),
-        agent_cmd: args.agent.agent_cmd.clone(),
+            .or_else(|| agent.cmd.as_ref().map(|_| "command".to_owned())),
+        agent_cmd: agent.cmd.clone(),
         planner: args.planner_cmd,
-        planner_timeout: args
-            .planner_timeout
-            .map_or(PLANNER_TIMEOUT, Duration::from_secs),
+        planner_timeout: args.planner_timeout.unwrap_or(PLANNER_TIMEOUT),
     };
     let (goal, loaded) =
         start_goal(&context.state_dir, &request, &context.clock).map_err(|error| match error {
@@ -366,7 +370,7 @@ fn start_command(context: &Context, mut args: StartArgs, mode: RunMode) -> Resul
         })?;
     let state = &loaded.state;
     let blocked = state.status == GoalStatus::BlockedOnHuman;
-    let has_agent = args.agent.agent.is_some() || args.agent.agent_cmd.is_some();
+    let has_agent = agent.name.is_some() || agent.cmd.is_some();
     let executes = mode == RunMode::Run && has_agent && state.status == GoalStatus::Planning;
     match args.format {
         // The wave prints the one JSON document when it follows.
@@ -395,7 +399,7 @@ fn start_command(context: &Context, mut args: StartArgs, mode: RunMode) -> Resul
         return Ok(EXIT_FINDINGS);
     }
     if executes {
-        return super::execute_cmd::run_wave(context, &goal, &args.agent, args.format);
+        return super::execute_cmd::run_wave(context, &goal, &settings, args.format);
     }
     Ok(EXIT_OK)
 }
@@ -458,7 +462,7 @@ fn budget(context: &Context, args: &ViewArgs) -> Result<u8, Failure> {
 
 fn budget_add(context: &Context, args: BudgetAddArgs) -> Result<u8, Failure> {
     let added = BudgetLimits {
-        time_secs: args.time,
+        time_secs: args.time.map(|time| time.as_secs()),
         tokens: args.tokens,
         usd_micros: args.usd,
     };
@@ -579,88 +583,4 @@ fn parent_of(path: &str) -> String {
     Path::new(path)
         .parent()
         .map_or_else(|| path.to_owned(), |dir| dir.display().to_string())
-}
-
-/// Parses `2h`, `90m`, `1h30m`, `45s`, `1d` or a bare number of seconds.
-pub(super) fn parse_duration(text: &str) -> Result<u64, String> {
-    let invalid = || format!("`{text}` is not a duration like 2h, 90m, 1h30m or 45s");
-    if let Ok(secs) = text.parse::<u64>() {
-        return Ok(secs);
-    }
-    let mut total: u64 = 0;
-    let mut number = String::new();
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let unit = match c {
-            'd' => 86_400,
-            'h' => 3600,
-            'm' => 60,
-            's' => 1,
-            _ => return Err(invalid()),
-        };
-        let value: u64 = number.parse().map_err(|_| invalid())?;
-        total = value
-            .checked_mul(unit)
-            .and_then(|secs| total.checked_add(secs))
-            .ok_or_else(invalid)?;
-        number.clear();
-    }
-    if !number.is_empty() || total == 0 {
-        return Err(invalid());
-    }
-    Ok(total)
-}
-
-/// Parses US dollars (`5`, `2.50`, `$0.75`) into millionths of a dollar.
-fn parse_usd(text: &str) -> Result<u64, String> {
-    let invalid = || format!("`{text}` is not an amount of US dollars like 5 or 2.50");
-    let digits = text.trim().trim_start_matches('$');
-    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
-    if whole.is_empty() && fraction.is_empty() || fraction.len() > 6 {
-        return Err(invalid());
-    }
-    let all_digits = |part: &str| part.chars().all(|c| c.is_ascii_digit());
-    if !all_digits(whole) || !all_digits(fraction) {
-        return Err(invalid());
-    }
-    let whole: u64 = if whole.is_empty() {
-        0
-    } else {
-        whole.parse().map_err(|_| invalid())?
-    };
-    let fraction: u64 = format!("{fraction:0<6}").parse().map_err(|_| invalid())?;
-    whole
-        .checked_mul(1_000_000)
-        .and_then(|micros| micros.checked_add(fraction))
-        .ok_or_else(invalid)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_parse_in_every_documented_form() {
-        assert_eq!(parse_duration("2h"), Ok(7200));
-        assert_eq!(parse_duration("1h30m"), Ok(5400));
-        assert_eq!(parse_duration("45s"), Ok(45));
-        assert_eq!(parse_duration("90"), Ok(90));
-        assert_eq!(parse_duration("1d"), Ok(86_400));
-        for bad in ["", "h", "2x", "1h30", "0m", "-1h"] {
-            assert!(parse_duration(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn dollars_parse_to_micros() {
-        assert_eq!(parse_usd("5"), Ok(5_000_000));
-        assert_eq!(parse_usd("2.50"), Ok(2_500_000));
-        assert_eq!(parse_usd("$0.000001"), Ok(1));
-        for bad in ["", "$", "1.2.3", "abc", "0.0000001", "-1"] {
-            assert!(parse_usd(bad).is_err(), "{bad:?}");
-        }
-    }
 }

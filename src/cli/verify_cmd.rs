@@ -8,9 +8,9 @@ use clap::Args;
 use crate::cli::{print_stderr, print_stdout, Failure, Format, EXIT_FINDINGS, EXIT_OK};
 use crate::event::FindingSeverity;
 use crate::ops::review::{review_goal, ReviewError};
-use crate::ops::verify::{resolve_gates, verify_goal, VerifyError, VerifyProgress, VerifyRequest};
+use crate::ops::settings::Overrides;
+use crate::ops::verify::{verify_goal, VerifyError, VerifyProgress, VerifyRequest};
 use crate::plan::documents::format_duration;
-use crate::plan::gates::GateSpec;
 use crate::project::budget::command_result;
 use crate::project::glance::next_step;
 use crate::project::proof::{proof, proof_markdown, statement};
@@ -18,10 +18,7 @@ use crate::project::to_json;
 use crate::shell::interrupt::{self, EXIT_INTERRUPTED};
 use crate::store::StoreError;
 
-use super::goal_cmd::{parse_duration, store_failure, Context};
-
-/// How many gates run at once unless told otherwise.
-const DEFAULT_MAX_PARALLEL: usize = 2;
+use super::goal_cmd::{store_failure, Context};
 
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
@@ -39,20 +36,9 @@ pub struct VerifyArgs {
     format: Format,
 }
 
-/// Returns the gates for the repository, or the failure to print.
-fn gates(context: &Context) -> Result<Vec<GateSpec>, Failure> {
-    let config = context.config()?;
-    resolve_gates(&context.repo_root, &config, parse_duration).map_err(|error| {
-        Failure::hinted(
-            anyhow::anyhow!("omk.toml: {error}"),
-            "durations look like 90s, 20m or 1h30m",
-        )
-    })
-}
-
 /// Runs `omk gates`: what would run, and why.
 pub fn gates_command(context: &Context, format: Format) -> Result<u8, Failure> {
-    let gates = gates(context)?;
+    let gates = context.settings(&Overrides::default())?.gates;
     match format {
         Format::Json => print_stdout(&to_json(&serde_json::json!({ "gates": gates })))?,
         Format::Text => {
@@ -87,13 +73,13 @@ pub fn gates_command(context: &Context, format: Format) -> Result<u8, Failure> {
 /// Runs `omk goal verify`.
 pub fn verify_command(context: &Context, args: &VerifyArgs) -> Result<u8, Failure> {
     let goal = context.resolve(&args.goal)?;
-    let config = context.config()?;
+    let settings = context.settings(&Overrides {
+        max_parallel: args.max_parallel,
+        ..Overrides::default()
+    })?;
     let request = VerifyRequest {
-        gates: gates(context)?,
-        max_parallel: args
-            .max_parallel
-            .or(config.verify.max_parallel)
-            .unwrap_or(DEFAULT_MAX_PARALLEL),
+        gates: settings.gates,
+        max_parallel: settings.max_parallel,
         task: args.task.clone(),
         interrupt: interrupt::listen(),
     };

@@ -14,8 +14,8 @@ use crate::event::{BudgetLimits, Decision, Event, IntegrationDecided, RunMode};
 use crate::ops::intake::{start_goal, StartRequest};
 use crate::ops::replay::{verify_goal_dir, ReplayReport};
 use crate::ops::review::review_goal;
-use crate::ops::settings::load_config;
-use crate::ops::verify::{resolve_gates, verify_goal, VerifyRequest};
+use crate::ops::settings::{load_settings, Overrides};
+use crate::ops::verify::{verify_goal, VerifyRequest};
 use crate::ops::wave::{execute, WaveOptions};
 use crate::shell::agent::backend;
 use crate::shell::clock::Clock;
@@ -137,11 +137,13 @@ pub fn run_demo(
     say(&format!(
         "executed: {done} of {total} tasks done; the agent's change is on its own branch"
     ));
-    let config = step("reading omk.toml", load_config(&repo, None))?;
-    let gates = step("choosing the gates", resolve_gates(&repo, &config, seconds))?;
+    let settings = step(
+        "reading omk.toml",
+        load_settings(&repo, None, &Overrides::default()),
+    )?;
     let verify = VerifyRequest {
-        gates,
-        max_parallel: 2,
+        gates: settings.gates,
+        max_parallel: settings.max_parallel,
         task: None,
         interrupt: Interrupt::never(),
     };
@@ -189,13 +191,6 @@ pub fn run_demo(
         verdict,
         replay,
     })
-}
-
-/// Parses the demo's gate timeouts, which are plain seconds.
-fn seconds(text: &str) -> Result<u64, String> {
-    text.trim_end_matches('s')
-        .parse()
-        .map_err(|_| format!("`{text}` is not a number of seconds"))
 }
 
 fn write_files(repo: &Path, agent_dir: &Path) -> std::io::Result<()> {

@@ -1,53 +1,13 @@
 //! `omk goal execute` and `omk goal clean`: the agent wave and the removal of its worktrees.
 
-use std::io::IsTerminal;
-use std::time::Duration;
-
 use clap::Args;
 
-use crate::cli::{print_stderr, print_stdout, Failure, Format, EXIT_FINDINGS, EXIT_OK};
-use crate::event::{Event, TaskKind, TaskStatus, WorktreeRemoved};
-use crate::ops::settings::{parse_timeout, AgentSettings, Overrides, Settings};
-use crate::ops::wave::{execute, Progress, WaveError, WaveOptions};
+use crate::cli::context::{store_failure, AgentArgs, Context};
+use crate::cli::wave_view::run_wave;
+use crate::cli::{print_stdout, Failure, Format, EXIT_FINDINGS, EXIT_OK};
+use crate::ops::clean::{clean_goal, CleanError};
 use crate::project::budget::command_result;
-use crate::project::glance::next_step;
 use crate::project::to_json;
-use crate::shell::agent::{backend, AgentError, Backend};
-use crate::shell::interrupt::{self, EXIT_INTERRUPTED};
-use crate::shell::worktree::{is_dirty, remove};
-use crate::state::{GoalState, GoalStatus};
-use crate::store::{GoalDir, Loaded, StoreError};
-
-use super::goal_cmd::{store_failure, Context};
-
-#[derive(Args, Debug, Clone)]
-pub struct AgentArgs {
-    /// The agent backend: kimi, claude, codex, gemini, aider, opencode, or command (default: the goal's)
-    #[arg(long, value_name = "NAME")]
-    pub agent: Option<String>,
-    /// The command line of the `command` agent (prompt on stdin and in $OMK_PROMPT_FILE)
-    #[arg(long, value_name = "COMMAND")]
-    pub agent_cmd: Option<String>,
-    /// How many agents run at once (default 2)
-    #[arg(long, value_name = "N")]
-    pub max_agents: Option<usize>,
-    /// How long one agent run may take, e.g. `30m`
-    #[arg(long, value_parser = parse_timeout, value_name = "DURATION")]
-    pub agent_timeout: Option<Duration>,
-}
-
-impl AgentArgs {
-    /// Returns what these flags override in `omk.toml`.
-    pub fn overrides(&self) -> Overrides {
-        Overrides {
-            agent: self.agent.clone(),
-            agent_cmd: self.agent_cmd.clone(),
-            max_agents: self.max_agents,
-            agent_timeout: self.agent_timeout,
-            max_parallel: None,
-        }
-    }
-}
 
 #[derive(Args, Debug)]
 pub struct ExecuteArgs {
@@ -74,257 +34,54 @@ pub struct CleanArgs {
 }
 
 /// Runs `omk goal execute`.
-pub fn execute_command(context: &Context, args: &ExecuteArgs) -> Result<u8, Failure> {
+pub(super) fn execute_command(context: &Context, args: &ExecuteArgs) -> Result<u8, Failure> {
     let goal = context.resolve(&args.goal)?;
     let settings = context.settings(&args.agent.overrides())?;
     run_wave(context, &goal, &settings, args.format)
 }
 
-/// Runs the wave on `goal` and prints its outcome; shared by `execute` and `run`.
-pub fn run_wave(
-    context: &Context,
-    goal: &GoalDir,
-    settings: &Settings,
-    format: Format,
-) -> Result<u8, Failure> {
-    let loaded = goal.load().map_err(store_failure)?;
-    let agent = &settings.agent;
-    let backend = choose_backend(&loaded.state, agent)?;
-    let options = WaveOptions {
-        backend,
-        max_agents: agent.max_agents,
-        agent_timeout: agent.timeout,
-        lease_ttl: Duration::from_secs(30),
-        poll: Duration::from_millis(200),
-        interrupt: interrupt::listen(),
-    };
-    let mut view = ProgressView::new(std::io::stderr().is_terminal());
-    let mut report = |event: Progress| view.show(&event);
-    let loaded = execute(
-        goal,
-        &context.repo_root,
-        &context.clock,
-        &options,
-        &mut report,
-    )
-    .map_err(wave_failure);
-    view.clear();
-    let outcome = loaded?;
-    if outcome.interrupted {
-        let state = &outcome.loaded.state;
-        print_stderr(&format!(
-            "omk: goal {} interrupted: {}; nothing is left running. Resume with: omk goal execute {}",
-            state.goal_id,
-            match outcome.stopped.as_slice() {
-                [] => "no agent was running".to_owned(),
-                stopped => format!("stopped the agents of {} (pending again)", stopped.join(", ")),
-            },
-            state.goal_id
-        ));
-        return Ok(EXIT_INTERRUPTED);
-    }
-    print_outcome(&outcome.loaded, format)
-}
-
-fn choose_backend(state: &GoalState, agent: &AgentSettings) -> Result<Backend, Failure> {
-    let name = agent
-        .name
-        .clone()
-        .or_else(|| state.options.agent.clone())
-        .or_else(|| {
-            // `--agent-cmd` alone means the command agent.
-            agent.cmd.as_ref().map(|_| "command".to_owned())
-        });
-    let command = agent
-        .cmd
-        .clone()
-        .or_else(|| state.options.agent_cmd.clone());
-    let Some(name) = name else {
-        return Err(Failure::hinted(
-            AgentError::NoneConfigured,
-            "e.g. omk goal execute latest --agent claude",
-        ));
-    };
-    backend(&name, command.as_deref()).map_err(|error| {
-        Failure::hinted(error, "see docs/agents.md for each agent's exact command")
-    })
-}
-
-/// Prints the wave's progress: a line per event, and on a terminal a live block of one line
-/// per running agent, redrawn in place about once a second.
-struct ProgressView {
-    terminal: bool,
-    drawn_lines: usize,
-    last_draw: Option<std::time::Instant>,
-}
-
-impl ProgressView {
-    fn new(terminal: bool) -> ProgressView {
-        ProgressView {
-            terminal,
-            drawn_lines: 0,
-            last_draw: None,
-        }
-    }
-
-    fn show(&mut self, event: &Progress) {
-        let line = match event {
-            Progress::Running { agents } => {
-                let due = self
-                    .last_draw
-                    .is_none_or(|at| at.elapsed() >= Duration::from_secs(1));
-                if self.terminal && due {
-                    self.clear();
-                    for (task_id, elapsed) in agents {
-                        print_stderr(&format!("  {task_id:<24} running {}s", elapsed.as_secs()));
-                    }
-                    self.drawn_lines = agents.len();
-                    self.last_draw = Some(std::time::Instant::now());
-                }
-                return;
-            }
-            Progress::Recovered { task_id, detail } => {
-                format!("omk: {task_id}: recovered from a crashed wave ({detail})")
-            }
-            Progress::Started {
-                task_id,
-                pid,
-                worktree,
-            } => format!(
-                "omk: {task_id}: agent started (pid {pid}) in {}",
-                worktree.display()
-            ),
-            Progress::Finished { task_id, outcome } => format!("omk: {task_id}: {outcome}"),
-            Progress::Stopping { why } => {
-                format!("omk: stopping the wave: {why}; agents are being stopped")
-            }
-        };
-        self.clear();
-        print_stderr(&line);
-    }
-
-    /// Erases the live block, so event lines scroll above it.
-    fn clear(&mut self) {
-        if self.terminal && self.drawn_lines > 0 {
-            // Up one line and erase it, once per line drawn.
-            eprint!("{}", "\x1b[1A\x1b[2K".repeat(self.drawn_lines));
-            self.drawn_lines = 0;
-            self.last_draw = None;
-        }
-    }
-}
-
-fn print_outcome(loaded: &Loaded, format: Format) -> Result<u8, Failure> {
-    let state = &loaded.state;
-    let slices: Vec<_> = state
-        .tasks
-        .tasks()
-        .iter()
-        .filter(|task| task.spec.kind == TaskKind::Implementation)
-        .collect();
-    let done = slices
-        .iter()
-        .filter(|task| task.status == TaskStatus::Done)
-        .count();
-    let runs: usize = slices.iter().map(|task| task.runs.len()).sum();
-    match format {
-        Format::Json => print_stdout(&to_json(&command_result(state, loaded.head(), "executed")))?,
-        Format::Text => print_stdout(&format!(
-            "executed goal {}: {done} of {} slices done ({runs} agent runs); now {}; next: {}\n",
-            state.goal_id,
-            slices.len(),
-            state.status,
-            next_step(state)
-        ))?,
-    }
-    let complete = done == slices.len() && state.status == GoalStatus::Executing;
-    Ok(if complete { EXIT_OK } else { EXIT_FINDINGS })
-}
-
-fn wave_failure(error: WaveError) -> Failure {
-    match error {
-        WaveError::Store(error) => match *error {
-            StoreError::Refused(refusal) => {
-                Failure::with_code(anyhow::anyhow!("refused: {refusal}"), None, EXIT_FINDINGS)
-            }
-            other => store_failure(other),
-        },
-        other => Failure::from(other),
-    }
-}
-
 /// Runs `omk goal clean`.
-pub fn clean_command(context: &Context, args: &CleanArgs) -> Result<u8, Failure> {
+pub(super) fn clean_command(context: &Context, args: &CleanArgs) -> Result<u8, Failure> {
     let goal = context.resolve(&args.goal)?;
-    let loaded = goal.load().map_err(store_failure)?;
-    let state = &loaded.state;
-    let finished = state.status.is_final() || matches!(state.status, GoalStatus::BlockedOnHuman);
-    if !finished && !args.force {
-        return Err(Failure::with_code(
-            anyhow::anyhow!(
-                "goal {} is {}: its worktrees may still be needed",
-                state.goal_id,
-                state.status
-            ),
-            Some(format!(
-                "clean a finished goal, or pass --force: omk goal clean {} --force",
-                state.goal_id
-            )),
-            EXIT_FINDINGS,
-        ));
-    }
-    let mut removals = Vec::new();
-    let mut refused = Vec::new();
-    for task in state.tasks.tasks() {
-        let Some(run) = task.runs.last().filter(|run| run.removed.is_none()) else {
-            continue;
-        };
-        let path = std::path::PathBuf::from(&run.started.worktree);
-        if !path.exists() {
-            continue;
-        }
-        let dirty = is_dirty(&path).unwrap_or(true);
-        if dirty && !args.force {
-            refused.push(format!(
-                "{} ({} has uncommitted work)",
-                task.spec.id,
-                path.display()
-            ));
-            continue;
-        }
-        remove(&context.repo_root, &path).map_err(Failure::from)?;
-        removals.push(Event::WorktreeRemoved(WorktreeRemoved {
-            task_id: task.spec.id.clone(),
-            worktree: path.display().to_string(),
-            branch: run.started.branch.clone(),
-            forced: dirty,
-        }));
-    }
-    let removed = removals.len();
-    let loaded = if removals.is_empty() {
-        loaded
-    } else {
-        goal.transact(context.clock.now(), |_| Ok(removals.clone()))
-            .map_err(store_failure)?
-            .0
-    };
+    let outcome =
+        clean_goal(&goal, &context.repo_root, &context.clock, args.force).map_err(|error| {
+            match error {
+                CleanError::Store(error) => store_failure(*error),
+                CleanError::Live { ref goal_id, .. } => {
+                    let hint = format!(
+                        "clean a finished goal, or pass --force: omk goal clean {goal_id} --force"
+                    );
+                    Failure::with_code(error, Some(hint), EXIT_FINDINGS)
+                }
+                other => Failure::from(other),
+            }
+        })?;
+    let loaded = &outcome.loaded;
     match args.format {
         Format::Json => print_stdout(&to_json(&command_result(
             &loaded.state,
             loaded.head(),
             "cleaned",
         )))?,
-        Format::Text => print_stdout(&format!(
-            "cleaned goal {}: removed {removed} worktrees (their branches are kept){}\n",
-            loaded.state.goal_id,
-            if refused.is_empty() {
-                String::new()
-            } else {
-                format!("; kept {}: pass --force to remove them", refused.join(", "))
-            }
-        ))?,
+        Format::Text => {
+            let kept: Vec<String> = outcome
+                .kept_dirty
+                .iter()
+                .map(|(task, path)| format!("{task} ({} has uncommitted work)", path.display()))
+                .collect();
+            print_stdout(&format!(
+                "cleaned goal {}: removed {} worktrees (their branches are kept){}\n",
+                loaded.state.goal_id,
+                outcome.removed.len(),
+                if kept.is_empty() {
+                    String::new()
+                } else {
+                    format!("; kept {}: pass --force to remove them", kept.join(", "))
+                }
+            ))?;
+        }
     }
-    Ok(if refused.is_empty() {
+    Ok(if outcome.kept_dirty.is_empty() {
         EXIT_OK
     } else {
         EXIT_FINDINGS

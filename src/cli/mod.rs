@@ -4,16 +4,24 @@
 //! Exit codes: 0 ok, 1 a verification or check failed, 2 usage or I/O error.
 //! Must not hold logic the library should own: a handler loads, decides, calls, and prints.
 
+mod context;
 mod execute_cmd;
 mod goal_cmd;
 mod log_cmd;
 mod replay_cmd;
 mod verify_cmd;
+mod wave_view;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
 
+use std::path::PathBuf;
+
 use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::event::RunMode;
+use crate::ops::steer::Steering;
+use context::Context;
 
 /// Exit code: the check ran and found the log (or goal) intact, or the command succeeded.
 pub const EXIT_OK: u8 = 0;
@@ -39,13 +47,93 @@ enum Command {
     #[command(subcommand)]
     Log(log_cmd::LogCommand),
     /// Start, inspect and steer goals
-    Goal(Box<goal_cmd::GoalArgs>),
+    Goal(Box<GoalArgs>),
     /// List the gates `omk goal verify` would run here, and why
     Gates(GatesArgs),
     /// Show a goal's timeline from its log alone, or verify that everything follows from it
     Replay(replay_cmd::ReplayArgs),
     /// Run a whole goal in a new demo repository with a bundled scripted agent, end to end
     Demo(DemoArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct GoalArgs {
+    /// The repository the goals work on (default: the one the current directory is in)
+    #[arg(long, global = true, value_name = "DIR")]
+    repo: Option<PathBuf>,
+    /// The configuration file (default: omk.toml at the repository root, if there is one)
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: GoalCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum GoalCommand {
+    /// Start a goal: intake, the oracle guard, planning, and (with --agent) the agent wave
+    Run(goal_cmd::StartArgs),
+    /// Start a goal and plan it, without executing
+    Plan(goal_cmd::StartArgs),
+    /// List every goal at a glance, oldest first
+    List(goal_cmd::FormatArgs),
+    /// Show a goal at a glance: status, tasks, budget, next step
+    Status(goal_cmd::ViewArgs),
+    /// Show a goal's full state
+    Show(goal_cmd::ShowArgs),
+    /// Pause a live goal
+    Pause(goal_cmd::NoteArgs),
+    /// Resume a paused or held goal
+    Resume(goal_cmd::NoteArgs),
+    /// Cancel a goal; nothing more will be done in it
+    Cancel(goal_cmd::NoteArgs),
+    /// Show time, tokens and spend used against the limits
+    Budget(goal_cmd::ViewArgs),
+    /// Raise a goal's limits
+    BudgetAdd(goal_cmd::BudgetAddArgs),
+    /// Accept the goal's result as the human integrator
+    Accept(goal_cmd::AcceptArgs),
+    /// Reject the goal's result as the human integrator
+    Reject(goal_cmd::RejectArgs),
+    /// Run the agent wave: one agent per ready slice, each in its own git worktree
+    Execute(execute_cmd::ExecuteArgs),
+    /// Remove the worktrees of a finished goal (branches and their commits are kept)
+    Clean(execute_cmd::CleanArgs),
+    /// Build the goal's claimed tree and run the gates on it
+    Verify(verify_cmd::VerifyArgs),
+    /// Review the claimed tree: secret scan, write-scope audit, gate results
+    Review(verify_cmd::ReviewArgs),
+    /// Print the proof: the verdict and every piece of evidence behind it
+    Proof(verify_cmd::ProofArgs),
+}
+
+/// Runs a `goal` subcommand and returns its exit code.
+fn goal(args: GoalArgs) -> Result<u8, Failure> {
+    let context = Context::new(args.repo, args.config)?;
+    match args.command {
+        GoalCommand::Run(start) => goal_cmd::start_command(&context, start, RunMode::Run),
+        GoalCommand::Plan(start) => goal_cmd::start_command(&context, start, RunMode::Plan),
+        GoalCommand::List(args) => goal_cmd::list(&context, &args),
+        GoalCommand::Status(args) => goal_cmd::status(&context, &args),
+        GoalCommand::Show(args) => goal_cmd::show(&context, &args),
+        GoalCommand::Budget(args) => goal_cmd::budget(&context, &args),
+        GoalCommand::Pause(args) => {
+            goal_cmd::steer_with_note(&context, &args, |reason| Steering::Pause { reason })
+        }
+        GoalCommand::Resume(args) => {
+            goal_cmd::steer_with_note(&context, &args, |note| Steering::Resume { note })
+        }
+        GoalCommand::Cancel(args) => {
+            goal_cmd::steer_with_note(&context, &args, |reason| Steering::Cancel { reason })
+        }
+        GoalCommand::BudgetAdd(args) => goal_cmd::budget_add(&context, args),
+        GoalCommand::Accept(args) => goal_cmd::accept(&context, &args),
+        GoalCommand::Reject(args) => goal_cmd::reject(&context, &args),
+        GoalCommand::Execute(args) => execute_cmd::execute_command(&context, &args),
+        GoalCommand::Clean(args) => execute_cmd::clean_command(&context, &args),
+        GoalCommand::Verify(args) => verify_cmd::verify_command(&context, &args),
+        GoalCommand::Review(args) => verify_cmd::review_command(&context, &args),
+        GoalCommand::Proof(args) => verify_cmd::proof_command(&context, &args),
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -123,10 +211,10 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Log(command) => log_cmd::run(command),
-        Command::Goal(args) => goal_cmd::run(*args),
+        Command::Goal(args) => goal(*args),
         Command::Replay(args) => replay_cmd::run(args),
         Command::Demo(args) => demo(args),
-        Command::Gates(args) => goal_cmd::Context::new(args.repo, args.config)
+        Command::Gates(args) => Context::new(args.repo, args.config)
             .and_then(|context| verify_cmd::gates_command(&context, args.format)),
     };
     match result {

@@ -12,7 +12,7 @@ use crate::project::show::show_document;
 use crate::project::timeline::{entry, timeline_text};
 use crate::project::to_json;
 
-use super::goal_cmd::Context;
+use crate::cli::context::Context;
 
 /// How `replay` prints.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]

@@ -18,7 +18,7 @@ use crate::project::to_json;
 use crate::shell::interrupt::{self, EXIT_INTERRUPTED};
 use crate::store::StoreError;
 
-use super::goal_cmd::{store_failure, Context};
+use crate::cli::context::{refused, store_failure, Context};
 
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
@@ -37,7 +37,7 @@ pub struct VerifyArgs {
 }
 
 /// Runs `omk gates`: what would run, and why.
-pub fn gates_command(context: &Context, format: Format) -> Result<u8, Failure> {
+pub(super) fn gates_command(context: &Context, format: Format) -> Result<u8, Failure> {
     let gates = context.settings(&Overrides::default())?.gates;
     match format {
         Format::Json => print_stdout(&to_json(&serde_json::json!({ "gates": gates })))?,
@@ -71,7 +71,7 @@ pub fn gates_command(context: &Context, format: Format) -> Result<u8, Failure> {
 }
 
 /// Runs `omk goal verify`.
-pub fn verify_command(context: &Context, args: &VerifyArgs) -> Result<u8, Failure> {
+pub(super) fn verify_command(context: &Context, args: &VerifyArgs) -> Result<u8, Failure> {
     let goal = context.resolve(&args.goal)?;
     let settings = context.settings(&Overrides {
         max_parallel: args.max_parallel,
@@ -205,7 +205,7 @@ fn progress_line(event: &VerifyProgress) -> String {
 fn verify_failure(error: VerifyError) -> Failure {
     match error {
         VerifyError::Store(error) => match *error {
-            StoreError::Refused(refusal) => Failure::with_code(anyhow::anyhow!("refused: {refusal}"), None, EXIT_FINDINGS),
+            StoreError::Refused(refusal) => refused(refusal),
             other => store_failure(other),
         },
         VerifyError::Conflict { .. } => Failure::with_code(error, Some("resolve it in a slice (re-run it with a narrower write set) or by hand on the result branch".to_owned()), EXIT_FINDINGS),
@@ -224,14 +224,12 @@ pub struct ReviewArgs {
 }
 
 /// Runs `omk goal review`.
-pub fn review_command(context: &Context, args: &ReviewArgs) -> Result<u8, Failure> {
+pub(super) fn review_command(context: &Context, args: &ReviewArgs) -> Result<u8, Failure> {
     let goal = context.resolve(&args.goal)?;
     let loaded =
         review_goal(&goal, &context.repo_root, &context.clock).map_err(|error| match error {
             ReviewError::Store(error) => match *error {
-                StoreError::Refused(refusal) => {
-                    Failure::with_code(anyhow::anyhow!("refused: {refusal}"), None, EXIT_FINDINGS)
-                }
+                StoreError::Refused(refusal) => refused(refusal),
                 other => store_failure(other),
             },
             other => Failure::from(other),
@@ -302,7 +300,7 @@ pub struct ProofArgs {
 }
 
 /// Runs `omk goal proof`: exit 0 when the verdict is ready, 1 when it is not.
-pub fn proof_command(context: &Context, args: &ProofArgs) -> Result<u8, Failure> {
+pub(super) fn proof_command(context: &Context, args: &ProofArgs) -> Result<u8, Failure> {
     let goal = context.resolve(&args.goal)?;
     let loaded = goal.load().map_err(store_failure)?;
     let proof = proof(&loaded.state, loaded.head());

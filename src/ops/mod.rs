@@ -5,10 +5,12 @@
 //! through `shell`, and appends what happened. Must not print, parse flags or choose exit
 //! codes: that is the CLI's.
 
+pub mod clean;
 pub mod demo;
 pub mod intake;
 pub mod replay;
 pub mod review;
 pub mod settings;
+pub mod steer;
 pub mod verify;
 pub mod wave;

@@ -1,0 +1,145 @@
+//! What every command shares: the repository, the state directory, the clock, the settings,
+//! the agent flags, and how store errors and refusals are printed.
+//!
+//! Must not run a command itself: the command files do, and they import this, never each other.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::cli::{Failure, EXIT_ERROR, EXIT_FINDINGS};
+use crate::ops::settings::{load_settings, parse_timeout, Overrides, Settings, SettingsError};
+use crate::shell::clock::Clock;
+use crate::shell::git::repo_root;
+use crate::state::Refusal;
+use crate::store::{GoalDir, Loaded, StateDir, StoreError};
+
+/// The environment variable that moves the state directory away from `<repo>/.omk`.
+pub const OMK_HOME_VAR: &str = "OMK_HOME";
+
+/// What the goal commands share: where goals live, the clock, and the repository.
+pub(crate) struct Context {
+    pub(crate) repo_root: PathBuf,
+    pub(crate) state_dir: StateDir,
+    pub(crate) clock: Clock,
+    config_path: Option<PathBuf>,
+}
+
+impl Context {
+    pub(crate) fn new(
+        repo: Option<PathBuf>,
+        config_path: Option<PathBuf>,
+    ) -> Result<Context, Failure> {
+        let start = match repo {
+            Some(dir) => dir,
+            None => std::env::current_dir()?,
+        };
+        if !start.is_dir() {
+            return Err(Failure::hinted(
+                anyhow::anyhow!("{} is not a directory", start.display()),
+                "pass --repo the repository the goal works on",
+            ));
+        }
+        let start = std::path::absolute(&start)?;
+        let repo_root = repo_root(&start).unwrap_or(start);
+        let state_root = match std::env::var_os(OMK_HOME_VAR) {
+            Some(home) if !home.is_empty() => PathBuf::from(home),
+            _ => repo_root.join(".omk"),
+        };
+        Ok(Context {
+            repo_root,
+            state_dir: StateDir::new(state_root),
+            clock: Clock::from_env()?,
+            config_path,
+        })
+    }
+
+    /// Returns the settings: `omk.toml` (or `--config`) with the command's flags on top.
+    pub(crate) fn settings(&self, overrides: &Overrides) -> Result<Settings, Failure> {
+        load_settings(&self.repo_root, self.config_path.as_deref(), overrides).map_err(|error| {
+            let hint = match &error {
+                SettingsError::Zero(_) => "pass 1 or more",
+                SettingsError::Config(_) => "fix the file (docs/agents.md and docs/proof.md list its keys; durations look like 90s, 20m or 1h30m, up to 7d), or pass --config another file",
+            };
+            Failure::hinted(error, hint)
+        })
+    }
+
+    pub(crate) fn resolve(&self, selector: &str) -> Result<GoalDir, Failure> {
+        self.state_dir.resolve(selector).map_err(store_failure)
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AgentArgs {
+    /// The agent backend: kimi, claude, codex, gemini, aider, opencode, or command (default: the goal's)
+    #[arg(long, value_name = "NAME")]
+    pub agent: Option<String>,
+    /// The command line of the `command` agent (prompt on stdin and in $OMK_PROMPT_FILE)
+    #[arg(long, value_name = "COMMAND")]
+    pub agent_cmd: Option<String>,
+    /// How many agents run at once (default 2)
+    #[arg(long, value_name = "N")]
+    pub max_agents: Option<usize>,
+    /// How long one agent run may take, e.g. `30m`
+    #[arg(long, value_parser = parse_timeout, value_name = "DURATION")]
+    pub agent_timeout: Option<Duration>,
+}
+
+impl AgentArgs {
+    /// Returns what these flags override in `omk.toml`.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            agent: self.agent.clone(),
+            agent_cmd: self.agent_cmd.clone(),
+            max_agents: self.max_agents,
+            agent_timeout: self.agent_timeout,
+            max_parallel: None,
+        }
+    }
+}
+
+/// Returns the goal folded from its log, or the failure to print.
+pub(super) fn load(goal: &GoalDir) -> Result<Loaded, Failure> {
+    goal.load().map_err(store_failure)
+}
+
+/// Returns the failure for a refused command: exit 1, nothing appended.
+pub(super) fn refused(refusal: Refusal) -> Failure {
+    Failure::with_code(anyhow::anyhow!("refused: {refusal}"), None, EXIT_FINDINGS)
+}
+
+/// Returns the failure for a store error, with the hint that fits it.
+pub(super) fn store_failure(error: StoreError) -> Failure {
+    let hint = match &error {
+        StoreError::NoGoals { .. } => Some("start one with `omk goal run \"<prompt>\"`".to_owned()),
+        StoreError::UnknownGoal { .. } => Some("list the goals with `omk goal list`, or pass `latest`".to_owned()),
+        StoreError::TornTail { path, .. } => Some(format!(
+            "an append was interrupted; run `omk log repair {}` to set the torn bytes aside",
+            parent_of(path)
+        )),
+        StoreError::Contended { .. } => Some("run the command again".to_owned()),
+        error if error.is_log_damage() => Some(format!(
+            "the goal's log is damaged; run `omk log verify {}` for the full report, nothing was appended",
+            damaged_dir(error)
+        )),
+        _ => None,
+    };
+    Failure::with_code(error, hint, EXIT_ERROR)
+}
+
+fn damaged_dir(error: &StoreError) -> String {
+    let message = error.to_string();
+    message
+        .split_whitespace()
+        .find(|word| word.ends_with("events.jsonl") || word.ends_with("events.jsonl:"))
+        .map(|word| parent_of(word.trim_end_matches(':')))
+        .unwrap_or_else(|| "<goal dir>".to_owned())
+}
+
+fn parent_of(path: &str) -> String {
+    Path::new(path)
+        .parent()
+        .map_or_else(|| path.to_owned(), |dir| dir.display().to_string())
+}

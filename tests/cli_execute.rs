@@ -675,3 +675,86 @@ fn omk_toml_selects_the_agent_and_a_bad_key_names_its_line() {
         "{stderr}"
     );
 }
+
+/// Returns the data of every event of `kind` in the goal's log.
+fn events_of(repo: &Repo, kind: &str) -> Vec<Value> {
+    fs::read_to_string(repo.goal_dir().join("events.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .filter(|event| event["kind"] == kind)
+        .map(|event| event["data"].clone())
+        .collect()
+}
+
+/// Waits until the log holds `count` events of `kind`.
+fn wait_for_events(repo: &Repo, kind: &str, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        let started = StateDir::new(repo.root().join(".omk"))
+            .goal_ids()
+            .is_ok_and(|ids| !ids.is_empty());
+        if started && events_of(repo, kind).len() >= count {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("fewer than {count} {kind} events within 20s");
+}
+
+#[test]
+fn ctrl_c_stops_every_agent_and_what_it_started_records_them_pending_and_the_goal_resumes() {
+    let repo = Repo::new();
+    repo.script(
+        "slice-1 background\nslice-1 hang-first\nslice-1 write src/list.rs pub fn list() -> &'static str { \"json\" }\n\
+         slice-2 background\nslice-2 hang-first\nslice-2 write src/parser.rs pub fn parse() -> usize { 0 }\n",
+    );
+    let agent = agent_cmd();
+    let started = Instant::now();
+    let child = repo.spawn(&["goal", "run", TWO_SLICES, "--agent-cmd", &agent]);
+    wait_for_events(&repo, "agent_started", 2);
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: kill(2) touches no memory; the pid is our own child's.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let last = stderr.lines().last().unwrap();
+    assert!(
+        last.contains("interrupted: stopped the agents of slice-1, slice-2 (pending again); nothing is left running. Resume with: omk goal execute g-"),
+        "{stderr}"
+    );
+    // Nothing of either agent's process group is left.
+    for started in events_of(&repo, "agent_started") {
+        let group = started["pid"].as_i64().unwrap() as i32;
+        assert_eq!(
+            omk::shell::procfs::live_members(group, None),
+            Vec::<u32>::new()
+        );
+    }
+    let finished = events_of(&repo, "agent_finished");
+    assert_eq!(finished.len(), 2);
+    assert!(finished.iter().all(|run| run["interrupted"] == true));
+    let show = repo.show();
+    assert_eq!(show["state"]["status"], "executing");
+    for slice in ["slice-1", "slice-2"] {
+        assert_eq!(task(&show, slice)["status"], "pending", "{slice}");
+    }
+    repo.assert_log_verifies();
+
+    // Resuming is the ordinary path: the next execute completes the goal.
+    let (code, stdout, stderr) = repo.run(&["goal", "execute"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("2 of 2 slices done"), "{stdout}");
+    assert!(
+        stderr.contains("done (") && stderr.contains("it left 1 process running, which omk killed"),
+        "{stderr}"
+    );
+    let finished = events_of(&repo, "agent_finished");
+    assert_eq!(finished.len(), 4);
+    assert!(finished[2..].iter().all(|run| run["leftovers_killed"] == 1));
+    repo.assert_log_verifies();
+}

@@ -324,3 +324,82 @@ fn a_red_first_gate_that_passes_on_the_base_proves_nothing() {
         "{blockers:?}"
     );
 }
+
+/// Issue 12: git output was read without `-z`, so a file named `café.env` came back quoted,
+/// the secret scan skipped it silently, and scope checks compared quoted names.
+#[test]
+fn awkward_file_names_go_through_execute_review_and_proof_as_raw_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    fs::write(root.join("README.md"), "# docs\n").unwrap();
+    fs::write(root.join("omk.toml"), "[gates.ok]\ncommand = \"true\"\n").unwrap();
+    let goal = Goal { dir };
+    goal.git(&["init", "-q", "-b", "main"]);
+    goal.git(&["add", "."]);
+    goal.git(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@example.com",
+        "commit",
+        "-qm",
+        "init",
+    ]);
+    let tools = tempfile::tempdir().unwrap();
+    let planner = tools.path().join("planner.sh");
+    fs::write(
+        &planner,
+        "cat >/dev/null\ncat <<'JSON'\n{\"tasks\": [{\"id\": \"docs\", \"title\": \"Add the docs\", \"description\": \"Add the docs files\", \"kind\": \"implementation\", \"owner_role\": \"implementer\", \"depends_on\": [], \"read_set\": [], \"write_set\": [\"docs/**\"], \"risk\": \"low\", \"acceptance\": [\"the files exist\"], \"max_retries\": 0, \"required\": true}]}\nJSON\n",
+    )
+    .unwrap();
+    let agent = tools.path().join("agent.sh");
+    fs::write(
+        &agent,
+        "cat >/dev/null\nmkdir -p docs\nprintf 'aws_key = \"AKIAIOSFODNN7EXAMPLE\"\\n' > 'docs/café.env'\nprintf 'hello\\n' > 'docs/with space \"quoted\".txt'\nprintf 'x\\n' > 'docs/new\nline.txt'\n",
+    )
+    .unwrap();
+    let planner_cmd = format!("sh {}", planner.display());
+    let agent_cmd = format!("sh {}", agent.display());
+    goal.ok(&[
+        "goal",
+        "run",
+        "Add the docs files",
+        "--planner-cmd",
+        &planner_cmd,
+        "--agent-cmd",
+        &agent_cmd,
+    ]);
+    let names = [
+        "docs/café.env",
+        "docs/new\nline.txt",
+        "docs/with space \"quoted\".txt",
+    ];
+    let (_, show, _) = goal.omk(&["goal", "show", "--format", "json"]);
+    let show: Value = serde_json::from_str(&show).unwrap();
+    let task = &show["state"]["tasks"][0];
+    assert_eq!(task["status"], "done", "{task:#}");
+    let changes = &task["runs"][0]["changes"];
+    assert_eq!(
+        changes["changed_files"],
+        serde_json::json!(names),
+        "{changes:#}"
+    );
+    assert_eq!(changes["outside_write_set"], serde_json::json!([]));
+
+    goal.ok(&["goal", "verify"]);
+    let (code, stdout, _) = goal.omk(&["goal", "review"]);
+    assert_eq!(code, 1, "the secret in docs/café.env blocks: {stdout}");
+    assert!(
+        stdout.contains("docs/café.env:1: what looks like an AWS access key id"),
+        "{stdout}"
+    );
+    let (_, proof) = goal.proof();
+    let findings = proof["review"]["findings"].as_array().unwrap();
+    assert!(
+        findings
+            .iter()
+            .all(|finding| finding["check"] != "write_scope"),
+        "every awkward name is within the write set: {findings:#?}"
+    );
+    assert_eq!(proof["review"]["files_reviewed"], 3);
+}

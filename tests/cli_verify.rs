@@ -292,3 +292,96 @@ fn a_gate_runs_only_for_goals_that_change_what_it_names() {
         "{runs:?}"
     );
 }
+
+#[test]
+fn ctrl_c_during_verify_stops_the_gate_records_it_interrupted_and_verify_again_completes() {
+    let dir = repo();
+    let root = dir.path();
+    let marker = root.join(".gate-may-pass");
+    let pid_file = root.join(".gate-pid");
+    fs::write(
+        root.join("omk.toml"),
+        format!(
+            "[gates.wait]\ncommand = \"echo $$ > {pid}; test -f {marker} || sleep 3600\"\n",
+            pid = pid_file.display(),
+            marker = marker.display()
+        ),
+    )
+    .unwrap();
+    // Committed, so the goal's tree holds the same omk.toml as the working copy.
+    let git = |args: &[&str]| {
+        assert!(Command::new("git")
+            .args(args)
+            .current_dir(root)
+            .status()
+            .unwrap()
+            .success());
+    };
+    git(&["add", "omk.toml"]);
+    git(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@example.com",
+        "commit",
+        "-qm",
+        "gates",
+    ]);
+    executed_goal(
+        root,
+        "slice-1 write src/list.rs json\nslice-2 write src/parser.rs usize\n",
+    );
+    let child = Command::new(env!("CARGO_BIN_EXE_omk"))
+        .args(["goal", "verify"])
+        .current_dir(root)
+        .env_remove("OMK_HOME")
+        .env_remove("OMK_TEST_NOW")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !pid_file.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // SAFETY: kill(2) touches no memory; the pid is our own child's.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("omk: gate wait (base) interrupted in 0s"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.lines().last().unwrap().contains(
+            "interrupted (stopped gate wait); nothing is left running. Resume with: omk goal verify g-"
+        ),
+        "{stderr}"
+    );
+    let gate_pid: i32 = fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        omk::shell::procfs::live_members(gate_pid, None),
+        Vec::<u32>::new()
+    );
+    let state = &show(root)["state"];
+    let runs = state["gate_runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{runs:#?}");
+    assert_eq!(runs[0]["run"]["interrupted"], true);
+    assert_eq!(state["status"], "verifying");
+
+    // Verify again: the interrupted baseline runs again, then the claimed tree.
+    fs::write(&marker, "").unwrap();
+    let (code, stdout, stderr) = omk(root, &["goal", "verify"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("every required gate passed"), "{stdout}");
+    let runs = show(root)["state"]["gate_runs"].as_array().unwrap().len();
+    assert_eq!(runs, 3);
+}

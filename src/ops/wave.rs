@@ -118,6 +118,7 @@ pub fn execute(
         stopped_by_interrupt: Vec::new(),
     };
     let loaded = runtime.block_on(wave.run(progress))?;
+    wave.stopped_by_interrupt.sort();
     Ok(ExecuteOutcome {
         loaded,
         interrupted: options.interrupt.is_set(),
@@ -166,16 +167,15 @@ impl Wave<'_> {
         loop {
             let loaded = self.goal.load()?;
             let state = &loaded.state;
-            let why = if interrupt.is_set() {
-                Some("interrupted (Ctrl-C)".to_owned())
-            } else if matches!(state.status, GoalStatus::Paused | GoalStatus::Cancelled) {
-                Some(format!("the goal was {}", state.status))
-            } else {
-                None
-            };
-            if let (false, Some(why)) = (stopping, why) {
+            let held = matches!(state.status, GoalStatus::Paused | GoalStatus::Cancelled);
+            if !stopping && (held || interrupt.is_set()) {
                 stopping = true;
-                progress(Progress::Stopping { why });
+                // An interruption announces itself; a pause or cancel came from elsewhere.
+                if held {
+                    progress(Progress::Stopping {
+                        why: format!("the goal was {}", state.status),
+                    });
+                }
                 for agent in self.running.values() {
                     let _ = agent.stop.send(true);
                 }
@@ -626,7 +626,12 @@ impl Wave<'_> {
         } else {
             outcome(&ended, &violations, changes.is_err(), &summary)
         };
-        let described = format!("{} ({reason})", to.name());
+        let leftovers = match ended.leftovers_killed {
+            0 => String::new(),
+            1 => "; it left 1 process running, which omk killed".to_owned(),
+            count => format!("; it left {count} processes running, which omk killed"),
+        };
+        let described = format!("{} ({reason}){leftovers}", to.name());
         self.settle(task_id, to, reason, events)?;
         Ok(described)
     }

@@ -207,10 +207,11 @@ pub enum Ending {
     Stopped,
 }
 
-/// Processes other than the leader that had to be stopped, and any that would not die.
+/// Processes a leader left running when it exited, and any that would not die.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Leftovers {
-    /// How many processes of the group (or tagged) were still running and were killed.
+    /// How many processes of the group (or tagged) were still running after the leader exited
+    /// by itself, and were killed.
     pub killed: u32,
     /// How many were still there after SIGKILL (zero unless something escaped omk's reach).
     pub survivors: u32,
@@ -476,8 +477,13 @@ async fn end_group(
         Some(status) if members.is_empty() => return (status, Leftovers::default()),
         status => status,
     };
-    let leader = u32::try_from(group).unwrap_or(0);
-    let killed = members.iter().filter(|pid| **pid != leader).count() as u32;
+    // Processes still running after the leader exited by itself are its leftovers; when omk
+    // stops a running leader, the whole group goes with it and nothing is "left".
+    let killed = if status.is_some() {
+        members.len() as u32
+    } else {
+        0
+    };
     signal_all(group, &members, libc::SIGTERM);
     let give_up = Instant::now() + grace;
     while Instant::now() < give_up {

@@ -18,7 +18,7 @@ use omk::event::{
     AgentFinished, AgentStarted, BudgetExtended, BudgetLimits, ChangesRecorded, Conclusion,
     Decision, Event, Evidence, FindingSeverity, GateFinished, GateTarget, GoalCancelled,
     GoalConcluded, GoalPaused, GoalResumed, IntegrationDecided, Phase, PhaseEntered, PlanSource,
-    ResultBuilt, ReviewFinding, ReviewRecorded, RunMode, RunOptions, RunStarted,
+    ResultBuilt, ReviewCheck, ReviewFinding, ReviewRecorded, RunMode, RunOptions, RunStarted,
     TaskEvidenceRecorded, TaskLeased, TaskStatus, TaskTransitioned, TasksPlanned, Timestamp,
     UsageRecorded,
 };
@@ -418,14 +418,14 @@ fn verified(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
     let findings: Vec<ReviewFinding> = match case {
         "ready" => vec![],
         "gate-failed" => vec![ReviewFinding {
-            check: "gates".to_owned(),
+            check: ReviewCheck::Gates,
             severity: FindingSeverity::High,
             file: None,
             line: None,
             message: "gate `test` exited 101".to_owned(),
         }],
         _ => vec![ReviewFinding {
-            check: "gates".to_owned(),
+            check: ReviewCheck::Gates,
             severity: FindingSeverity::High,
             file: None,
             line: None,

@@ -103,12 +103,24 @@ pub enum FindingSeverity {
     Medium,
 }
 
+/// Which of the review's checks found something.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewCheck {
+    /// What looks like a credential in a changed file.
+    SecretScan,
+    /// A changed file that no task's write set allows.
+    WriteScope,
+    /// The gates' evidence on the claimed tree.
+    Gates,
+}
+
 /// One thing the review found. It names the place, never a secret's value.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReviewFinding {
-    /// Returns the check: `secret_scan`, `write_scope` or `gates`.
-    pub check: String,
+    /// Which check found it.
+    pub check: ReviewCheck,
     pub severity: FindingSeverity,
     pub file: Option<String>,
     pub line: Option<u32>,

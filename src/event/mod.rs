@@ -14,7 +14,7 @@ mod time;
 pub use agent::{AgentFinished, AgentStarted, ChangesRecorded, WorktreeRemoved};
 pub use gate::{
     FindingSeverity, GateFinished, GateStarted, GateTarget, ResultBuilt, ResultConflicted,
-    ReviewFinding, ReviewRecorded,
+    ReviewCheck, ReviewFinding, ReviewRecorded,
 };
 pub use goal::{
     BudgetExtended, BudgetLimits, Conclusion, Decision, GoalCancelled, GoalConcluded, GoalPaused,

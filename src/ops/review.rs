@@ -10,8 +10,8 @@
 use std::path::Path;
 
 use crate::event::{
-    Event, FindingSeverity, Phase, PhaseEntered, ResultBuilt, ReviewFinding, ReviewRecorded,
-    TaskKind, TaskStatus, TaskTransitioned,
+    Event, FindingSeverity, Phase, PhaseEntered, ResultBuilt, ReviewCheck, ReviewFinding,
+    ReviewRecorded, TaskKind, TaskStatus, TaskTransitioned,
 };
 use crate::plan::secrets::scan;
 use crate::plan::write_set::allows;
@@ -97,7 +97,7 @@ pub fn review_goal(goal: &GoalDir, repo_root: &Path, clock: &Clock) -> Result<Lo
                 Ok(bytes) if bytes.contains(&0) => {}
                 Ok(bytes) => findings.extend(scan(file, &String::from_utf8_lossy(&bytes))),
                 Err(error) => findings.push(ReviewFinding {
-                    check: "secret_scan".to_owned(),
+                    check: ReviewCheck::SecretScan,
                     severity: FindingSeverity::High,
                     file: Some(file.clone()),
                     line: None,
@@ -107,7 +107,7 @@ pub fn review_goal(goal: &GoalDir, repo_root: &Path, clock: &Clock) -> Result<Lo
         }
         if !attributed(&state, file) {
             findings.push(ReviewFinding {
-                check: "write_scope".to_owned(),
+                check: ReviewCheck::WriteScope,
                 severity: FindingSeverity::High,
                 file: Some(file.clone()),
                 line: None,
@@ -116,17 +116,9 @@ pub fn review_goal(goal: &GoalDir, repo_root: &Path, clock: &Clock) -> Result<Lo
         }
     }
     for blocker in verdict_before_acceptance(&state).blockers {
-        if matches!(
-            blocker.kind.as_str(),
-            "gate_failed"
-                | "gate_missing"
-                | "evidence_stale"
-                | "red_first"
-                | "dirty_tree"
-                | "result_conflict"
-        ) {
+        if blocker.kind.is_about_gates() {
             findings.push(ReviewFinding {
-                check: "gates".to_owned(),
+                check: ReviewCheck::Gates,
                 severity: FindingSeverity::High,
                 file: None,
                 line: None,

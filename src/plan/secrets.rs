@@ -2,7 +2,7 @@
 //! to names like key, secret, token or password. A finding names the file and line and the
 //! kind of secret, never the secret itself.
 
-use crate::event::{FindingSeverity, ReviewFinding};
+use crate::event::{FindingSeverity, ReviewCheck, ReviewFinding};
 
 /// Prefixes of provider keys, each with its minimum length after the prefix and its name.
 const PROVIDER_KEYS: &[(&str, usize, &str)] = &[
@@ -35,7 +35,7 @@ pub fn scan(path: &str, text: &str) -> Vec<ReviewFinding> {
     let mut findings = Vec::new();
     for (index, line) in text.lines().enumerate() {
         let found = |message: String| ReviewFinding {
-            check: "secret_scan".to_owned(),
+            check: ReviewCheck::SecretScan,
             severity: FindingSeverity::High,
             file: Some(path.to_owned()),
             line: u32::try_from(index + 1).ok(),

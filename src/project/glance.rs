@@ -109,7 +109,7 @@ pub fn next_step(state: &GoalState) -> String {
             let gates = crate::state::verdict::verdict_before_acceptance(state)
                 .blockers
                 .into_iter()
-                .find(|blocker| matches!(blocker.kind.as_str(), "gate_failed" | "gate_missing" | "evidence_stale" | "red_first" | "dirty_tree" | "result_conflict"));
+                .find(|blocker| blocker.kind.is_about_gates());
             match gates {
                 Some(blocker) => format!("{}: {}", blocker.detail, blocker.next_step),
                 None => format!("omk goal review {id}"),

@@ -10,13 +10,84 @@ use serde::Serialize;
 use crate::event::{Decision, TaskStatus};
 use crate::state::{GateRecord, GoalState, GoalStatus};
 
+/// What kind of thing keeps a goal from `ready`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockerKind {
+    /// The goal ended (cancelled, failed, blocked) before its result was judged.
+    GoalEnded,
+    /// A slice's branch does not merge into the result branch.
+    ResultConflict,
+    /// No claimed tree was built yet.
+    NoClaimedTree,
+    /// Gates ran on another tree than the one the goal claims now.
+    EvidenceStale,
+    /// A required gate's latest run failed.
+    GateFailed,
+    /// A red-first gate passed on the base commit too, so it proves nothing.
+    RedFirst,
+    /// A gate ran on a checkout with uncommitted changes.
+    DirtyTree,
+    /// A required gate has not run on the claimed tree.
+    GateMissing,
+    /// A required task is not done.
+    TaskNotDone,
+    /// The review has not run.
+    ReviewMissing,
+    /// The review found blocking problems.
+    ReviewFailed,
+    /// The integrator has not accepted yet.
+    NotAccepted,
+    /// The integrator rejected the result.
+    Rejected,
+}
+
+impl BlockerKind {
+    /// Returns the kind's name as documents write it: `gate_failed`, ….
+    pub fn name(self) -> &'static str {
+        match self {
+            BlockerKind::GoalEnded => "goal_ended",
+            BlockerKind::ResultConflict => "result_conflict",
+            BlockerKind::NoClaimedTree => "no_claimed_tree",
+            BlockerKind::EvidenceStale => "evidence_stale",
+            BlockerKind::GateFailed => "gate_failed",
+            BlockerKind::RedFirst => "red_first",
+            BlockerKind::DirtyTree => "dirty_tree",
+            BlockerKind::GateMissing => "gate_missing",
+            BlockerKind::TaskNotDone => "task_not_done",
+            BlockerKind::ReviewMissing => "review_missing",
+            BlockerKind::ReviewFailed => "review_failed",
+            BlockerKind::NotAccepted => "not_accepted",
+            BlockerKind::Rejected => "rejected",
+        }
+    }
+
+    /// Returns whether the blocker is about the gates' evidence on the claimed tree (what the
+    /// review reports under its `gates` check).
+    pub fn is_about_gates(self) -> bool {
+        matches!(
+            self,
+            BlockerKind::GateFailed
+                | BlockerKind::GateMissing
+                | BlockerKind::EvidenceStale
+                | BlockerKind::RedFirst
+                | BlockerKind::DirtyTree
+                | BlockerKind::ResultConflict
+        )
+    }
+}
+
+impl std::fmt::Display for BlockerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// One reason the goal is not ready, and what to do about it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Blocker {
-    /// Returns the kind: `no_claimed_tree`, `result_conflict`, `gate_failed`, `gate_missing`,
-    /// `evidence_stale`, `red_first`, `dirty_tree`, `task_not_done`, `review_missing`, `review_failed`,
-    /// `not_accepted`, `rejected`, `goal_ended`.
-    pub kind: String,
+    /// What kind of blocker it is.
+    pub kind: BlockerKind,
     /// Returns what is wrong, precisely.
     pub detail: String,
     /// Returns the next step.
@@ -34,9 +105,9 @@ pub struct Verdict {
     pub blockers: Vec<Blocker>,
 }
 
-fn blocker(kind: &str, detail: String, next_step: String) -> Blocker {
+fn blocker(kind: BlockerKind, detail: String, next_step: String) -> Blocker {
     Blocker {
-        kind: kind.to_owned(),
+        kind,
         detail,
         next_step,
     }
@@ -73,7 +144,7 @@ pub fn verdict(state: &GoalState) -> Verdict {
     match state.integration.as_ref().map(|decision| decision.decision) {
         Some(Decision::Accepted) => {}
         Some(Decision::Rejected) => verdict.blockers.push(blocker(
-            "rejected",
+            BlockerKind::Rejected,
             format!(
                 "the integrator rejected it: {}",
                 state
@@ -84,7 +155,7 @@ pub fn verdict(state: &GoalState) -> Verdict {
             "start a new goal for another attempt".to_owned(),
         )),
         None => verdict.blockers.push(blocker(
-            "not_accepted",
+            BlockerKind::NotAccepted,
             "the integrator has not accepted it".to_owned(),
             format!(
                 "omk goal accept {} --summary '…' (once every other blocker is gone)",
@@ -113,7 +184,7 @@ pub fn verdict_before_acceptance(state: &GoalState) -> Verdict {
             .as_ref()
             .map_or(String::new(), |outcome| outcome.reason.clone());
         blockers.push(blocker(
-            "goal_ended",
+            BlockerKind::GoalEnded,
             format!("the goal is {}: {reason}", state.status),
             format!("omk goal status {id}"),
         ));
@@ -132,7 +203,7 @@ pub fn verdict_before_acceptance(state: &GoalState) -> Verdict {
     }
     match (&state.result, &state.result_conflict) {
         (_, Some(conflict)) => blockers.push(blocker(
-            "result_conflict",
+            BlockerKind::ResultConflict,
             format!(
                 "merging `{}` into the result branch conflicts in {}",
                 conflict.task_id,
@@ -145,7 +216,7 @@ pub fn verdict_before_acceptance(state: &GoalState) -> Verdict {
             ),
         )),
         (None, None) => blockers.push(blocker(
-            "no_claimed_tree",
+            BlockerKind::NoClaimedTree,
             "no result branch has been built".to_owned(),
             format!("omk goal verify {id}"),
         )),
@@ -159,7 +230,7 @@ pub fn verdict_before_acceptance(state: &GoalState) -> Verdict {
             let run = &record.run;
             if run.target.commit != result.commit {
                 blockers.push(blocker(
-                    "evidence_stale",
+                    BlockerKind::EvidenceStale,
                     format!(
                         "evidence stale: gate `{}` ran on {}, the goal's tree is now {}",
                         run.gate,
@@ -176,19 +247,19 @@ pub fn verdict_before_acceptance(state: &GoalState) -> Verdict {
                         .map_or("was killed".to_owned(), |code| format!("exited {code}"))
                 };
                 blockers.push(blocker(
-                    "gate_failed",
+                    BlockerKind::GateFailed,
                     format!("gate `{}` {how} on {} (output: artifact {})", run.gate, short(&run.target.commit), run.output),
                     format!("fix the failure (a new goal, or re-execute the slice), then `omk goal verify {id}`"),
                 ));
             } else if run.red_first && !failed_on_base(state, &run.gate) {
                 blockers.push(blocker(
-                    "red_first",
+                    BlockerKind::RedFirst,
                     format!("gate `{}` must fail on the base commit and pass on the goal's tree, but it did not fail on the base", run.gate),
                     "make the gate test the change (a test that fails without it), then `omk goal verify`".to_owned(),
                 ));
             } else if run.target.dirty {
                 blockers.push(blocker(
-                    "dirty_tree",
+                    BlockerKind::DirtyTree,
                     format!(
                         "gate `{}` passed on a checkout with uncommitted changes",
                         run.gate
@@ -203,7 +274,7 @@ pub fn verdict_before_acceptance(state: &GoalState) -> Verdict {
             .any(|record| record.run.required)
         {
             blockers.push(blocker(
-                "gate_missing",
+                BlockerKind::GateMissing,
                 "no required gate has run on the claimed tree".to_owned(),
                 format!("omk goal verify {id}"),
             ));
@@ -211,7 +282,7 @@ pub fn verdict_before_acceptance(state: &GoalState) -> Verdict {
     }
     for task in state.tasks.required_not_done() {
         blockers.push(blocker(
-            "task_not_done",
+            BlockerKind::TaskNotDone,
             format!("required task `{}` is {}", task.spec.id, task.status.name()),
             match task.status {
                 TaskStatus::Failed | TaskStatus::Blocked => format!(
@@ -224,12 +295,12 @@ pub fn verdict_before_acceptance(state: &GoalState) -> Verdict {
     }
     match &state.review {
         None => blockers.push(blocker(
-            "review_missing",
+            BlockerKind::ReviewMissing,
             "the change has not been reviewed".to_owned(),
             format!("omk goal review {id}"),
         )),
         Some(review) if !review.passed => blockers.push(blocker(
-            "review_failed",
+            BlockerKind::ReviewFailed,
             format!(
                 "the review found {} blocking {} (artifact {})",
                 review.blocking,
@@ -263,4 +334,33 @@ fn failed_on_base(state: &GoalState, gate: &str) -> bool {
 
 fn short(commit: &str) -> &str {
     &commit[..commit.len().min(12)]
+}
+
+#[cfg(test)]
+mod blocker_kind_tests {
+    use super::*;
+
+    #[test]
+    fn blocker_kind_names_are_their_serialized_form() {
+        for kind in [
+            BlockerKind::GoalEnded,
+            BlockerKind::ResultConflict,
+            BlockerKind::NoClaimedTree,
+            BlockerKind::EvidenceStale,
+            BlockerKind::GateFailed,
+            BlockerKind::RedFirst,
+            BlockerKind::DirtyTree,
+            BlockerKind::GateMissing,
+            BlockerKind::TaskNotDone,
+            BlockerKind::ReviewMissing,
+            BlockerKind::ReviewFailed,
+            BlockerKind::NotAccepted,
+            BlockerKind::Rejected,
+        ] {
+            assert_eq!(
+                serde_json::to_value(kind).unwrap(),
+                serde_json::json!(kind.name())
+            );
+        }
+    }
 }

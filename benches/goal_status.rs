@@ -45,7 +45,7 @@ fn opening() -> Vec<Event> {
     let prompt = "Add a --json flag to the list command. Fix the parser crash on empty input";
     vec![
         Event::RunStarted(RunStarted {
-            goal_id: GOAL.to_owned(),
+            goal_id: GOAL.into(),
             prompt: prompt.to_owned(),
             normalized_prompt: prompt.to_owned(),
             base_commit: None,
@@ -74,7 +74,7 @@ fn opening() -> Vec<Event> {
             phase: Phase::Executing,
         }),
         Event::TaskTransitioned(TaskTransitioned {
-            task_id: "slice-1".to_owned(),
+            task_id: "slice-1".into(),
             from: TaskStatus::Pending,
             to: TaskStatus::Running,
             reason: None,
@@ -87,13 +87,13 @@ fn tail_event(n: usize) -> Event {
     if n.is_multiple_of(3) {
         let expires: Timestamp = "2026-11-24T15:00:00Z".parse().unwrap();
         Event::TaskLeased(TaskLeased {
-            task_id: "slice-1".to_owned(),
+            task_id: "slice-1".into(),
             holder: "4242@builder".to_owned(),
             expires_at: expires.plus_seconds(n as u64),
         })
     } else {
         Event::UsageRecorded(UsageRecorded {
-            task_id: Some("slice-1".to_owned()),
+            task_id: Some("slice-1".into()),
             input_tokens: Some(1200 + n as u64 % 5000),
             output_tokens: Some(300 + n as u64 % 900),
             usd_micros: Some(n as u64 % 10_000),

@@ -58,12 +58,12 @@ fn at(seconds: u64) -> Timestamp {
 
 fn slice(id: &str, depends_on: &[&str]) -> TaskSpec {
     TaskSpec {
-        id: id.to_owned(),
+        id: id.into(),
         title: format!("Slice {id}"),
         description: format!("Change for {id}"),
         kind: TaskKind::Implementation,
         owner_role: "implementer".to_owned(),
-        depends_on: depends_on.iter().map(|dep| (*dep).to_owned()).collect(),
+        depends_on: depends_on.iter().map(|dep| (*dep).into()).collect(),
         read_set: vec![],
         write_set: vec![format!("src/{id}.rs")],
         risk: Risk::Low,
@@ -77,7 +77,7 @@ fn slice(id: &str, depends_on: &[&str]) -> TaskSpec {
 fn intake() -> Vec<Event> {
     vec![
         Event::RunStarted(RunStarted {
-            goal_id: GOAL.to_owned(),
+            goal_id: GOAL.into(),
             prompt: "Add a flag".to_owned(),
             normalized_prompt: "Add a flag".to_owned(),
             base_commit: None,
@@ -134,7 +134,7 @@ fn any_event() -> impl Strategy<Value = Event> {
     let legal = prop::sample::select(LEGAL_MOVES.to_vec());
     let transition = |task: &str, (from, to): (TaskStatus, TaskStatus)| {
         Event::TaskTransitioned(TaskTransitioned {
-            task_id: task.to_owned(),
+            task_id: task.into(),
             from,
             to,
             reason: None,
@@ -163,14 +163,14 @@ fn any_event() -> impl Strategy<Value = Event> {
         1 => Just(Event::RunFailed(RunFailed { reason: "disk full".to_owned(), task_id: None })),
         40 => (task.clone(), legal).prop_map(move |(task, moved)| transition(task, moved)),
         8 => (task.clone(), status.clone(), status).prop_map(move |(task, from, to)| transition(task, (from, to))),
-        8 => task.clone().prop_map(|task| Event::TaskRetried(TaskRetried { task_id: task.to_owned(), reason: "again".to_owned() })),
+        8 => task.clone().prop_map(|task| Event::TaskRetried(TaskRetried { task_id: task.into(), reason: "again".to_owned() })),
         8 => (task.clone(), 0u64..900).prop_map(|(task, secs)| Event::TaskLeased(TaskLeased {
-            task_id: task.to_owned(),
+            task_id: task.into(),
             holder: "42@host".to_owned(),
             expires_at: at(secs),
         })),
         8 => task.prop_map(|task| Event::TaskEvidenceRecorded(TaskEvidenceRecorded {
-            task_id: task.to_owned(),
+            task_id: task.into(),
             evidence: Evidence { summary: "ran".to_owned(), artifact: None },
         })),
         12 => (prop::option::of(0u64..500), prop::option::of(0u64..90_000)).prop_map(|(tokens, usd)| Event::UsageRecorded(UsageRecorded {

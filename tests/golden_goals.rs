@@ -81,7 +81,7 @@ fn history(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
         usd_micros: Some(5_000_000),
     };
     let started = Event::RunStarted(RunStarted {
-        goal_id: GOAL.to_owned(),
+        goal_id: GOAL.into(),
         prompt: prompt.to_owned(),
         normalized_prompt: normalized.clone(),
         base_commit: Some("4b825dc642cb6eb9a060e54bf8d69288fbee4904".to_owned()),
@@ -160,7 +160,7 @@ fn history(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
     }
     let moved = |task: &str, from, to| {
         Event::TaskTransitioned(TaskTransitioned {
-            task_id: task.to_owned(),
+            task_id: task.into(),
             from,
             to,
             reason: None,
@@ -183,7 +183,7 @@ fn history(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
                 }),
                 moved("slice-1", TaskStatus::Pending, TaskStatus::Running),
                 Event::TaskLeased(TaskLeased {
-                    task_id: "slice-1".to_owned(),
+                    task_id: "slice-1".into(),
                     holder: "4242@builder".to_owned(),
                     expires_at: expires,
                 }),
@@ -193,14 +193,14 @@ fn history(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
             300,
             vec![
                 Event::UsageRecorded(UsageRecorded {
-                    task_id: Some("slice-1".to_owned()),
+                    task_id: Some("slice-1".into()),
                     input_tokens: Some(12_000),
                     output_tokens: Some(3_400),
                     usd_micros: Some(420_000),
                 }),
                 Event::ArtifactRecorded(transcript.clone()),
                 Event::TaskEvidenceRecorded(TaskEvidenceRecorded {
-                    task_id: "slice-1".to_owned(),
+                    task_id: "slice-1".into(),
                     evidence: Evidence {
                         summary: "agent transcript".to_owned(),
                         artifact: Some(transcript.hash),
@@ -231,7 +231,7 @@ fn history(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
         (
             3900,
             vec![Event::UsageRecorded(UsageRecorded {
-                task_id: Some("slice-2".to_owned()),
+                task_id: Some("slice-2".into()),
                 input_tokens: None,
                 output_tokens: None,
                 usd_micros: None,
@@ -251,7 +251,7 @@ const MOVED: &str = "1111111111111111111111111111111111111111";
 fn verified(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
     let moved = |task: &str, from, to| {
         Event::TaskTransitioned(TaskTransitioned {
-            task_id: task.to_owned(),
+            task_id: task.into(),
             from,
             to,
             reason: None,
@@ -289,7 +289,7 @@ fn verified(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
                 moved(slice, TaskStatus::Pending, TaskStatus::Running),
                 Event::ArtifactRecorded(prompt.clone()),
                 Event::AgentStarted(AgentStarted {
-                    task_id: slice.to_owned(),
+                    task_id: slice.into(),
                     attempt: 0,
                     agent: "claude".to_owned(),
                     argv: vec!["claude".to_owned(), "-p".to_owned(), "{prompt}".to_owned()],
@@ -307,7 +307,7 @@ fn verified(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
                 Event::ArtifactRecorded(stdout.clone()),
                 Event::ArtifactRecorded(stderr.clone()),
                 Event::AgentFinished(AgentFinished {
-                    task_id: slice.to_owned(),
+                    task_id: slice.into(),
                     exit_code: Some(0),
                     timed_out: false,
                     interrupted: false,
@@ -320,14 +320,14 @@ fn verified(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
                     leftovers_killed: 0,
                 }),
                 Event::UsageRecorded(UsageRecorded {
-                    task_id: Some(slice.to_owned()),
+                    task_id: Some(slice.into()),
                     input_tokens: Some(1000),
                     output_tokens: Some(200),
                     usd_micros: Some(50_000),
                 }),
                 Event::ArtifactRecorded(diff.clone()),
                 Event::ChangesRecorded(ChangesRecorded {
-                    task_id: slice.to_owned(),
+                    task_id: slice.into(),
                     start_commit: BASE.to_owned(),
                     head_commit: head.clone(),
                     commits: vec![head],
@@ -352,7 +352,7 @@ fn verified(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
                 branch: format!("omk/{GOAL}/result"),
                 commit: CLAIMED.to_owned(),
                 tree: CLAIMED_TREE.to_owned(),
-                merged: vec!["slice-1".to_owned(), "slice-2".to_owned()],
+                merged: vec!["slice-1".into(), "slice-2".into()],
             }),
             Event::PhaseEntered(PhaseEntered {
                 phase: Phase::Verifying,
@@ -370,7 +370,7 @@ fn verified(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
         vec![
             Event::ArtifactRecorded(output.clone()),
             Event::GateFinished(GateFinished {
-                gate: name.to_owned(),
+                gate: name.into(),
                 command: format!("cargo {name}"),
                 required: true,
                 red_first: false,
@@ -411,7 +411,7 @@ fn verified(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
                 branch: format!("omk/{GOAL}/result"),
                 commit: MOVED.to_owned(),
                 tree: MOVED.to_owned(),
-                merged: vec!["slice-1".to_owned(), "slice-2".to_owned()],
+                merged: vec!["slice-1".into(), "slice-2".into()],
             })],
         ));
     }

@@ -49,7 +49,7 @@ fn transition(
     typed(
         id,
         Event::TaskTransitioned(TaskTransitioned {
-            task_id: task.to_owned(),
+            task_id: task.into(),
             from,
             to,
             reason: reason.map(str::to_owned),
@@ -70,7 +70,7 @@ fn build_valid(dir: &Path) -> Vec<u8> {
         .unwrap();
     let mut writer = LogWriter::open(&paths).unwrap();
     let started = Event::RunStarted(RunStarted {
-        goal_id: "g-20261124-140000-demo".to_owned(),
+        goal_id: "g-20261124-140000-demo".into(),
         prompt: "Make the failing test in tests/add.rs pass".to_owned(),
         normalized_prompt: "Make the failing test in tests/add.rs pass".to_owned(),
         base_commit: Some("4b825dc642cb6eb9a060e54bf8d69288fbee4904".to_owned()),
@@ -114,7 +114,7 @@ fn build_valid(dir: &Path) -> Vec<u8> {
             "ev-0006",
             Event::RunFailed(RunFailed {
                 reason: "gate `cargo test` failed on the claimed tree".to_owned(),
-                task_id: Some("t2".to_owned()),
+                task_id: Some("t2".into()),
             }),
         )],
     ];

@@ -19,12 +19,12 @@ const OTHER: &str = "0707070707070707070707070707070707070707";
 
 fn spec(id: &str, kind: TaskKind, depends_on: &[&str]) -> TaskSpec {
     TaskSpec {
-        id: id.to_owned(),
+        id: id.into(),
         title: id.to_owned(),
         description: id.to_owned(),
         kind,
         owner_role: "controller".to_owned(),
-        depends_on: depends_on.iter().map(|d| (*d).to_owned()).collect(),
+        depends_on: depends_on.iter().map(|d| (*d).into()).collect(),
         read_set: vec![],
         write_set: vec!["src/a.rs".to_owned()],
         risk: Risk::Low,
@@ -36,7 +36,7 @@ fn spec(id: &str, kind: TaskKind, depends_on: &[&str]) -> TaskSpec {
 
 fn moved(id: &str, from: TaskStatus, to: TaskStatus) -> Event {
     Event::TaskTransitioned(TaskTransitioned {
-        task_id: id.to_owned(),
+        task_id: id.into(),
         from,
         to,
         reason: None,
@@ -47,7 +47,7 @@ fn moved(id: &str, from: TaskStatus, to: TaskStatus) -> Event {
 fn verified_goal() -> Vec<Event> {
     let mut events = vec![
         Event::RunStarted(RunStarted {
-            goal_id: "g-verdict".to_owned(),
+            goal_id: "g-verdict".into(),
             prompt: "p".to_owned(),
             normalized_prompt: "p".to_owned(),
             base_commit: Some(OTHER.to_owned()),
@@ -87,7 +87,7 @@ fn verified_goal() -> Vec<Event> {
         branch: "omk/g/result".to_owned(),
         commit: CLAIMED.to_owned(),
         tree: CLAIMED.to_owned(),
-        merged: vec!["slice-1".to_owned()],
+        merged: vec!["slice-1".into()],
     }));
     events.push(Event::PhaseEntered(PhaseEntered {
         phase: Phase::Verifying,
@@ -130,7 +130,7 @@ fn gate_run(
     ),
 ) -> Event {
     Event::GateFinished(GateFinished {
-        gate: format!("gate-{gate}"),
+        gate: format!("gate-{gate}").into(),
         command: "true".to_owned(),
         required,
         red_first: false,

@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use clap::Args;
 
 use crate::cli::{print_stderr, print_stdout, Failure, Format, EXIT_FINDINGS, EXIT_OK};
-use crate::event::FindingSeverity;
+use crate::event::{FindingSeverity, TaskId};
 use crate::ops::review::{review_goal, ReviewError};
 use crate::ops::settings::Overrides;
 use crate::ops::verify::{verify_goal, VerifyError, VerifyProgress, VerifyRequest};
@@ -27,7 +27,7 @@ pub struct VerifyArgs {
     goal: String,
     /// Verify this task's worktree instead of the goal's claimed tree
     #[arg(long, value_name = "TASK")]
-    task: Option<String>,
+    task: Option<TaskId>,
     /// How many gates run at once
     #[arg(long, value_name = "N")]
     max_parallel: Option<usize>,

@@ -6,13 +6,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::event::ids::TaskId;
 use crate::log::artifacts::ContentHash;
 
 /// `agent_started`: an agent process was launched for a task in its worktree.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentStarted {
-    pub task_id: String,
+    pub task_id: TaskId,
     /// Returns the attempt: 0 for the first run, then the task's retry count.
     pub attempt: u32,
     /// Returns the backend: `claude`, `codex`, …, or `command`.
@@ -35,7 +36,7 @@ pub struct AgentStarted {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentFinished {
-    pub task_id: String,
+    pub task_id: TaskId,
     /// Returns the exit status, or `None` when a signal ended it.
     pub exit_code: Option<i32>,
     /// Returns whether omk killed it at its timeout.
@@ -66,7 +67,7 @@ pub struct AgentFinished {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangesRecorded {
-    pub task_id: String,
+    pub task_id: TaskId,
     /// Returns the commit the worktree started from.
     pub start_commit: String,
     /// Returns the branch tip after omk committed what the agent left.
@@ -93,7 +94,7 @@ pub struct ChangesRecorded {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorktreeRemoved {
-    pub task_id: String,
+    pub task_id: TaskId,
     pub worktree: String,
     pub branch: String,
     /// Returns whether `--force` removed uncommitted work.

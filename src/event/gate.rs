@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::event::ids::{GateName, TaskId};
 use crate::log::artifacts::ContentHash;
 
 /// `result_built`: the slice branches were merged into the goal's result branch.
@@ -16,7 +17,7 @@ pub struct ResultBuilt {
     /// Returns that commit's tree.
     pub tree: String,
     /// Returns the slices merged, in the order they were merged.
-    pub merged: Vec<String>,
+    pub merged: Vec<TaskId>,
 }
 
 /// `result_conflicted`: a slice branch would not merge into the result branch.
@@ -24,9 +25,9 @@ pub struct ResultBuilt {
 #[serde(deny_unknown_fields)]
 pub struct ResultConflicted {
     /// Returns the slice whose branch conflicts.
-    pub task_id: String,
+    pub task_id: TaskId,
     /// Returns the slices merged before it.
-    pub merged: Vec<String>,
+    pub merged: Vec<TaskId>,
     /// Returns the conflicting paths.
     pub files: Vec<String>,
 }
@@ -42,14 +43,14 @@ pub struct GateTarget {
     /// Returns whether this is the baseline run on the goal's base commit.
     pub baseline: bool,
     /// Returns the task whose worktree it ran in, for `omk goal verify --task`.
-    pub task_id: Option<String>,
+    pub task_id: Option<TaskId>,
 }
 
 /// `gate_started`: a gate began on a target.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GateStarted {
-    pub gate: String,
+    pub gate: GateName,
     pub command: String,
     pub target: GateTarget,
 }
@@ -58,7 +59,7 @@ pub struct GateStarted {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GateFinished {
-    pub gate: String,
+    pub gate: GateName,
     pub command: String,
     pub required: bool,
     /// Returns whether the gate must fail on the base commit and pass on the goal's tree.

@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::event::ids::{GoalId, TaskId};
+
 /// A phase of a live goal, in the order a goal normally moves through them.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
@@ -82,7 +84,7 @@ pub struct RunOptions {
 #[serde(deny_unknown_fields)]
 pub struct RunStarted {
     /// Returns the goal's id.
-    pub goal_id: String,
+    pub goal_id: GoalId,
     /// Returns the prompt exactly as the user gave it.
     pub prompt: String,
     /// Returns the prompt with whitespace collapsed, as planning reads it.
@@ -184,7 +186,7 @@ pub struct RunFailed {
     /// Returns what failed, in a sentence.
     pub reason: String,
     /// Returns the task the failure belongs to, if any.
-    pub task_id: Option<String>,
+    pub task_id: Option<TaskId>,
 }
 
 /// `budget_extended`: the operator raised the goal's limits.
@@ -202,7 +204,7 @@ pub struct BudgetExtended {
 #[serde(deny_unknown_fields)]
 pub struct UsageRecorded {
     /// Returns the task the usage belongs to, if any.
-    pub task_id: Option<String>,
+    pub task_id: Option<TaskId>,
     /// Returns the input tokens reported.
     pub input_tokens: Option<u64>,
     /// Returns the output tokens reported.

@@ -8,6 +8,7 @@
 mod agent;
 mod gate;
 mod goal;
+mod ids;
 mod task;
 mod time;
 
@@ -21,6 +22,7 @@ pub use goal::{
     GoalResumed, IntegrationDecided, OracleChecked, OracleSignal, Phase, PhaseEntered,
     PlannerFellBack, RunFailed, RunMode, RunOptions, RunStarted, UsageRecorded,
 };
+pub use ids::{GateName, GoalId, TaskId};
 pub use task::{
     Evidence, PlanSource, Risk, TaskEvidenceRecorded, TaskKind, TaskLeased, TaskRetried, TaskSpec,
     TaskStatus, TaskTransitioned, TasksPlanned,

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::event::ids::TaskId;
+
 use crate::event::time::Timestamp;
 use crate::log::artifacts::ContentHash;
 
@@ -69,7 +71,7 @@ pub enum Risk {
 #[serde(deny_unknown_fields)]
 pub struct TaskSpec {
     /// Returns the task's id, unique in the goal: 1 to 64 of `a-z 0-9 -`.
-    pub id: String,
+    pub id: TaskId,
     /// Returns a one-line title.
     pub title: String,
     /// Returns what is to be done.
@@ -79,7 +81,7 @@ pub struct TaskSpec {
     /// Returns who does it: `implementer`, `controller`, `reviewer` or `security`.
     pub owner_role: String,
     /// Returns the ids of the tasks that must be done first.
-    pub depends_on: Vec<String>,
+    pub depends_on: Vec<TaskId>,
     /// Returns the paths (or globs) the task needs to read.
     pub read_set: Vec<String>,
     /// Returns the paths (or globs) the task may change; changes elsewhere are a policy violation.
@@ -119,7 +121,7 @@ pub struct TasksPlanned {
 #[serde(deny_unknown_fields)]
 pub struct TaskTransitioned {
     /// Returns the task's id.
-    pub task_id: String,
+    pub task_id: TaskId,
     /// Returns the status it left.
     pub from: TaskStatus,
     /// Returns the status it entered.
@@ -133,7 +135,7 @@ pub struct TaskTransitioned {
 #[serde(deny_unknown_fields)]
 pub struct TaskRetried {
     /// Returns the task's id.
-    pub task_id: String,
+    pub task_id: TaskId,
     /// Returns why it is retried.
     pub reason: String,
 }
@@ -143,7 +145,7 @@ pub struct TaskRetried {
 #[serde(deny_unknown_fields)]
 pub struct TaskLeased {
     /// Returns the task's id.
-    pub task_id: String,
+    pub task_id: TaskId,
     /// Returns who holds the lease: `<pid>@<host>`.
     pub holder: String,
     /// Returns when the lease lapses unless renewed.
@@ -165,7 +167,7 @@ pub struct Evidence {
 #[serde(deny_unknown_fields)]
 pub struct TaskEvidenceRecorded {
     /// Returns the task's id.
-    pub task_id: String,
+    pub task_id: TaskId,
     /// Returns the evidence.
     pub evidence: Evidence,
 }

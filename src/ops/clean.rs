@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::event::{Event, WorktreeRemoved};
+use crate::event::{Event, GoalId, TaskId, WorktreeRemoved};
 use crate::shell::clock::Clock;
 use crate::shell::worktree::{is_dirty, remove, WorktreeError};
 use crate::state::GoalStatus;
@@ -18,9 +18,9 @@ pub struct CleanOutcome {
     /// The goal after the clean.
     pub loaded: Loaded,
     /// The tasks whose worktrees were removed.
-    pub removed: Vec<String>,
+    pub removed: Vec<TaskId>,
     /// The tasks whose worktrees were kept because they hold uncommitted work, with the path.
-    pub kept_dirty: Vec<(String, PathBuf)>,
+    pub kept_dirty: Vec<(TaskId, PathBuf)>,
 }
 
 /// The clean could not run.
@@ -29,7 +29,7 @@ pub enum CleanError {
     #[error(transparent)]
     Store(Box<StoreError>),
     #[error("goal {goal_id} is {status}: its worktrees may still be needed")]
-    Live { goal_id: String, status: GoalStatus },
+    Live { goal_id: GoalId, status: GoalStatus },
     #[error(transparent)]
     Worktree(#[from] WorktreeError),
 }

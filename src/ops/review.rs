@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use crate::event::{
-    Event, FindingSeverity, Phase, PhaseEntered, ResultBuilt, ReviewCheck, ReviewFinding,
+    Event, FindingSeverity, GoalId, Phase, PhaseEntered, ResultBuilt, ReviewCheck, ReviewFinding,
     ReviewRecorded, TaskKind, TaskStatus, TaskTransitioned,
 };
 use crate::plan::secrets::scan;
@@ -29,7 +29,7 @@ pub enum ReviewError {
     #[error(transparent)]
     Git(#[from] GitError),
     #[error("goal {goal_id} has no claimed tree to review: run `omk goal verify {goal_id}` first")]
-    NoClaimedTree { goal_id: String },
+    NoClaimedTree { goal_id: GoalId },
     #[error("cannot store the findings: {0}")]
     Artifact(String),
 }

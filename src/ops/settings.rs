@@ -31,6 +31,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::event::GateName;
 use crate::plan::documents::format_duration;
 use crate::plan::gates::{default_gates, GateSpec, RepoFacts, DEFAULT_GATE_TIMEOUT_SECS};
 
@@ -206,7 +207,7 @@ pub fn load_settings(
             None => Duration::from_secs(DEFAULT_GATE_TIMEOUT_SECS),
         };
         gates.push(GateSpec {
-            name: name.clone(),
+            name: GateName::new(name.clone()),
             command: gate.command.clone(),
             required: gate.required,
             timeout_secs: timeout.as_secs(),

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::event::{
-    Event, GateFinished, GateStarted, GateTarget, Phase, PhaseEntered, ResultBuilt,
-    ResultConflicted, TaskKind, TaskStatus,
+    Event, GateFinished, GateName, GateStarted, GateTarget, Phase, PhaseEntered, ResultBuilt,
+    ResultConflicted, TaskId, TaskKind, TaskStatus,
 };
 use crate::plan::gates::GateSpec;
 use crate::shell::clock::Clock;
@@ -31,7 +31,7 @@ pub struct VerifyRequest {
     pub gates: Vec<GateSpec>,
     pub max_parallel: usize,
     /// Returns the task whose worktree to verify instead of the goal's claimed tree.
-    pub task: Option<String>,
+    pub task: Option<TaskId>,
     /// Stops the running gates when it fires (Ctrl-C).
     pub interrupt: Interrupt,
 }
@@ -41,25 +41,25 @@ pub struct VerifyRequest {
 pub enum VerifyProgress {
     Built {
         commit: String,
-        merged: Vec<String>,
+        merged: Vec<TaskId>,
     },
     GateStarted {
-        gate: String,
+        gate: GateName,
         baseline: bool,
     },
     /// A gate was not run: the goal changed nothing its `when_changed` names.
     GateSkipped {
-        gate: String,
+        gate: GateName,
         when_changed: Vec<String>,
     },
     /// A gate is still running: how long, and the last line it printed.
     GateRunning {
-        gate: String,
+        gate: GateName,
         seconds: u64,
         last_line: String,
     },
     GateFinished {
-        gate: String,
+        gate: GateName,
         baseline: bool,
         passed: bool,
         seconds: u64,
@@ -80,9 +80,9 @@ pub enum VerifyError {
     #[error("cannot store a gate's output: {0}")]
     Artifact(String),
     #[error("the goal's result branch cannot be built: merging `{task}` conflicts in {}", files.join(", "))]
-    Conflict { task: String, files: Vec<String> },
+    Conflict { task: TaskId, files: Vec<String> },
     #[error("task `{task}` has no worktree to verify: it has not run")]
-    NoWorktree { task: String },
+    NoWorktree { task: TaskId },
 }
 
 impl From<StoreError> for VerifyError {
@@ -99,9 +99,9 @@ pub struct VerifyOutcome {
     /// Every gate run this verification recorded, in the order they finished.
     pub ran: Vec<GateOutcome>,
     /// The gates not needed for what the goal changes.
-    pub skipped: Vec<String>,
+    pub skipped: Vec<GateName>,
     /// The required gates whose run on the claimed tree did not pass.
-    pub failed_required: Vec<String>,
+    pub failed_required: Vec<GateName>,
     /// Whether an interruption (Ctrl-C) stopped the verification before every gate ran.
     pub interrupted: bool,
 }
@@ -109,7 +109,7 @@ pub struct VerifyOutcome {
 /// One gate run, as the caller reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GateOutcome {
-    pub gate: String,
+    pub gate: GateName,
     pub baseline: bool,
     pub required: bool,
     pub passed: bool,
@@ -223,7 +223,7 @@ impl VerifyOutcome {
     fn new(
         loaded: Loaded,
         ran: Vec<GateOutcome>,
-        skipped: Vec<String>,
+        skipped: Vec<GateName>,
         request: &VerifyRequest,
     ) -> VerifyOutcome {
         let failed_required = ran
@@ -337,7 +337,7 @@ fn run_gates(
     clock: &Clock,
     request: &VerifyRequest,
     path: &Path,
-    task_id: Option<&String>,
+    task_id: Option<&TaskId>,
     baseline: bool,
     progress: &mut (dyn FnMut(VerifyProgress) + Send),
     ran: &mut Vec<GateOutcome>,

@@ -19,8 +19,8 @@ use tokio::sync::{mpsc, watch};
 
 use crate::event::{
     AgentFinished, AgentStarted, ChangesRecorded, Conclusion, Event, Evidence, GoalConcluded,
-    Phase, PhaseEntered, RunFailed, TaskEvidenceRecorded, TaskKind, TaskLeased, TaskRetried,
-    TaskStatus, TaskTransitioned, Timestamp, UsageRecorded,
+    GoalId, Phase, PhaseEntered, RunFailed, TaskEvidenceRecorded, TaskId, TaskKind, TaskLeased,
+    TaskRetried, TaskStatus, TaskTransitioned, Timestamp, UsageRecorded,
 };
 use crate::log::artifacts::ArtifactRef;
 use crate::plan::write_set::outside;
@@ -53,16 +53,16 @@ pub struct WaveOptions {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Progress {
     Recovered {
-        task_id: String,
+        task_id: TaskId,
         detail: String,
     },
     Started {
-        task_id: String,
+        task_id: TaskId,
         pid: u32,
         worktree: PathBuf,
     },
     Finished {
-        task_id: String,
+        task_id: TaskId,
         outcome: String,
     },
     Stopping {
@@ -70,7 +70,7 @@ pub enum Progress {
     },
     /// The agents running now, with how long each has run; sent on every poll.
     Running {
-        agents: Vec<(String, Duration)>,
+        agents: Vec<(TaskId, Duration)>,
     },
 }
 
@@ -80,7 +80,7 @@ pub enum WaveError {
     #[error(transparent)]
     Store(Box<StoreError>),
     #[error("goal {goal_id} has no base commit (it was not started in a git repository with a commit): agents need one to branch from")]
-    NoBaseCommit { goal_id: String },
+    NoBaseCommit { goal_id: GoalId },
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
     #[error("cannot store an artifact: {0}")]
@@ -134,7 +134,7 @@ pub struct ExecuteOutcome {
     /// Whether an interruption (Ctrl-C) stopped the wave.
     pub interrupted: bool,
     /// The tasks whose agents the interruption stopped; they are pending again.
-    pub stopped: Vec<String>,
+    pub stopped: Vec<TaskId>,
 }
 
 struct Wave<'a> {
@@ -143,9 +143,9 @@ struct Wave<'a> {
     clock: &'a Clock,
     options: &'a WaveOptions,
     holder: Holder,
-    running: BTreeMap<String, RunningAgent>,
+    running: BTreeMap<TaskId, RunningAgent>,
     /// The tasks whose agents an interruption stopped.
-    stopped_by_interrupt: Vec<String>,
+    stopped_by_interrupt: Vec<TaskId>,
 }
 
 struct RunningAgent {
@@ -154,7 +154,7 @@ struct RunningAgent {
     started: tokio::time::Instant,
 }
 
-type Done = (String, Result<Ended, ProcessError>);
+type Done = (TaskId, Result<Ended, ProcessError>);
 
 impl Wave<'_> {
     async fn run(&mut self, progress: &mut dyn FnMut(Progress)) -> Result<Loaded, WaveError> {
@@ -218,7 +218,7 @@ impl Wave<'_> {
         reap_orphans(self.goal.dir());
         let now = self.clock.now();
         let loaded = self.goal.load()?;
-        let broken: Vec<(String, String)> = loaded
+        let broken: Vec<(TaskId, String)> = loaded
             .state
             .tasks
             .tasks()
@@ -321,7 +321,7 @@ impl Wave<'_> {
         done_tx: &mpsc::UnboundedSender<Done>,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<(), WaveError> {
-        let ready: Vec<String> = state
+        let ready: Vec<TaskId> = state
             .tasks
             .startable()
             .filter(|task| {
@@ -345,7 +345,7 @@ impl Wave<'_> {
     /// claimed it first or it could not start (recorded on the task).
     fn launch(
         &mut self,
-        task_id: &str,
+        task_id: &TaskId,
         done_tx: &mpsc::UnboundedSender<Done>,
     ) -> Result<Option<Progress>, WaveError> {
         let expires_at = self.lease_expiry();
@@ -366,7 +366,7 @@ impl Wave<'_> {
                     "an agent was assigned".to_owned(),
                 ),
                 Event::TaskLeased(TaskLeased {
-                    task_id: task_id.to_owned(),
+                    task_id: task_id.clone(),
                     holder: holder.clone(),
                     expires_at,
                 }),
@@ -394,7 +394,7 @@ impl Wave<'_> {
             })
             .map(|id| branch_name(&state.goal_id, id))
             .collect();
-        let path = self.goal.dir().join("worktrees").join(task_id);
+        let path = self.goal.dir().join("worktrees").join(task_id.as_str());
         let branch = branch_name(&state.goal_id, task_id);
         let attempt = task.retries;
         let keep_ref = attempt_ref(&state.goal_id, task_id, attempt.saturating_sub(1));
@@ -459,7 +459,7 @@ impl Wave<'_> {
         };
         let pid = running.pid();
         let started = Event::AgentStarted(AgentStarted {
-            task_id: task_id.to_owned(),
+            task_id: task_id.clone(),
             attempt,
             agent: self.options.backend.name.clone(),
             argv: invocation.recorded_argv.clone(),
@@ -477,7 +477,7 @@ impl Wave<'_> {
         })?;
         let (stop, stop_rx) = watch::channel(false);
         let sender = done_tx.clone();
-        let id = task_id.to_owned();
+        let id = task_id.clone();
         tokio::spawn(async move {
             let ended = running
                 .wait(stop_rx)
@@ -487,7 +487,7 @@ impl Wave<'_> {
         });
         let path = worktree.path.clone();
         self.running.insert(
-            task_id.to_owned(),
+            task_id.clone(),
             RunningAgent {
                 worktree,
                 stop,
@@ -495,7 +495,7 @@ impl Wave<'_> {
             },
         );
         Ok(Some(Progress::Started {
-            task_id: task_id.to_owned(),
+            task_id: task_id.clone(),
             pid,
             worktree: path,
         }))
@@ -505,7 +505,7 @@ impl Wave<'_> {
         &self,
         file: &Path,
         prompt: &str,
-        task_id: &str,
+        task_id: &TaskId,
         attempt: u32,
     ) -> Result<ArtifactRef, WaveError> {
         if let Some(dir) = file.parent() {
@@ -526,7 +526,7 @@ impl Wave<'_> {
     /// Records how an agent ended and what it changed, and decides the task's outcome.
     fn record(
         &mut self,
-        task_id: &str,
+        task_id: &TaskId,
         ended: Result<Ended, ProcessError>,
     ) -> Result<String, WaveError> {
         let Some(agent) = self.running.remove(task_id) else {
@@ -538,7 +538,7 @@ impl Wave<'_> {
         events.push(Event::ArtifactRecorded(stdout.clone()));
         events.push(Event::ArtifactRecorded(stderr.clone()));
         events.push(Event::AgentFinished(AgentFinished {
-            task_id: task_id.to_owned(),
+            task_id: task_id.clone(),
             exit_code: ended.exit_code,
             timed_out: ended.timed_out,
             interrupted: ended.interrupted,
@@ -551,7 +551,7 @@ impl Wave<'_> {
             leftovers_killed: ended.leftovers_killed,
         }));
         events.push(Event::UsageRecorded(UsageRecorded {
-            task_id: Some(task_id.to_owned()),
+            task_id: Some(task_id.clone()),
             input_tokens: ended.report.input_tokens,
             output_tokens: ended.report.output_tokens,
             usd_micros: ended.report.usd_micros,
@@ -587,7 +587,7 @@ impl Wave<'_> {
                     changes.deletions
                 );
                 events.push(Event::ChangesRecorded(ChangesRecorded {
-                    task_id: task_id.to_owned(),
+                    task_id: task_id.clone(),
                     start_commit: agent.worktree.start_commit.clone(),
                     head_commit: changes.head_commit.clone(),
                     commits: changes.commits.clone(),
@@ -603,7 +603,7 @@ impl Wave<'_> {
                     outside_write_set: violations.clone(),
                 }));
                 events.push(Event::TaskEvidenceRecorded(TaskEvidenceRecorded {
-                    task_id: task_id.to_owned(),
+                    task_id: task_id.clone(),
                     evidence: Evidence {
                         summary: summary.clone(),
                         artifact: diff,
@@ -617,7 +617,7 @@ impl Wave<'_> {
             ),
         };
         let (to, reason) = if ended.interrupted && self.options.interrupt.is_set() {
-            self.stopped_by_interrupt.push(task_id.to_owned());
+            self.stopped_by_interrupt.push(task_id.clone());
             (
                 TaskStatus::Pending,
                 "interrupted (Ctrl-C): its agent was stopped; the next `omk goal execute` runs it again"
@@ -640,7 +640,7 @@ impl Wave<'_> {
     /// last and the goal is executing). A task no longer running keeps its status.
     fn settle(
         &self,
-        task_id: &str,
+        task_id: &TaskId,
         to: TaskStatus,
         reason: String,
         facts: Vec<Event>,
@@ -665,7 +665,7 @@ impl Wave<'_> {
                 && state.status == GoalStatus::Executing
             {
                 events.push(Event::TaskRetried(TaskRetried {
-                    task_id: task_id.to_owned(),
+                    task_id: task_id.clone(),
                     reason: format!("attempt {} failed: {reason}", task.retries + 1),
                 }));
             }
@@ -674,14 +674,14 @@ impl Wave<'_> {
         Ok(())
     }
 
-    fn fail_infra(&self, reason: String, task_id: &str) -> Result<(), WaveError> {
+    fn fail_infra(&self, reason: String, task_id: &TaskId) -> Result<(), WaveError> {
         let result = self.goal.transact(self.clock.now(), |state| {
             if !state.permits(Action::FailInfra) {
                 return Ok(Vec::new());
             }
             Ok(vec![Event::RunFailed(RunFailed {
                 reason: reason.clone(),
-                task_id: Some(task_id.to_owned()),
+                task_id: Some(task_id.clone()),
             })])
         });
         match result {
@@ -693,7 +693,7 @@ impl Wave<'_> {
     fn renew_leases(&self) -> Result<(), WaveError> {
         let expires_at = self.lease_expiry();
         let holder = self.holder.to_string();
-        let ids: Vec<String> = self.running.keys().cloned().collect();
+        let ids: Vec<TaskId> = self.running.keys().cloned().collect();
         let result = self.goal.transact(self.clock.now(), |state| {
             Ok(ids
                 .iter()
@@ -834,9 +834,9 @@ fn kill_leftover_agent(task: &Task) {
     }
 }
 
-fn transition(task_id: &str, from: TaskStatus, to: TaskStatus, reason: String) -> Event {
+fn transition(task_id: &TaskId, from: TaskStatus, to: TaskStatus, reason: String) -> Event {
     Event::TaskTransitioned(TaskTransitioned {
-        task_id: task_id.to_owned(),
+        task_id: task_id.clone(),
         from,
         to,
         reason: Some(reason),

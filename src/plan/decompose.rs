@@ -4,7 +4,7 @@
 //! Deterministic: the same prompt and scan always give the same graph. Slices whose write sets
 //! overlap are ordered by a dependency, so parallel agents never write the same file.
 
-use crate::event::{Risk, TaskKind, TaskSpec};
+use crate::event::{Risk, TaskId, TaskKind, TaskSpec};
 use crate::plan::relevance::{keywords, rank_files, ScannedFile};
 
 /// The most slices the built-in decomposition makes; further deliverables join the last one.
@@ -140,7 +140,7 @@ pub fn slices(prompt: &str, files: &[ScannedFile]) -> Vec<TaskSpec> {
             .filter(|earlier| overlaps(&earlier.write_set, &write_set))
             .map(|earlier| earlier.id.clone())
             .collect();
-        let id = format!("slice-{}", index + 1);
+        let id = TaskId::new(format!("slice-{}", index + 1));
         specs.push(TaskSpec {
             title: title_of(part),
             description: part.clone(),
@@ -166,11 +166,11 @@ pub fn slices(prompt: &str, files: &[ScannedFile]) -> Vec<TaskSpec> {
 /// Returns `slices` followed by the controller's tasks: agent execution, local verify,
 /// review and security review.
 pub fn with_controller_tasks(slices: Vec<TaskSpec>) -> Vec<TaskSpec> {
-    let slice_ids: Vec<String> = slices.iter().map(|slice| slice.id.clone()).collect();
+    let slice_ids: Vec<TaskId> = slices.iter().map(|slice| slice.id.clone()).collect();
     let controller =
-        |id: &str, kind, role: &str, title: &str, depends_on: Vec<String>, acceptance: &[&str]| {
+        |id: &str, kind, role: &str, title: &str, depends_on: Vec<TaskId>, acceptance: &[&str]| {
             TaskSpec {
-                id: id.to_owned(),
+                id: TaskId::from(id),
                 title: title.to_owned(),
                 description: title.to_owned(),
                 kind,
@@ -201,7 +201,7 @@ pub fn with_controller_tasks(slices: Vec<TaskSpec>) -> Vec<TaskSpec> {
         TaskKind::LocalVerify,
         "controller",
         "Run the required gates on the goal's claimed tree",
-        vec!["agent-execution".to_owned()],
+        vec![TaskId::from("agent-execution")],
         &["Every required gate passes on the claimed tree"],
     ));
     tasks.push(controller(
@@ -209,7 +209,7 @@ pub fn with_controller_tasks(slices: Vec<TaskSpec>) -> Vec<TaskSpec> {
         TaskKind::Review,
         "reviewer",
         "Review the change against the brief and the test spec",
-        vec!["local-verify".to_owned()],
+        vec![TaskId::from("local-verify")],
         &[
             "Every acceptance criterion has evidence",
             "No high-confidence finding is open",
@@ -220,7 +220,7 @@ pub fn with_controller_tasks(slices: Vec<TaskSpec>) -> Vec<TaskSpec> {
         TaskKind::SecurityReview,
         "security",
         "Scan the changed files for secrets and writes outside each task's write set",
-        vec!["agent-execution".to_owned()],
+        vec![TaskId::from("agent-execution")],
         &[
             "No secret in the changed files",
             "Every changed file is in its task's write set",

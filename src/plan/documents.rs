@@ -167,7 +167,7 @@ fn quote(text: &str) -> String {
         .join("\n")
 }
 
-fn list_or_none(items: &[String]) -> String {
+fn list_or_none(items: &[impl std::fmt::Display]) -> String {
     if items.is_empty() {
         "none".to_owned()
     } else {

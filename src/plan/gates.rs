@@ -4,6 +4,8 @@
 
 use serde::Serialize;
 
+use crate::event::GateName;
+
 /// The default gate timeout: generous, because a cold `cargo test` can take many minutes.
 pub const DEFAULT_GATE_TIMEOUT_SECS: u64 = 30 * 60;
 
@@ -11,7 +13,7 @@ pub const DEFAULT_GATE_TIMEOUT_SECS: u64 = 30 * 60;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct GateSpec {
     /// Returns the gate's name, unique in the goal.
-    pub name: String,
+    pub name: GateName,
     /// Returns the shell command (`sh -c`).
     pub command: String,
     /// Returns whether `ready` needs it to pass.
@@ -51,7 +53,7 @@ pub struct RepoFacts {
 pub fn default_gates(facts: &RepoFacts) -> Vec<GateSpec> {
     let has = |name: &str| facts.root_files.iter().any(|file| file == name);
     let gate = |name: &str, command: &str, why: &str| GateSpec {
-        name: name.to_owned(),
+        name: GateName::from(name),
         command: command.to_owned(),
         required: true,
         timeout_secs: DEFAULT_GATE_TIMEOUT_SECS,

@@ -9,7 +9,7 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use crate::event::{Evidence, ReviewFinding, TaskStatus, Timestamp};
+use crate::event::{Evidence, ReviewFinding, TaskId, TaskStatus, Timestamp};
 use crate::log::chain::Head;
 use crate::plan::documents::label;
 use crate::project::glance::{budget_glance, BudgetGlance};
@@ -50,7 +50,7 @@ pub struct Claimed<'a> {
     pub branch: &'a str,
     pub commit: &'a str,
     pub tree: &'a str,
-    pub merged: &'a [String],
+    pub merged: &'a [TaskId],
 }
 
 /// A task and its evidence.

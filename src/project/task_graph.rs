@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::event::{Evidence, Risk, TaskKind, TaskStatus};
+use crate::event::{Evidence, Risk, TaskId, TaskKind, TaskStatus};
 use crate::log::chain::Head;
 use crate::state::{GoalState, Lease};
 
@@ -26,7 +26,7 @@ pub struct TaskView<'a> {
     pub kind: TaskKind,
     pub status: TaskStatus,
     pub owner_role: &'a str,
-    pub depends_on: &'a [String],
+    pub depends_on: &'a [TaskId],
     pub read_set: &'a [String],
     pub write_set: &'a [String],
     pub risk: Risk,

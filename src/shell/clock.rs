@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::Utc;
 
-use crate::event::Timestamp;
+use crate::event::{GoalId, Timestamp};
 use crate::log::line::{EventId, InvalidEvent};
 
 /// The environment variable that fixes the clock.
@@ -56,7 +56,7 @@ impl Clock {
     ///
     /// The suffix hashes the prompt and, unless the clock is fixed, the process and the
     /// instant to the nanosecond, so that goals started in the same millisecond differ.
-    pub fn new_goal_id(&self, now: Timestamp, prompt: &str) -> String {
+    pub fn new_goal_id(&self, now: Timestamp, prompt: &str) -> GoalId {
         let mut hasher = blake3::Hasher::new();
         hasher.update(now.to_string().as_bytes());
         hasher.update(prompt.as_bytes());
@@ -64,7 +64,10 @@ impl Clock {
             hasher.update(&process_nonce().to_le_bytes());
         }
         let suffix = &hasher.finalize().to_hex()[..4];
-        format!("g-{}-{suffix}", now.instant().format("%Y%m%d-%H%M%S-%3f"))
+        GoalId::new(format!(
+            "g-{}-{suffix}",
+            now.instant().format("%Y%m%d-%H%M%S-%3f")
+        ))
     }
 }
 

@@ -14,7 +14,7 @@ pub mod verdict;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{
-    Decision, Event, GateFinished, IntegrationDecided, OracleChecked, Phase, PlanSource,
+    Decision, Event, GateFinished, GoalId, IntegrationDecided, OracleChecked, Phase, PlanSource,
     PlannerFellBack, RecordedEvent, ResultBuilt, ResultConflicted, ReviewRecorded, RunOptions,
     TaskStatus, Timestamp,
 };
@@ -71,7 +71,7 @@ pub struct PlanRecord {
 #[serde(deny_unknown_fields)]
 pub struct GoalState {
     /// Returns the goal's id.
-    pub goal_id: String,
+    pub goal_id: GoalId,
     /// Returns the prompt as the user gave it.
     pub prompt: String,
     /// Returns the prompt as planning read it.
@@ -125,23 +125,23 @@ pub enum Refusal {
     AlreadyStarted,
     #[error("goal {goal_id} is {status}: {} is not allowed{}; {}", action.command(), action.requirement(), allowed_now(allowed))]
     NotAllowed {
-        goal_id: String,
+        goal_id: GoalId,
         status: GoalStatus,
         action: Action,
         allowed: Vec<String>,
     },
     #[error("goal {goal_id} has no plan yet: plan before executing")]
-    NoPlan { goal_id: String },
+    NoPlan { goal_id: GoalId },
     #[error("goal {goal_id} has reached its {} limit: raise it with `omk goal budget-add` before resuming", limits.join(", "))]
     NoHeadroom {
-        goal_id: String,
+        goal_id: GoalId,
         limits: Vec<&'static str>,
     },
     #[error("goal {goal_id} cannot be verified yet: slices not done: {slices}; run `omk goal execute {goal_id}`")]
-    SlicesNotDone { goal_id: String, slices: String },
+    SlicesNotDone { goal_id: GoalId, slices: String },
     #[error("goal {goal_id} cannot be accepted: {}", blockers.join("; "))]
     NotReadyToAccept {
-        goal_id: String,
+        goal_id: GoalId,
         blockers: Vec<String>,
     },
     #[error(transparent)]

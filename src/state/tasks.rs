@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{
-    AgentFinished, AgentStarted, ChangesRecorded, Evidence, TaskKind, TaskSpec, TaskStatus,
+    AgentFinished, AgentStarted, ChangesRecorded, Evidence, TaskId, TaskKind, TaskSpec, TaskStatus,
     Timestamp, WorktreeRemoved,
 };
 
@@ -69,45 +69,45 @@ pub enum GraphError {
     #[error("the plan adds no tasks")]
     NoTasks,
     #[error("task id `{id}` is not 1 to 64 of `a-z 0-9 -`")]
-    BadId { id: String },
+    BadId { id: TaskId },
     #[error("task `{id}` appears twice")]
-    DuplicateId { id: String },
+    DuplicateId { id: TaskId },
     #[error("task `{id}` has an empty {field}")]
-    EmptyField { id: String, field: &'static str },
+    EmptyField { id: TaskId, field: &'static str },
     #[error("task `{id}` depends on `{missing}`, which is not in the graph")]
-    MissingDependency { id: String, missing: String },
+    MissingDependency { id: TaskId, missing: TaskId },
     #[error("task `{id}` depends on itself")]
-    SelfDependency { id: String },
+    SelfDependency { id: TaskId },
     #[error("the dependencies form a cycle: {}", cycle.join(" -> "))]
-    Cycle { cycle: Vec<String> },
+    Cycle { cycle: Vec<TaskId> },
     #[error("no task `{id}` in the graph")]
-    UnknownTask { id: String },
+    UnknownTask { id: TaskId },
     #[error("task `{id}` is {actual}, not {claimed}")]
     StaleStatus {
-        id: String,
+        id: TaskId,
         claimed: &'static str,
         actual: &'static str,
     },
     #[error("task `{id}` cannot go from {from} to {to}")]
     IllegalTransition {
-        id: String,
+        id: TaskId,
         from: &'static str,
         to: &'static str,
     },
     #[error("task `{id}` cannot start: dependency `{dependency}` is {status}")]
     DependencyNotDone {
-        id: String,
-        dependency: String,
+        id: TaskId,
+        dependency: TaskId,
         status: &'static str,
     },
     #[error("task `{id}` has used all {max_retries} of its retries")]
-    RetriesExhausted { id: String, max_retries: u32 },
+    RetriesExhausted { id: TaskId, max_retries: u32 },
     #[error("task `{id}` is {status}: only a running task holds a lease")]
-    LeaseNotRunning { id: String, status: &'static str },
+    LeaseNotRunning { id: TaskId, status: &'static str },
     #[error("task `{id}` is {status}: an agent starts only on a running task")]
-    AgentNotRunning { id: String, status: &'static str },
+    AgentNotRunning { id: TaskId, status: &'static str },
     #[error("task `{id}` has no agent run to record this against")]
-    NoAgentRun { id: String },
+    NoAgentRun { id: TaskId },
 }
 
 impl TaskGraph {
@@ -194,14 +194,14 @@ impl TaskGraph {
         let task = self.get(id).ok_or_else(|| unknown(id))?;
         if task.status != from {
             return Err(GraphError::StaleStatus {
-                id: id.to_owned(),
+                id: TaskId::from(id),
                 claimed: from.name(),
                 actual: task.status.name(),
             });
         }
         if !task_transition_allowed(from, to) {
             return Err(GraphError::IllegalTransition {
-                id: id.to_owned(),
+                id: TaskId::from(id),
                 from: from.name(),
                 to: to.name(),
             });
@@ -224,14 +224,14 @@ impl TaskGraph {
             TaskStatus::Failed | TaskStatus::Running | TaskStatus::Blocked
         ) {
             return Err(GraphError::IllegalTransition {
-                id: id.to_owned(),
+                id: TaskId::from(id),
                 from: task.status.name(),
                 to: "pending (retry)",
             });
         }
         if task.retries >= task.spec.max_retries {
             return Err(GraphError::RetriesExhausted {
-                id: id.to_owned(),
+                id: TaskId::from(id),
                 max_retries: task.spec.max_retries,
             });
         }
@@ -247,7 +247,7 @@ impl TaskGraph {
         let task = self.get_mut(id)?;
         if task.status != TaskStatus::Running {
             return Err(GraphError::LeaseNotRunning {
-                id: id.to_owned(),
+                id: TaskId::from(id),
                 status: task.status.name(),
             });
         }
@@ -320,9 +320,9 @@ impl TaskGraph {
     fn latest_run(&mut self, id: &str, seq: u64) -> Result<&mut AgentRun, GraphError> {
         let task = self.get_mut(id)?;
         task.updated_seq = seq;
-        task.runs
-            .last_mut()
-            .ok_or_else(|| GraphError::NoAgentRun { id: id.to_owned() })
+        task.runs.last_mut().ok_or_else(|| GraphError::NoAgentRun {
+            id: TaskId::from(id),
+        })
     }
 
     /// Returns the tasks that could start now: pending, with every dependency done.
@@ -364,7 +364,9 @@ impl TaskGraph {
 }
 
 fn unknown(id: &str) -> GraphError {
-    GraphError::UnknownTask { id: id.to_owned() }
+    GraphError::UnknownTask {
+        id: TaskId::from(id),
+    }
 }
 
 /// The task transition table; retries (back to pending) go through [`TaskGraph::retry`].
@@ -417,7 +419,7 @@ fn check_fields(spec: &TaskSpec) -> Result<(), GraphError> {
 }
 
 /// Returns a dependency cycle among `tasks`, as ids from a task back to itself, if there is one.
-fn find_cycle(tasks: &BTreeMap<&str, &TaskSpec>) -> Option<Vec<String>> {
+fn find_cycle(tasks: &BTreeMap<&str, &TaskSpec>) -> Option<Vec<TaskId>> {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         Unvisited,
@@ -447,9 +449,9 @@ fn find_cycle(tasks: &BTreeMap<&str, &TaskSpec>) -> Option<Vec<String>> {
                 }
                 Some(Mark::OnPath) => {
                     let from = path.iter().position(|(on_path, _)| on_path == dependency)?;
-                    let mut cycle: Vec<String> = path[from..]
+                    let mut cycle: Vec<TaskId> = path[from..]
                         .iter()
-                        .map(|(id, _)| (*id).to_owned())
+                        .map(|(id, _)| TaskId::from(*id))
                         .collect();
                     cycle.push(dependency.clone());
                     return Some(cycle);
@@ -469,12 +471,12 @@ mod tests {
 
     fn spec(id: &str, depends_on: &[&str]) -> TaskSpec {
         TaskSpec {
-            id: id.to_owned(),
+            id: TaskId::from(id),
             title: "T".to_owned(),
             description: "D".to_owned(),
             kind: TaskKind::Implementation,
             owner_role: "implementer".to_owned(),
-            depends_on: depends_on.iter().map(|d| (*d).to_owned()).collect(),
+            depends_on: depends_on.iter().map(|d| TaskId::from(*d)).collect(),
             read_set: vec![],
             write_set: vec!["src/a.rs".to_owned()],
             risk: Risk::Low,

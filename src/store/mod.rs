@@ -335,7 +335,7 @@ impl GoalDir {
                 ))
             }
         };
-        if snapshot.state.goal_id != self.id {
+        if snapshot.state.goal_id != *self.id {
             return Ok((
                 None,
                 ignored(format!("it belongs to goal {}", snapshot.state.goal_id)),

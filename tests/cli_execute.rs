@@ -730,10 +730,7 @@ fn ctrl_c_stops_every_agent_and_what_it_started_records_them_pending_and_the_goa
     // Nothing of either agent's process group is left.
     for started in events_of(&repo, "agent_started") {
         let group = started["pid"].as_i64().unwrap() as i32;
-        assert_eq!(
-            omk::shell::procfs::live_members(group, None),
-            Vec::<u32>::new()
-        );
+        assert_eq!(omk::shell::procfs::group_members(group), Vec::<u32>::new());
     }
     let finished = events_of(&repo, "agent_finished");
     assert_eq!(finished.len(), 2);

@@ -368,7 +368,7 @@ fn ctrl_c_during_verify_stops_the_gate_records_it_interrupted_and_verify_again_c
         .parse()
         .unwrap();
     assert_eq!(
-        omk::shell::procfs::live_members(gate_pid, None),
+        omk::shell::procfs::group_members(gate_pid),
         Vec::<u32>::new()
     );
     let state = &show(root)["state"];

@@ -318,6 +318,7 @@ fn verified(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
                     claim: Some("done".to_owned()),
                     transcript_truncated: false,
                     leftovers_killed: 0,
+                    leftovers_survived: 0,
                 }),
                 Event::UsageRecorded(UsageRecorded {
                     task_id: Some(slice.into()),
@@ -388,6 +389,7 @@ fn verified(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
                 interrupted: false,
                 output_truncated: false,
                 leftovers_killed: 0,
+                leftovers_survived: 0,
             }),
         ]
     };

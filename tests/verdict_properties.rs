@@ -148,6 +148,7 @@ fn gate_run(
         interrupted,
         output_truncated: false,
         leftovers_killed: 0,
+        leftovers_survived: 0,
     })
 }
 

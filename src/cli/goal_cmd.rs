@@ -17,6 +17,7 @@ use crate::project::budget::{budget_text, budget_view, command_result};
 use crate::project::glance::{glance, list_text, next_step, status_text, Glance, GoalList};
 use crate::project::show::{show_document, show_view};
 use crate::project::to_json;
+use crate::shell::interrupt::{self, Interrupt};
 use crate::shell::planner::PLANNER_TIMEOUT;
 use crate::state::{Action, GoalState, GoalStatus};
 use crate::store::StoreError;
@@ -149,6 +150,13 @@ pub(super) fn start_command(
 ) -> Result<u8, Failure> {
     let settings = context.settings(&args.agent.overrides())?;
     let agent = &settings.agent;
+    let has_agent = agent.name.is_some() || agent.cmd.is_some();
+    // A run that goes on to execute handles Ctrl-C from the start, planner included.
+    let interrupt = if mode == RunMode::Run && has_agent {
+        interrupt::listen()
+    } else {
+        Interrupt::never()
+    };
     let request = StartRequest {
         repo_root: context.repo_root.clone(),
         prompt: args.prompt,
@@ -165,6 +173,7 @@ pub(super) fn start_command(
         agent_cmd: agent.cmd.clone(),
         planner: args.planner_cmd,
         planner_timeout: args.planner_timeout.unwrap_or(PLANNER_TIMEOUT),
+        interrupt,
     };
     let (goal, loaded) =
         start_goal(&context.state_dir, &request, &context.clock).map_err(|error| match error {
@@ -177,7 +186,6 @@ pub(super) fn start_command(
         })?;
     let state = &loaded.state;
     let blocked = state.status == GoalStatus::BlockedOnHuman;
-    let has_agent = agent.name.is_some() || agent.cmd.is_some();
     let executes = mode == RunMode::Run && has_agent && state.status == GoalStatus::Planning;
     match args.format {
         // The wave prints the one JSON document when it follows.

@@ -61,6 +61,10 @@ pub struct AgentFinished {
     /// Added in 0.1.0 with the process supervisor; absent means 0.
     #[serde(default, skip_serializing_if = "crate::event::is_zero")]
     pub leftovers_killed: u32,
+    /// How many of its processes were still there after omk killed them (they escaped both
+    /// its process group and its tag). Added in 0.1.0 with the process supervisor; absent means 0.
+    #[serde(default, skip_serializing_if = "crate::event::is_zero")]
+    pub leftovers_survived: u32,
 }
 
 /// `changes_recorded`: what omk found in the task's worktree after the agent ended.

@@ -103,6 +103,7 @@ pub fn run_demo(
         agent_cmd: Some(agent_cmd.clone()),
         planner: None,
         planner_timeout: Duration::from_secs(60),
+        interrupt: Interrupt::never(),
     };
     let (goal, loaded) = step("planning", start_goal(&state_dir, &request, clock))?;
     say(&format!(

@@ -20,6 +20,7 @@ use crate::plan::relevance::{keywords, rank_files};
 use crate::plan::{normalize_prompt, task_graph, RELEVANT_FILES};
 use crate::shell::clock::Clock;
 use crate::shell::git::head_commit;
+use crate::shell::interrupt::Interrupt;
 use crate::shell::planner::{ask_planner, PlannerRequest};
 use crate::shell::scan::scan_repository;
 use crate::state::GraphError;
@@ -48,6 +49,8 @@ pub struct StartRequest {
     pub planner: Option<String>,
     /// Returns how long the planner may take.
     pub planner_timeout: Duration,
+    /// Stops the planner when it fires (Ctrl-C).
+    pub interrupt: Interrupt,
 }
 
 /// A goal could not be started.
@@ -154,6 +157,7 @@ fn plan_goal(
             &request.repo_root,
             &planner_request,
             request.planner_timeout,
+            &request.interrupt,
         )
         .and_then(|slices| {
             task_graph(slices).map_err(|error| format!("the planner's graph is invalid: {error}"))

@@ -497,12 +497,12 @@ impl GateRunner<'_> {
             "head"
         };
         let output_name = format!("gates/{}/{label}/output.txt", gate.name);
-        let exit = match exit {
-            Ok(exit) => Some(exit),
+        let (exit, failure) = match exit {
+            Ok(exit) => (Some(exit), None),
             Err(ProcessError::Store { source, .. }) => {
                 return Err(VerifyError::Artifact(source.to_string()))
             }
-            Err(_) => None,
+            Err(error) => (None, Some(error.to_string())),
         };
         let artifact = match exit.as_ref().and_then(|exit| exit.stdout.artifact.clone()) {
             Some(artifact) => artifact,
@@ -513,8 +513,8 @@ impl GateRunner<'_> {
                     &output_name,
                     "text/plain",
                     format!(
-                        "the gate could not run in {}\n",
-                        self.path.join(&gate.dir).display()
+                        "the gate could not run: {}\n",
+                        failure.unwrap_or_else(|| "it left no output".to_owned())
                     )
                     .as_bytes(),
                 )
@@ -532,8 +532,11 @@ impl GateRunner<'_> {
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             output: artifact.hash,
             interrupted: ending == Some(Ending::Stopped),
-            output_truncated: exit.as_ref().is_some_and(|exit| exit.stdout.truncated),
+            output_truncated: exit
+                .as_ref()
+                .is_some_and(|exit| exit.stdout.truncated || exit.stdout.unfinished),
             leftovers_killed: exit.as_ref().map_or(0, |exit| exit.leftovers.killed),
+            leftovers_survived: exit.as_ref().map_or(0, |exit| exit.leftovers.survivors),
         };
         let passed = record.passed();
         self.goal.transact(self.clock.now(), |_| {

@@ -331,7 +331,7 @@ impl Wave<'_> {
             .map(|task| task.spec.id.clone())
             .collect();
         for task_id in ready {
-            if self.running.len() >= self.options.max_agents {
+            if self.running.len() >= self.options.max_agents || self.options.interrupt.is_set() {
                 break;
             }
             if let Some(started) = self.launch(&task_id, done_tx)? {
@@ -397,7 +397,11 @@ impl Wave<'_> {
         let path = self.goal.dir().join("worktrees").join(task_id.as_str());
         let branch = branch_name(&state.goal_id, task_id);
         let attempt = task.retries;
-        let keep_ref = attempt_ref(&state.goal_id, task_id, attempt.saturating_sub(1));
+        // Named by the run it keeps, a number never reused (an interrupted run spends no retry).
+        let previous_run = u32::try_from(task.runs.len())
+            .unwrap_or(u32::MAX)
+            .saturating_sub(1);
+        let keep_ref = attempt_ref(&state.goal_id, task_id, previous_run);
         let placement = Placement {
             path: &path,
             branch: &branch,
@@ -549,6 +553,7 @@ impl Wave<'_> {
             claim: ended.report.final_message.clone(),
             transcript_truncated: ended.truncated,
             leftovers_killed: ended.leftovers_killed,
+            leftovers_survived: ended.leftovers_survived,
         }));
         events.push(Event::UsageRecorded(UsageRecorded {
             task_id: Some(task_id.clone()),

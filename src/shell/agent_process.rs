@@ -28,6 +28,8 @@ pub struct Ended {
     pub truncated: bool,
     /// How many processes the agent left running that had to be killed.
     pub leftovers_killed: u32,
+    /// How many processes would not die.
+    pub leftovers_survived: u32,
     /// The last lines the agent printed on stderr, then stdout (for failure messages).
     pub last_lines: String,
     pub report: AgentReport,
@@ -96,8 +98,13 @@ impl Usage {
             timed_out: exit.ending == Ending::TimedOut,
             interrupted: exit.ending == Ending::Stopped,
             duration: exit.duration,
-            truncated: exit.stdout.truncated || exit.stderr.truncated,
+            // Output the drain gave up on is as incomplete as output over the cap.
+            truncated: exit.stdout.truncated
+                || exit.stderr.truncated
+                || exit.stdout.unfinished
+                || exit.stderr.unfinished,
             leftovers_killed: exit.leftovers.killed,
+            leftovers_survived: exit.leftovers.survivors,
             stdout: exit.stdout.artifact.ok_or_else(|| missing("stdout"))?,
             stderr: exit.stderr.artifact.ok_or_else(|| missing("stderr"))?,
             last_lines,

@@ -92,6 +92,11 @@ fn git(dir: &Path, args: &[&str], stdout: Capture) -> Result<Exit, GitError> {
             GIT_TIMEOUT.as_secs()
         )));
     }
+    if exit.stdout.unfinished {
+        return Err(error(
+            "its output did not end: a process it started still holds it".to_owned(),
+        ));
+    }
     if exit.stdout.truncated {
         return Err(error(format!(
             "its output is over {} MiB, more than omk reads from git",

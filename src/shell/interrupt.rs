@@ -90,10 +90,10 @@ fn start_listener() -> Interrupt {
                     received += 1;
                     if received == 1 {
                         let _ = sender.send(true);
-                        eprintln!("omk: interrupted: stopping agents and gates (press Ctrl-C again to kill them at once)");
+                        say("omk: interrupted: stopping agents and gates (press Ctrl-C again to kill them at once)");
                     } else {
                         kill_every_group();
-                        eprintln!("omk: killed every agent and gate at once; the goal resumes from its log on the next command");
+                        say("omk: killed every agent and gate at once; the goal resumes from its log on the next command");
                         std::process::exit(i32::from(EXIT_INTERRUPTED));
                     }
                 }
@@ -105,8 +105,14 @@ fn start_listener() -> Interrupt {
     Interrupt { receiver }
 }
 
+/// Writes one line to stderr; a closed stderr (`omk … 2>&1 | tee`, with tee gone) is no error.
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
 /// Supervisions under way: by serial, the process group and the tag entry of each.
-type LiveGroups = Mutex<BTreeMap<u64, (i32, Vec<u8>)>>;
+type LiveGroups = Mutex<BTreeMap<u64, (i32, String)>>;
 
 /// The process groups under supervision now.
 fn live_groups() -> &'static LiveGroups {
@@ -115,7 +121,7 @@ fn live_groups() -> &'static LiveGroups {
 }
 
 /// Records that supervision `serial` runs process group `group`, tagged `tag`.
-pub(crate) fn register(serial: u64, group: i32, tag: Vec<u8>) {
+pub(crate) fn register(serial: u64, group: i32, tag: String) {
     if let Ok(mut live) = live_groups().lock() {
         live.insert(serial, (group, tag));
     }

@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::event::{TaskKind, TaskSpec};
 use crate::plan::documents::format_duration;
 use crate::plan::relevance::RelevantFile;
-use crate::shell::process::{run, Capture, Ending, Spec};
+use crate::shell::interrupt::Interrupt;
+use crate::shell::process::{run_until, Capture, Ending, Spec};
 
 /// How long the planner may take.
 pub const PLANNER_TIMEOUT: Duration = Duration::from_secs(300);
@@ -46,6 +47,7 @@ pub fn ask_planner(
     root: &Path,
     request: &PlannerRequest<'_>,
     timeout: Duration,
+    interrupt: &Interrupt,
 ) -> Result<Vec<TaskSpec>, String> {
     let input = serde_json::to_vec(request).map_err(|error| error.to_string())?;
     let mut spec = Spec::new("sh", &["-c", command], root);
@@ -54,7 +56,7 @@ pub fn ask_planner(
     spec.deadline = timeout;
     spec.stdout = Capture::memory(MAX_REPLY_BYTES);
     spec.stderr = Capture::nothing();
-    let exit = run(spec).map_err(|error| error.to_string())?;
+    let exit = run_until(spec, interrupt.receiver()).map_err(|error| error.to_string())?;
     let last_line = exit.stderr.tail.last_line();
     match (exit.ending, exit.code) {
         (Ending::TimedOut, _) => {
@@ -62,6 +64,9 @@ pub fn ask_planner(
                 "the planner did not finish within {} and was stopped",
                 format_duration(timeout.as_secs())
             ))
+        }
+        (Ending::Stopped, _) => {
+            return Err("the planner was stopped by an interruption (Ctrl-C)".to_owned())
         }
         (_, Some(0)) => {}
         (_, Some(127)) => {

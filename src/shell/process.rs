@@ -36,8 +36,8 @@ pub const GRACE: Duration = Duration::from_secs(2);
 /// How long output may still be drained once every process of the group is gone (a pipe held
 /// by a process that escaped both the group and the tag).
 const DRAIN_AFTER_END: Duration = Duration::from_secs(2);
-/// The least time buffered output gets to be read once the process has ended.
-const MIN_DRAIN: Duration = Duration::from_millis(200);
+/// How long SIGKILL is repeated until nothing of a group is left.
+const KILL_SETTLE: Duration = Duration::from_secs(2);
 /// How often the end of a group is checked while waiting for it.
 const POLL: Duration = Duration::from_millis(20);
 /// How many bytes of a stream's end are kept for progress and failure messages.
@@ -262,6 +262,11 @@ pub enum ProcessError {
 /// Runs `spec` to its end on the calling thread (for synchronous callers such as git); it is
 /// stopped only by its deadline or a second Ctrl-C.
 pub fn run(spec: Spec) -> Result<Exit, ProcessError> {
+    run_until(spec, interrupt::Interrupt::never().receiver())
+}
+
+/// Runs `spec` to its end on the calling thread, stopping it early when `stop` turns true.
+pub fn run_until(spec: Spec, stop: watch::Receiver<bool>) -> Result<Exit, ProcessError> {
     let program = spec.program.clone();
     // A runtime of its own on a thread of its own, so that it works inside or outside another.
     std::thread::scope(|scope| {
@@ -274,7 +279,7 @@ pub fn run(spec: Spec) -> Result<Exit, ProcessError> {
                         program: program.clone(),
                         source,
                     })?;
-                runtime.block_on(supervise(spec, interrupt::Interrupt::never().receiver()))
+                runtime.block_on(supervise(spec, stop))
             })
             .join()
             .unwrap_or_else(|_| {
@@ -292,13 +297,70 @@ pub async fn supervise(spec: Spec, stop: watch::Receiver<bool>) -> Result<Exit, 
     start(spec)?.wait(stop).await
 }
 
-/// A supervised process that has started; [`Running::wait`] sees it to its end.
+/// The processes of one supervision: its process group (also its session) and its tag.
+#[derive(Clone, Debug)]
+struct Group {
+    id: i32,
+    tag: String,
+}
+
+impl Group {
+    /// Returns the live processes of the group and those carrying its tag.
+    fn scan(&self) -> procfs::Members {
+        procfs::members(self.id, TAG_VAR, &self.tag)
+    }
+
+    /// Returns the same, read on a blocking thread so no async worker waits on `/proc`.
+    async fn scan_off_thread(&self) -> procfs::Members {
+        let group = self.clone();
+        tokio::task::spawn_blocking(move || group.scan())
+            .await
+            .unwrap_or_default()
+    }
+
+    /// Sends `signal` to the members `scan` found: the group as a whole (only while a scan saw
+    /// it, so a reused group id is never hit) and each tagged process outside it.
+    fn signal(&self, scan: &procfs::Members, signal: i32) {
+        if !scan.in_group.is_empty() {
+            signal_group(self.id, signal);
+        }
+        for pid in &scan.tagged {
+            if let Ok(pid) = i32::try_from(*pid) {
+                if pid > 1 {
+                    // SAFETY: kill(2) touches no memory.
+                    unsafe {
+                        libc::kill(pid, signal);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Kills what is left of a supervision that ends without being seen to its end (an error, a
+/// dropped future, a runtime shutting down), and unregisters it from the interrupt handler.
+struct Guard {
+    group: Group,
+    serial: u64,
+    armed: bool,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if self.armed {
+            kill_now(self.group.id, &self.group.tag);
+        }
+        interrupt::unregister(self.serial);
+    }
+}
+
+/// A supervised process that has started; [`Running::wait`] sees it to its end, and dropping
+/// it kills everything it started.
 pub struct Running {
     program: String,
     child: tokio::process::Child,
     pid: u32,
-    serial: u64,
-    needle: Vec<u8>,
+    guard: Guard,
     started: Instant,
     deadline: Duration,
     grace: Duration,
@@ -325,13 +387,19 @@ pub fn start(spec: Spec) -> Result<Running, ProcessError> {
     let started = Instant::now();
     let serial = next_serial();
     let tag = format!("{}#{serial}", holder_token());
+    // An omk run by a supervised process (a gate running omk's own tests) keeps the outer tags,
+    // so its children stay within the outer supervision's reach too.
+    let tags = match std::env::var(TAG_VAR) {
+        Ok(outer) if !outer.is_empty() => format!("{outer},{tag}"),
+        _ => tag.clone(),
+    };
     let mut command = tokio::process::Command::new(&program);
     command
         .args(&args)
         .current_dir(&dir)
         .envs(env.iter().map(|(key, value)| (key, value)))
         .env("PWD", &dir)
-        .env(TAG_VAR, &tag)
+        .env(TAG_VAR, &tags)
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
@@ -339,12 +407,14 @@ pub fn start(spec: Spec) -> Result<Running, ProcessError> {
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .process_group(0)
         .kill_on_drop(true);
-    // SAFETY: prctl(2) is async-signal-safe and touches no memory of the parent; the child
-    // then dies with the thread that started it, if omk is killed outright.
+    // SAFETY: setsid(2) and prctl(2) are async-signal-safe and touch no memory of the parent.
+    // A session of its own makes the child a process group of its own, with no controlling
+    // terminal: a prompt on /dev/tty fails at once instead of stopping the child until its
+    // deadline. PDEATHSIG kills it with the thread that started it if omk is killed outright.
     unsafe {
         command.pre_exec(|| {
+            libc::setsid();
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
             Ok(())
         });
@@ -355,8 +425,16 @@ pub fn start(spec: Spec) -> Result<Running, ProcessError> {
         source,
     })?;
     let pid = child.id().unwrap_or(0);
-    let needle = format!("{TAG_VAR}={tag}").into_bytes();
-    interrupt::register(serial, i32::try_from(pid).unwrap_or(0), needle.clone());
+    let group = Group {
+        id: i32::try_from(pid).unwrap_or(0),
+        tag,
+    };
+    interrupt::register(serial, group.id, group.tag.clone());
+    let guard = Guard {
+        group,
+        serial,
+        armed: true,
+    };
     if let (Some(mut pipe), Some(bytes)) = (child.stdin.take(), stdin) {
         tokio::spawn(async move {
             // A child that exits without reading its input is not our error.
@@ -367,8 +445,7 @@ pub fn start(spec: Spec) -> Result<Running, ProcessError> {
         program,
         child,
         pid,
-        serial,
-        needle,
+        guard,
         started,
         deadline,
         grace,
@@ -390,15 +467,13 @@ impl Running {
             program,
             mut child,
             pid,
-            serial,
-            needle,
+            mut guard,
             started,
             deadline,
             grace,
             stdout: (mut stdout, mut out_sink),
             stderr: (mut stderr, mut err_sink),
         } = self;
-        let group = i32::try_from(pid).unwrap_or(0);
         let out_pipe = child.stdout.take();
         let err_pipe = child.stderr.take();
         let deadline_at = started.checked_add(deadline);
@@ -421,33 +496,45 @@ impl Running {
                     () = wait_for(&mut stop) => ending = Ending::Stopped,
                 }
             }
-            // The leader is done or must go: whatever is left of its group is stopped now.
-            let (status, leftovers) = end_group(&mut child, status, group, &needle, grace).await;
+            // The leader is done or must go: whatever is left of its group is stopped now,
+            // while its output is still read (a process flushing on SIGTERM must not block).
+            let (status, leftovers) = {
+                let ended = end_group(&mut child, status, &guard.group, grace);
+                tokio::pin!(ended);
+                loop {
+                    tokio::select! {
+                        result = &mut ended => break result,
+                        _ = &mut pumps, if !pumped => pumped = true,
+                    }
+                }
+            };
             if !pumped {
                 // Nothing tagged holds the pipes any more: what remains is buffered output,
                 // unless a process escaped both the group and the tag.
-                let now = Instant::now();
-                let limit = match deadline_at {
-                    Some(at) if ending == Ending::Exited => {
-                        at.clamp(now + MIN_DRAIN, now + DRAIN_AFTER_END)
-                    }
-                    _ => now + DRAIN_AFTER_END,
-                };
+                let limit = Instant::now() + DRAIN_AFTER_END;
                 pumped = tokio::time::timeout_at(limit, &mut pumps).await.is_ok();
             }
             (status, leftovers, ending, pumped)
         };
-        interrupt::unregister(serial);
+        guard.armed = leftovers.survivors > 0;
+        drop(guard);
         let status = status.map_err(|source| ProcessError::Wait {
             program: program.clone(),
             source,
         })?;
+        // Finishing an artifact syncs it to disk: not on an async worker.
+        let (stdout, stderr) =
+            tokio::task::spawn_blocking(move || (out_sink.finish(stdout), err_sink.finish(stderr)))
+                .await
+                .map_err(|error| ProcessError::Wait {
+                    program: program.clone(),
+                    source: io::Error::other(error.to_string()),
+                })?;
         let store_error = |source| ProcessError::Store {
             program: program.clone(),
             source,
         };
-        let mut stdout = out_sink.finish(stdout).map_err(store_error)?;
-        let mut stderr = err_sink.finish(stderr).map_err(store_error)?;
+        let (mut stdout, mut stderr) = (stdout.map_err(store_error)?, stderr.map_err(store_error)?);
         stdout.unfinished = !pumped;
         stderr.unfinished = !pumped;
         Ok(Exit {
@@ -463,75 +550,63 @@ impl Running {
     }
 }
 
-/// Stops what is left of the group: TERM to the group and every tagged process, the grace
-/// period, then KILL; reaps the leader. Returns the leader's status and what had to be killed.
+/// Stops what is left of the group: TERM (and CONT, so a stopped process sees it) to the
+/// group and every tagged process, the grace period, then KILL until nothing is left; reaps
+/// the leader. Returns the leader's status and what had to be killed.
 async fn end_group(
     child: &mut tokio::process::Child,
     status: Option<io::Result<std::process::ExitStatus>>,
-    group: i32,
-    needle: &[u8],
+    group: &Group,
     grace: Duration,
 ) -> (io::Result<std::process::ExitStatus>, Leftovers) {
-    let mut members = procfs::live_members(group, Some(needle));
+    let mut scan = group.scan_off_thread().await;
     let mut status = match status {
-        Some(status) if members.is_empty() => return (status, Leftovers::default()),
+        Some(status) if scan.is_empty() => return (status, Leftovers::default()),
         status => status,
     };
     // Processes still running after the leader exited by itself are its leftovers; when omk
     // stops a running leader, the whole group goes with it and nothing is "left".
     let killed = if status.is_some() {
-        members.len() as u32
+        scan.len() as u32
     } else {
         0
     };
-    signal_all(group, &members, libc::SIGTERM);
-    let give_up = Instant::now() + grace;
-    while Instant::now() < give_up {
+    group.signal(&scan, libc::SIGTERM);
+    group.signal(&scan, libc::SIGCONT);
+    let mut reap = |status: &mut Option<io::Result<std::process::ExitStatus>>| {
         if status.is_none() {
             if let Ok(Some(exited)) = child.try_wait() {
-                status = Some(Ok(exited));
+                *status = Some(Ok(exited));
             }
         }
-        members = procfs::live_members(group, Some(needle));
-        if status.is_some() && members.is_empty() {
+    };
+    let give_up = Instant::now() + grace;
+    loop {
+        reap(&mut status);
+        if status.is_some() && scan.is_empty() || Instant::now() >= give_up {
             break;
         }
         tokio::time::sleep(POLL).await;
+        scan = group.scan_off_thread().await;
     }
-    if !members.is_empty() || status.is_none() {
-        signal_all(group, &members, libc::SIGKILL);
-    }
-    let status = match status {
-        Some(status) => status,
-        None => child.wait().await,
-    };
-    // SIGKILL cannot be ignored; give the kernel a moment to tear the processes down.
-    let settle = Instant::now() + Duration::from_secs(1);
-    while !members.is_empty() && Instant::now() < settle {
+    // SIGKILL cannot be ignored; send it until nothing is left, in case something forked late.
+    let settle = Instant::now() + KILL_SETTLE;
+    while !(status.is_some() && scan.is_empty()) && Instant::now() < settle {
+        group.signal(&scan, libc::SIGKILL);
         tokio::time::sleep(POLL).await;
-        members = procfs::live_members(group, Some(needle));
+        reap(&mut status);
+        scan = group.scan_off_thread().await;
     }
+    let status = status.unwrap_or_else(|| {
+        Err(io::Error::other(
+            "the process was still there after SIGKILL (stuck in the kernel)",
+        ))
+    });
     let leftovers = Leftovers {
         killed,
-        survivors: members.len() as u32,
+        survivors: scan.len() as u32,
     };
     (status, leftovers)
-}
-
-/// Sends `signal` to process group `group` and to each of `pids` (tagged processes that may
-/// have left the group).
-fn signal_all(group: i32, pids: &[u32], signal: i32) {
-    signal_group(group, signal);
-    for pid in pids {
-        if let Ok(pid) = i32::try_from(*pid) {
-            if pid > 1 {
-                // SAFETY: kill(2) touches no memory.
-                unsafe {
-                    libc::kill(pid, signal);
-                }
-            }
-        }
-    }
 }
 
 /// Sends `signal` to process group `group`.
@@ -544,10 +619,15 @@ pub fn signal_group(group: i32, signal: i32) {
     }
 }
 
-/// Kills group `group` and every process carrying `needle` at once (a second Ctrl-C).
-pub(crate) fn kill_now(group: i32, needle: &[u8]) {
-    let members = procfs::live_members(group, Some(needle));
-    signal_all(group, &members, libc::SIGKILL);
+/// Kills group `group` and every process carrying `tag` at once (a second Ctrl-C, a dropped
+/// supervision).
+pub(crate) fn kill_now(group: i32, tag: &str) {
+    let group = Group {
+        id: group,
+        tag: tag.to_owned(),
+    };
+    let scan = group.scan();
+    group.signal(&scan, libc::SIGKILL);
 }
 
 /// Kills processes left by a supervisor that is gone (omk killed outright), among those whose
@@ -555,18 +635,28 @@ pub(crate) fn kill_now(group: i32, needle: &[u8]) {
 pub fn reap_orphans(dir: &Path) -> u32 {
     let me = holder_token();
     let prefix = format!("{TAG_VAR}=");
-    let orphans: Vec<u32> = procfs::tagged(prefix.as_bytes())
-        .into_iter()
-        .filter(|(pid, tag)| {
-            let holder = tag.split('#').next().unwrap_or("");
-            holder != me
-                && !holder_alive(holder)
-                && procfs::process_cwd(*pid).is_some_and(|cwd| cwd.starts_with(dir))
-        })
-        .map(|(pid, _)| pid)
-        .collect();
-    signal_all(0, &orphans, libc::SIGKILL);
-    orphans.len() as u32
+    let mut killed = 0;
+    for (pid, tags) in procfs::tagged(prefix.as_bytes()) {
+        // The last tag is the process's own supervisor; outer ones belong to an omk above it.
+        let holder = tags
+            .rsplit(',')
+            .next()
+            .unwrap_or("")
+            .split('#')
+            .next()
+            .unwrap_or("");
+        let orphan = holder != me
+            && !holder_alive(holder)
+            && procfs::process_cwd(pid).is_some_and(|cwd| cwd.starts_with(dir));
+        if let (true, Ok(pid)) = (orphan, i32::try_from(pid)) {
+            // SAFETY: kill(2) touches no memory.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+            killed += 1;
+        }
+    }
+    killed
 }
 
 /// Returns whether the holder `<pid>.<start>` still runs.

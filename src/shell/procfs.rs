@@ -43,28 +43,62 @@ pub fn process_cwd(pid: u32) -> Option<PathBuf> {
     fs::read_link(format!("/proc/{pid}/cwd")).ok()
 }
 
-/// Returns the live (not zombie) processes in process group `group` or whose environment holds
-/// exactly `needle` (a `NAME=value` entry), other than this process; sorted by pid.
-pub fn live_members(group: i32, needle: Option<&[u8]>) -> Vec<u32> {
+/// The live processes of one supervision: those in its process group, and those outside it
+/// that carry its tag.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Members {
+    pub in_group: Vec<u32>,
+    pub tagged: Vec<u32>,
+}
+
+impl Members {
+    /// Returns whether no process is left.
+    pub fn is_empty(&self) -> bool {
+        self.in_group.is_empty() && self.tagged.is_empty()
+    }
+
+    /// Returns how many processes are left.
+    pub fn len(&self) -> usize {
+        self.in_group.len() + self.tagged.len()
+    }
+}
+
+/// Returns the live (not zombie) processes in process group `group`, sorted by pid.
+pub fn group_members(group: i32) -> Vec<u32> {
+    members(group, "", "").in_group
+}
+
+/// Returns the live (not zombie) processes, other than this one, in process group `group` or
+/// whose `tag_var` entry lists `tag` among its comma-separated tags; each sorted by pid.
+pub fn members(group: i32, tag_var: &str, tag: &str) -> Members {
     let me = std::process::id();
     let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
+        return Members::default();
     };
-    let mut found: Vec<u32> = entries
+    let prefix = format!("{tag_var}=");
+    let mut found = Members::default();
+    for pid in entries
         .flatten()
         .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| *pid != me)
-        .filter(|pid| {
-            let Some(stat) = stat(*pid) else {
-                return false;
-            };
-            if stat.state == 'Z' || stat.state == 'X' {
-                return false;
-            }
-            stat.process_group == group || needle.is_some_and(|needle| environ_holds(*pid, needle))
-        })
-        .collect();
-    found.sort_unstable();
+    {
+        let Some(stat) = stat(pid) else {
+            continue;
+        };
+        if stat.state == 'Z' || stat.state == 'X' {
+            continue;
+        }
+        if stat.process_group == group {
+            found.in_group.push(pid);
+        } else if !tag_var.is_empty()
+            && tag_of(pid, prefix.as_bytes())
+                .is_some_and(|tags| tags.split(',').any(|listed| listed == tag))
+        {
+            found.tagged.push(pid);
+        }
+    }
+    found.in_group.sort_unstable();
+    found.tagged.sort_unstable();
     found
 }
 
@@ -77,25 +111,20 @@ pub fn tagged(prefix: &[u8]) -> Vec<(u32, String)> {
     let mut found: Vec<(u32, String)> = entries
         .flatten()
         .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(|pid| {
-            let environ = fs::read(format!("/proc/{pid}/environ")).ok()?;
-            let value = environ
-                .split(|byte| *byte == 0)
-                .find_map(|entry| entry.strip_prefix(prefix))?;
-            Some((pid, String::from_utf8_lossy(value).into_owned()))
-        })
+        .filter(|pid| stat(*pid).is_some_and(|stat| !matches!(stat.state, 'Z' | 'X')))
+        .filter_map(|pid| Some((pid, tag_of(pid, prefix)?)))
         .collect();
     found.sort_unstable();
     found
 }
 
-/// Returns whether the environment of `pid` has the entry `needle` (`NAME=value`).
-fn environ_holds(pid: u32, needle: &[u8]) -> bool {
-    fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
-        environ
-            .split(|byte| *byte == 0)
-            .any(|entry| entry == needle)
-    })
+/// Returns the value of the environment entry of `pid` that starts with `prefix` (`NAME=`).
+fn tag_of(pid: u32, prefix: &[u8]) -> Option<String> {
+    let environ = fs::read(format!("/proc/{pid}/environ")).ok()?;
+    let value = environ
+        .split(|byte| *byte == 0)
+        .find_map(|entry| entry.strip_prefix(prefix))?;
+    Some(String::from_utf8_lossy(value).into_owned())
 }
 
 #[cfg(test)]

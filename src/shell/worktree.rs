@@ -89,15 +89,7 @@ pub fn prepare(repo_root: &Path, placement: Placement<'_>) -> Result<Worktree, W
         keep_ref,
     } = placement;
     if path.exists() {
-        // A retry starts afresh, but no work is thrown away: what the last attempt left
-        // uncommitted is committed, and its tip is kept under `keep_ref` before the branch
-        // is reset.
-        let _ = run_git(path, &["add", "--all"]);
-        let message = format!("omk: what {task_id}'s interrupted attempt left");
-        let _ = run_git(path, &["commit", "--quiet", "--no-verify", "-m", &message]);
-        if let Ok(tip) = git_text(path, &["rev-parse", "HEAD"]) {
-            run_git(repo_root, &["update-ref", keep_ref, &tip])?;
-        }
+        keep_previous_attempt(repo_root, path, task_id, keep_ref)?;
     }
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|source| WorktreeError::Io {
@@ -138,6 +130,34 @@ pub fn prepare(repo_root: &Path, placement: Placement<'_>) -> Result<Worktree, W
         branch: branch.to_owned(),
         start_commit,
     })
+}
+
+/// Keeps what the previous attempt left in the worktree at `path` before it is re-created: its
+/// uncommitted work committed, and its tip under `keep_ref`. Any failure stops here, before
+/// anything is removed, so no work is thrown away.
+fn keep_previous_attempt(
+    repo_root: &Path,
+    path: &Path,
+    task_id: &str,
+    keep_ref: &str,
+) -> Result<(), WorktreeError> {
+    // The previous agent and everything it started are gone (the supervisor saw to it), so
+    // an index lock it left behind, killed mid-commit, is stale.
+    let lock = path.join(git_text(path, &["rev-parse", "--git-path", "index.lock"])?);
+    if lock.exists() {
+        std::fs::remove_file(&lock).map_err(|source| WorktreeError::Io {
+            path: lock.display().to_string(),
+            source,
+        })?;
+    }
+    run_git(path, &["add", "--all"])?;
+    if !run_git(path, &["diff", "--cached", "--name-only", "-z"])?.is_empty() {
+        let message = format!("omk: what {task_id}'s interrupted attempt left");
+        run_git(path, &["commit", "--quiet", "--no-verify", "-m", &message])?;
+    }
+    let tip = git_text(path, &["rev-parse", "HEAD"])?;
+    run_git(repo_root, &["update-ref", keep_ref, &tip])?;
+    Ok(())
 }
 
 /// Removes any worktree at `path` and checks out `commit` there afresh: on `branch` (created

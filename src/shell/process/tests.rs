@@ -189,3 +189,56 @@ fn lines_reach_the_observer_as_they_stream() {
     run(spec).unwrap();
     assert_eq!(*seen.lock().unwrap(), ["one\n", "two\n", "three"]);
 }
+
+#[test]
+fn dropping_a_supervision_unseen_kills_everything_it_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pids");
+    let script = format!(
+        "sleep 30 & echo $! > {pids}; setsid sleep 30 & echo $! >> {pids}; sleep 30",
+        pids = pid_file.display()
+    );
+    let leader = in_runtime(async {
+        let running = start(sh(&script, dir.path())).unwrap();
+        let leader = running.pid();
+        while std::fs::read_to_string(&pid_file).map_or(0, |pids| pids.lines().count()) < 2 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // An error path drops the supervision without waiting for it.
+        drop(running);
+        leader
+    });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let pids: Vec<u32> = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .lines()
+        .map(|line| line.trim().parse().unwrap())
+        .chain([leader])
+        .collect();
+    while !pids.iter().all(|pid| is_dead(*pid)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(pids.iter().all(|pid| is_dead(*pid)), "{pids:?} survived");
+}
+
+#[test]
+fn output_written_while_stopping_is_read_so_the_writer_is_not_blocked() {
+    let dir = tempfile::tempdir().unwrap();
+    // On SIGTERM it writes far more than a pipe holds, then exits: the pipe must be drained.
+    let mut spec = sh(
+        "trap 'head -c 1000000 /dev/zero; exit 0' TERM; sleep 30 & wait",
+        dir.path(),
+    );
+    spec.deadline = Duration::from_millis(300);
+    spec.grace = Duration::from_secs(10);
+    let started = Instant::now();
+    let exit = run(spec).unwrap();
+    assert_eq!(exit.ending, Ending::TimedOut);
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(exit.stdout.total, 1_000_000);
+    assert!(!exit.stdout.unfinished);
+}

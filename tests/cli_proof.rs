@@ -5,6 +5,8 @@
 // Tests drive real processes: git and the binary.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
+mod common;
+
 use std::fs;
 use std::path::Path;
 use std::process::Command;
@@ -329,22 +331,12 @@ fn a_red_first_gate_that_passes_on_the_base_proves_nothing() {
 /// the secret scan skipped it silently, and scope checks compared quoted names.
 #[test]
 fn awkward_file_names_go_through_execute_review_and_proof_as_raw_names() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
-    fs::write(root.join("README.md"), "# docs\n").unwrap();
-    fs::write(root.join("omk.toml"), "[gates.ok]\ncommand = \"true\"\n").unwrap();
-    let goal = Goal { dir };
-    goal.git(&["init", "-q", "-b", "main"]);
-    goal.git(&["add", "."]);
-    goal.git(&[
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@example.com",
-        "commit",
-        "-qm",
-        "init",
-    ]);
+    let goal = Goal {
+        dir: common::git_repo(&[
+            ("README.md", "# docs\n"),
+            ("omk.toml", "[gates.ok]\ncommand = \"true\"\n"),
+        ]),
+    };
     let tools = tempfile::tempdir().unwrap();
     let planner = tools.path().join("planner.sh");
     fs::write(

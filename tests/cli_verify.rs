@@ -295,38 +295,22 @@ fn a_gate_runs_only_for_goals_that_change_what_it_names() {
 
 #[test]
 fn ctrl_c_during_verify_stops_the_gate_records_it_interrupted_and_verify_again_completes() {
-    let dir = repo();
-    let root = dir.path();
-    let marker = root.join(".gate-may-pass");
-    let pid_file = root.join(".gate-pid");
-    fs::write(
-        root.join("omk.toml"),
-        format!(
-            "[gates.wait]\ncommand = \"echo $$ > {pid}; test -f {marker} || sleep 3600\"\n",
-            pid = pid_file.display(),
-            marker = marker.display()
-        ),
-    )
-    .unwrap();
-    // Committed, so the goal's tree holds the same omk.toml as the working copy.
-    let git = |args: &[&str]| {
-        assert!(Command::new("git")
-            .args(args)
-            .current_dir(root)
-            .status()
-            .unwrap()
-            .success());
-    };
-    git(&["add", "omk.toml"]);
-    git(&[
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@example.com",
-        "commit",
-        "-qm",
-        "gates",
+    // The gate's marker and pid files live outside the repository, so the committed omk.toml
+    // (and so the goal's tree) holds the same gate as the working copy.
+    let outside = tempfile::tempdir().unwrap();
+    let marker = outside.path().join("gate-may-pass");
+    let pid_file = outside.path().join("gate-pid");
+    let gates = format!(
+        "[gates.wait]\ncommand = \"echo $$ > {pid}; test -f {marker} || sleep 3600\"\n",
+        pid = pid_file.display(),
+        marker = marker.display()
+    );
+    let dir = common::git_repo(&[
+        ("src/list.rs", "pub fn list() {}\n"),
+        ("src/parser.rs", "pub fn parse() {}\n"),
+        ("omk.toml", &gates),
     ]);
+    let root = dir.path();
     executed_goal(
         root,
         "slice-1 write src/list.rs json\nslice-2 write src/parser.rs usize\n",

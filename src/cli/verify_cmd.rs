@@ -185,8 +185,9 @@ fn progress_line(event: &VerifyProgress) -> String {
             seconds,
             interrupted,
             leftovers_killed,
+            last_line,
         } => format!(
-            "omk: gate {gate}{} {} in {seconds}s{}",
+            "omk: gate {gate}{} {} in {seconds}s{}{}",
             if *baseline { " (base)" } else { "" },
             match (interrupted, passed) {
                 (true, _) => "interrupted",
@@ -197,6 +198,11 @@ fn progress_line(event: &VerifyProgress) -> String {
                 0 => String::new(),
                 1 => "; it left 1 process running, which omk killed".to_owned(),
                 count => format!("; it left {count} processes running, which omk killed"),
+            },
+            // A failure shows how it ended; the whole output is in the proof's artifact.
+            match (passed, last_line.is_empty()) {
+                (false, false) => format!(": {}", last_line.chars().take(160).collect::<String>()),
+                _ => String::new(),
             }
         ),
     }

@@ -67,6 +67,8 @@ pub enum VerifyProgress {
         interrupted: bool,
         /// How many processes it left running, which were killed.
         leftovers_killed: u32,
+        /// The last line it printed (what a failure message shows first).
+        last_line: String,
     },
 }
 
@@ -552,6 +554,10 @@ impl GateRunner<'_> {
             seconds: started.elapsed().as_secs(),
             interrupted: record.interrupted,
             leftovers_killed: record.leftovers_killed,
+            last_line: exit
+                .as_ref()
+                .map(|exit| exit.stdout.tail.last_line())
+                .unwrap_or_default(),
         });
         Ok(GateOutcome {
             gate: gate.name,

@@ -7,6 +7,8 @@
 
 use std::fs;
 
+use crate::shell::procfs::process_start;
+
 /// A process that can hold leases.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Holder {
@@ -62,20 +64,6 @@ impl std::fmt::Display for Holder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}.{}@{}", self.pid, self.start, self.host)
     }
-}
-
-/// Returns the start time (clock ticks after boot) of process `pid`, or `None` if there is none.
-pub fn process_start(pid: u32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may hold spaces and parentheses: fields resume after the last `)`.
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    // Fields from 3 on; the start time is field 22.
-    after_name.split_whitespace().nth(19)?.parse().ok()
-}
-
-/// Returns the working directory of process `pid`, when it can be read.
-pub fn process_cwd(pid: u32) -> Option<std::path::PathBuf> {
-    fs::read_link(format!("/proc/{pid}/cwd")).ok()
 }
 
 fn host_name() -> String {

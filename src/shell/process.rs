@@ -27,6 +27,7 @@ use tokio::time::Instant;
 
 use crate::log::artifacts::{ArtifactError, ArtifactRef, ArtifactStore, ArtifactWriter};
 use crate::shell::interrupt::{self, wait_for};
+use crate::shell::lease::{Holder, Liveness};
 use crate::shell::procfs;
 
 /// The environment variable that tags every process of a supervision.
@@ -659,21 +660,16 @@ pub fn reap_orphans(dir: &Path) -> u32 {
     killed
 }
 
-/// Returns whether the holder `<pid>.<start>` still runs.
+/// Returns whether the holder a tag names may still run (on another host, it may).
 fn holder_alive(holder: &str) -> bool {
-    let Some((pid, start)) = holder.split_once('.') else {
-        return false;
-    };
-    match (pid.parse::<u32>(), start.parse::<u64>()) {
-        (Ok(pid), Ok(start)) => procfs::process_start(pid) == Some(start),
-        _ => false,
-    }
+    Holder::parse(holder).is_some_and(|holder| holder.liveness() != Liveness::Gone)
 }
 
-/// Returns this process as `<pid>.<start>`, the first part of every tag it hands out.
+/// Returns this process as a lease holder (`<pid>.<start>@<host>`), the first part of every
+/// tag it hands out.
 fn holder_token() -> String {
-    let pid = std::process::id();
-    format!("{pid}.{}", procfs::process_start(pid).unwrap_or(0))
+    static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TOKEN.get_or_init(|| Holder::current().to_string()).clone()
 }
 
 fn next_serial() -> u64 {

@@ -14,6 +14,7 @@ use crate::plan::documents::format_duration;
 use crate::project::budget::command_result;
 use crate::project::glance::next_step;
 use crate::project::proof::{proof, proof_markdown, statement};
+use crate::project::timeline::leftovers_clause;
 use crate::project::to_json;
 use crate::shell::interrupt::{self, EXIT_INTERRUPTED};
 use crate::store::StoreError;
@@ -194,11 +195,7 @@ fn progress_line(event: &VerifyProgress) -> String {
                 (false, true) => "passed",
                 (false, false) => "failed",
             },
-            match leftovers_killed {
-                0 => String::new(),
-                1 => "; it left 1 process running, which omk killed".to_owned(),
-                count => format!("; it left {count} processes running, which omk killed"),
-            },
+            leftovers_clause(*leftovers_killed, 0),
             // A failure shows how it ended; the whole output is in the proof's artifact.
             match (passed, last_line.is_empty()) {
                 (false, false) => format!(": {}", last_line.chars().take(160).collect::<String>()),

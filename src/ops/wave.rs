@@ -24,6 +24,7 @@ use crate::event::{
 };
 use crate::log::artifacts::ArtifactRef;
 use crate::plan::write_set::outside;
+use crate::project::timeline::leftovers_clause;
 use crate::shell::agent::{Backend, RunIds};
 use crate::shell::agent_process::{agent_spec, Ended};
 use crate::shell::clock::Clock;
@@ -632,11 +633,7 @@ impl Wave<'_> {
         } else {
             outcome(&ended, &violations, changes.is_err(), &summary)
         };
-        let leftovers = match ended.leftovers_killed {
-            0 => String::new(),
-            1 => "; it left 1 process running, which omk killed".to_owned(),
-            count => format!("; it left {count} processes running, which omk killed"),
-        };
+        let leftovers = leftovers_clause(ended.leftovers_killed, ended.leftovers_survived);
         let described = format!("{} ({reason}){leftovers}", to.name());
         self.settle(task_id, to, reason, events)?;
         Ok(described)

@@ -39,6 +39,19 @@ pub fn task_of(event: &Event) -> Option<&str> {
     })
 }
 
+/// Returns what a process left running, as a clause: empty when it left nothing.
+pub fn leftovers_clause(killed: u32, survived: u32) -> String {
+    let mut clause = match killed {
+        0 => String::new(),
+        1 => "; it left 1 process running, which omk killed".to_owned(),
+        count => format!("; it left {count} processes running, which omk killed"),
+    };
+    if survived > 0 {
+        clause.push_str(&format!("; {survived} would not die"));
+    }
+    clause
+}
+
 fn short(text: &str) -> &str {
     &text[..text.len().min(12)]
 }
@@ -154,9 +167,15 @@ pub fn sentence(event: &Event) -> String {
                     .map_or("was killed".to_owned(), |code| format!("exited {code}"))
             };
             format!(
-                "the agent on {} {how} after {}s",
+                "the agent on {} {how} after {}s{}{}",
                 e.task_id,
-                e.duration_ms / 1000
+                e.duration_ms / 1000,
+                if e.transcript_truncated {
+                    " (transcript cut at the cap)"
+                } else {
+                    ""
+                },
+                leftovers_clause(e.leftovers_killed, e.leftovers_survived)
             )
         }
         Event::ChangesRecorded(e) => format!(
@@ -198,13 +217,24 @@ pub fn sentence(event: &Event) -> String {
             if e.target.baseline { " (baseline)" } else { "" }
         ),
         Event::GateFinished(e) => format!(
-            "gate {} {} on {}{} in {}s (output {})",
+            "gate {} {} on {}{} in {}s (output {}{}){}",
             e.gate,
-            if e.passed() { "passed" } else { "failed" },
+            match (e.interrupted, e.timed_out, e.passed()) {
+                (true, _, _) => "was interrupted",
+                (false, true, _) => "timed out",
+                (false, false, true) => "passed",
+                (false, false, false) => "failed",
+            },
             short(&e.target.commit),
             if e.target.baseline { " (baseline)" } else { "" },
             e.duration_ms / 1000,
-            short(&e.output.to_hex())
+            short(&e.output.to_hex()),
+            if e.output_truncated {
+                ", cut at the cap"
+            } else {
+                ""
+            },
+            leftovers_clause(e.leftovers_killed, e.leftovers_survived)
         ),
         Event::ReviewRecorded(e) => format!(
             "review {} on {}: {} findings, {} blocking",

@@ -369,3 +369,66 @@ fn ctrl_c_during_verify_stops_the_gate_records_it_interrupted_and_verify_again_c
     let runs = show(root)["state"]["gate_runs"].as_array().unwrap().len();
     assert_eq!(runs, 3);
 }
+
+#[test]
+fn what_a_verify_killed_outright_left_running_is_reaped_by_the_next_verify() {
+    let outside = tempfile::tempdir().unwrap();
+    let marker = outside.path().join("gate-may-pass");
+    let pid_file = outside.path().join("background-pid");
+    let gates = format!(
+        "[gates.wait]\ncommand = \"test -f {marker} && exit 0; sleep 3600 & echo $! > {pid}; wait\"\n",
+        pid = pid_file.display(),
+        marker = marker.display()
+    );
+    let dir = common::git_repo(&[
+        ("src/list.rs", "pub fn list() {}\n"),
+        ("src/parser.rs", "pub fn parse() {}\n"),
+        ("omk.toml", &gates),
+    ]);
+    let root = dir.path();
+    executed_goal(
+        root,
+        "slice-1 write src/list.rs json\nslice-2 write src/parser.rs usize\n",
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_omk"))
+        .args(["goal", "verify"])
+        .current_dir(root)
+        .env_remove("OMK_HOME")
+        .env_remove("OMK_TEST_NOW")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while fs::read_to_string(&pid_file).map_or(true, |pid| pid.trim().is_empty())
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let background: u32 = fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let alive = |pid: u32| {
+        omk::shell::procfs::stat(pid).is_some_and(|stat| !matches!(stat.state, 'Z' | 'X'))
+    };
+    assert!(
+        alive(background),
+        "the gate's background process outlives a kill -9 of omk"
+    );
+
+    fs::write(&marker, "").unwrap();
+    let (code, stdout, stderr) = omk(root, &["goal", "verify"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while alive(background) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        !alive(background),
+        "the next verify reaps what the killed one left"
+    );
+}

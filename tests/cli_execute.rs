@@ -3,7 +3,9 @@
 //! model). Parallel and dependent slices, failures and retries, timeouts, write-set
 //! violations, `kill -9` and resume, pause and cancel from another process, budgets, a missing
 //! agent binary, `clean`, and two waves at once.
-// Tests drive real processes: git, omk, and the agents omk starts.
+// Tests drive real processes: git, omk, and the agents omk starts. The scripted agent keeps
+// its state in `.git/` of the test repository: anywhere else in the checkout it would count
+// as the agent changing the user's checkout.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 mod common;
@@ -51,7 +53,10 @@ impl Repo {
             .env_remove("OMK_HOME")
             .env_remove("OMK_TEST_NOW")
             .env("SCRIPTED_AGENT_PLAN", self.root().join(".agent-plan"))
-            .env("SCRIPTED_AGENT_STATE", self.root().join(".agent-state"));
+            .env(
+                "SCRIPTED_AGENT_STATE",
+                self.root().join(".git/scripted-agent-state"),
+            );
         command
     }
 
@@ -634,7 +639,7 @@ fn two_waves_on_one_goal_never_run_the_same_task() {
         );
         assert_eq!(task(&show, slice)["status"], "done");
     }
-    let runs = fs::read_to_string(repo.root().join(".agent-state/runs")).unwrap();
+    let runs = fs::read_to_string(repo.root().join(".git/scripted-agent-state/runs")).unwrap();
     assert_eq!(runs.lines().count(), 2, "{runs}");
     repo.assert_log_verifies();
 }
@@ -754,4 +759,38 @@ fn ctrl_c_stops_every_agent_and_what_it_started_records_them_pending_and_the_goa
     assert_eq!(finished.len(), 4);
     assert!(finished[2..].iter().all(|run| run["leftovers_killed"] == 1));
     repo.assert_log_verifies();
+}
+
+/// Issue 18: an agent (opencode, through an inherited `$PWD`) edited the user's own checkout
+/// while omk recorded its slice as done with 0 files changed.
+#[test]
+fn an_agent_that_changes_the_users_checkout_fails_loudly_and_is_not_retried() {
+    let repo = Repo::new();
+    let target = repo.root().join("src/list.rs");
+    let agent = format!(
+        "cat >/dev/null; echo 'touched by the agent' >> '{}'",
+        target.display()
+    );
+    let (code, stdout, stderr) = repo.run(&[
+        "goal",
+        "run",
+        "Add a --json flag to the list command",
+        "--agent-cmd",
+        &agent,
+    ]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("failed (the agent changed your own checkout at ")
+            && stderr.contains(": src/list.rs; omk does not undo it"),
+        "{stderr}"
+    );
+    let show = repo.show();
+    let slice = task(&show, "slice-1");
+    assert_eq!(slice["status"], "failed");
+    assert_eq!(slice["runs"].as_array().unwrap().len(), 1, "no retry");
+    assert_eq!(show["state"]["status"], "not_ready");
+    // omk never writes to the user's checkout, not even to undo what the agent did.
+    assert!(fs::read_to_string(&target)
+        .unwrap()
+        .ends_with("touched by the agent\n"));
 }

@@ -76,7 +76,10 @@ impl Goal {
             .env_remove("OMK_HOME")
             .env_remove("OMK_TEST_NOW")
             .env("SCRIPTED_AGENT_PLAN", self.root().join(".agent-plan"))
-            .env("SCRIPTED_AGENT_STATE", self.root().join(".agent-state"))
+            .env(
+                "SCRIPTED_AGENT_STATE",
+                self.root().join(".git/scripted-agent-state"),
+            )
             .output()
             .unwrap();
         (

@@ -29,7 +29,10 @@ fn omk(root: &Path, args: &[&str]) -> (i32, String, String) {
         .env_remove("OMK_HOME")
         .env_remove("OMK_TEST_NOW")
         .env("SCRIPTED_AGENT_PLAN", root.join(".agent-plan"))
-        .env("SCRIPTED_AGENT_STATE", root.join(".agent-state"))
+        .env(
+            "SCRIPTED_AGENT_STATE",
+            root.join(".git/scripted-agent-state"),
+        )
         .output()
         .unwrap();
     (

@@ -27,7 +27,9 @@ use crate::plan::write_set::outside;
 use crate::project::timeline::leftovers_clause;
 use crate::shell::agent::{Backend, RunIds};
 use crate::shell::agent_process::{agent_spec, Ended};
+use crate::shell::checkout::{checkout_print, CheckoutPrint};
 use crate::shell::clock::Clock;
+use crate::shell::git::GitError;
 use crate::shell::interrupt::Interrupt;
 use crate::shell::lease::{Holder, Liveness};
 use crate::shell::process::{reap_orphans, signal_group, start, ProcessError};
@@ -154,6 +156,8 @@ struct RunningAgent {
     worktree: Worktree,
     stop: watch::Sender<bool>,
     started: tokio::time::Instant,
+    /// The user's checkout as it was when the agent started, to check it is untouched after.
+    checkout: Result<CheckoutPrint, GitError>,
 }
 
 type Done = (TaskId, Result<Ended, ProcessError>);
@@ -420,6 +424,7 @@ impl Wave<'_> {
                     TaskStatus::Blocked,
                     format!("its worktree could not be prepared: {error}"),
                     Vec::new(),
+                    true,
                 )?;
                 return Ok(None);
             }
@@ -450,6 +455,7 @@ impl Wave<'_> {
             &prefix,
             timeout,
         );
+        let checkout = checkout_print(self.repo_root);
         let running = match start(spec) {
             Ok(running) => running,
             Err(error) => {
@@ -458,7 +464,13 @@ impl Wave<'_> {
                     other => other.to_string(),
                 };
                 let reason = format!("cannot start the {} agent `{}`: {cause}; install it or fix --agent/--agent-cmd, then `omk goal resume` and execute again", self.options.backend.name, invocation.program);
-                self.settle(task_id, TaskStatus::Pending, reason.clone(), Vec::new())?;
+                self.settle(
+                    task_id,
+                    TaskStatus::Pending,
+                    reason.clone(),
+                    Vec::new(),
+                    true,
+                )?;
                 self.fail_infra(reason, task_id)?;
                 return Ok(None);
             }
@@ -498,6 +510,7 @@ impl Wave<'_> {
                 worktree,
                 stop,
                 started: tokio::time::Instant::now(),
+                checkout,
             },
         );
         Ok(Some(Progress::Started {
@@ -623,19 +636,25 @@ impl Wave<'_> {
                 Vec::new(),
             ),
         };
-        let (to, reason) = if ended.interrupted && self.options.interrupt.is_set() {
+        let touched = self.checkout_touched(&agent.checkout);
+        let (to, reason, retry) = if let Some(touched) = touched {
+            // An agent that reached outside its worktree is not given another go.
+            (TaskStatus::Failed, touched, false)
+        } else if ended.interrupted && self.options.interrupt.is_set() {
             self.stopped_by_interrupt.push(task_id.clone());
             (
                 TaskStatus::Pending,
                 "interrupted (Ctrl-C): its agent was stopped; the next `omk goal execute` runs it again"
                     .to_owned(),
+                true,
             )
         } else {
-            outcome(&ended, &violations, changes.is_err(), &summary)
+            let (to, reason) = outcome(&ended, &violations, changes.is_err(), &summary);
+            (to, reason, true)
         };
         let leftovers = leftovers_clause(ended.leftovers_killed, ended.leftovers_survived);
         let described = format!("{} ({reason}){leftovers}", to.name());
-        self.settle(task_id, to, reason, events)?;
+        self.settle(task_id, to, reason, events, retry)?;
         Ok(described)
     }
 
@@ -647,6 +666,7 @@ impl Wave<'_> {
         to: TaskStatus,
         reason: String,
         facts: Vec<Event>,
+        retry: bool,
     ) -> Result<(), WaveError> {
         self.goal.transact(self.clock.now(), |state| {
             let mut events = facts.clone();
@@ -664,6 +684,7 @@ impl Wave<'_> {
             };
             events.push(transition(task_id, TaskStatus::Running, to, reason.clone()));
             if to == TaskStatus::Failed
+                && retry
                 && task.retries < task.spec.max_retries
                 && state.status == GoalStatus::Executing
             {
@@ -675,6 +696,28 @@ impl Wave<'_> {
             Ok(events)
         })?;
         Ok(())
+    }
+
+    /// Returns why the run fails if the user's checkout is not as it was when the agent started
+    /// (`before`), or `None` when it is untouched.
+    fn checkout_touched(&self, before: &Result<CheckoutPrint, GitError>) -> Option<String> {
+        let root = self.repo_root.display();
+        let after = checkout_print(self.repo_root);
+        let changes = match (before, &after) {
+            (Ok(before), Ok(after)) => before.changes_to(after),
+            (Err(error), _) | (_, Err(error)) => {
+                return Some(format!(
+                    "omk could not check that your checkout at {root} is untouched ({error}), so the run is not trusted"
+                ))
+            }
+        };
+        if changes.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "the agent changed your own checkout at {root}, outside its worktree: {}; omk does not undo it: look at those files yourself (a change you made there while the agent ran also counts)",
+            changes.join(", ")
+        ))
     }
 
     fn fail_infra(&self, reason: String, task_id: &TaskId) -> Result<(), WaveError> {

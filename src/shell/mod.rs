@@ -7,6 +7,7 @@
 
 pub mod agent;
 pub mod agent_process;
+pub mod checkout;
 pub mod clock;
 pub mod git;
 pub mod interrupt;

@@ -794,3 +794,49 @@ fn an_agent_that_changes_the_users_checkout_fails_loudly_and_is_not_retried() {
         .unwrap()
         .ends_with("touched by the agent\n"));
 }
+
+/// Issue 18: agents that exit 0 after an error (aider always does; gemini, claude with
+/// `is_error`) were recorded as done.
+#[test]
+fn an_error_in_the_agents_stream_fails_the_run_and_a_used_up_quota_holds_the_goal() {
+    let repo = Repo::new();
+    let quota = r#"cat >/dev/null; echo change >> src/list.rs; echo '{"type":"result","subtype":"success","is_error":true,"result":"Credit balance is too low"}'"#;
+    let (code, stdout, stderr) = repo.run(&[
+        "goal",
+        "run",
+        "Add a --json flag to the list command",
+        "--agent-cmd",
+        quota,
+    ]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("slice-1: pending (the agent's provider says its quota or credits are used up (exit status 0): Credit balance is too low)"),
+        "{stderr}"
+    );
+    let show = repo.show();
+    assert_eq!(show["state"]["status"], "needs_more_budget");
+    assert_eq!(task(&show, "slice-1")["status"], "pending");
+    assert_eq!(task(&show, "slice-1")["retries"], 0, "no retry is spent");
+
+    let repo = Repo::new();
+    let failing = r#"cat >/dev/null; echo '{"type":"result","subtype":"success","is_error":true,"result":"API Error: 500 internal"}'"#;
+    let (code, _, stderr) = repo.run(&[
+        "goal",
+        "run",
+        "Add a --json flag to the list command",
+        "--agent-cmd",
+        failing,
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("slice-1: failed (the agent reported a failure (exit status 0): API Error: 500 internal)"),
+        "{stderr}"
+    );
+    let show = repo.show();
+    assert_eq!(task(&show, "slice-1")["status"], "failed");
+    assert_eq!(
+        task(&show, "slice-1")["runs"].as_array().unwrap().len(),
+        3,
+        "a reported failure is retried like any other"
+    );
+}

@@ -25,7 +25,7 @@ use crate::event::{
 use crate::log::artifacts::ArtifactRef;
 use crate::plan::write_set::outside;
 use crate::project::timeline::leftovers_clause;
-use crate::shell::agent::{Backend, RunIds};
+use crate::shell::agent::{Backend, FailureKind, RunIds};
 use crate::shell::agent_process::{agent_spec, Ended};
 use crate::shell::checkout::{checkout_print, CheckoutPrint};
 use crate::shell::clock::Clock;
@@ -637,24 +637,34 @@ impl Wave<'_> {
             ),
         };
         let touched = self.checkout_touched(&agent.checkout);
-        let (to, reason, retry) = if let Some(touched) = touched {
+        let settled = if let Some(touched) = touched {
             // An agent that reached outside its worktree is not given another go.
-            (TaskStatus::Failed, touched, false)
+            Outcome {
+                retry: false,
+                ..Outcome::new(TaskStatus::Failed, touched)
+            }
         } else if ended.interrupted && self.options.interrupt.is_set() {
             self.stopped_by_interrupt.push(task_id.clone());
-            (
+            Outcome::new(
                 TaskStatus::Pending,
                 "interrupted (Ctrl-C): its agent was stopped; the next `omk goal execute` runs it again"
                     .to_owned(),
-                true,
             )
         } else {
-            let (to, reason) = outcome(&ended, &violations, changes.is_err(), &summary);
-            (to, reason, true)
+            outcome(&ended, &violations, changes.is_err(), &summary)
         };
         let leftovers = leftovers_clause(ended.leftovers_killed, ended.leftovers_survived);
-        let described = format!("{} ({reason}){leftovers}", to.name());
-        self.settle(task_id, to, reason, events, retry)?;
+        let described = format!("{} ({}){leftovers}", settled.to.name(), settled.reason);
+        self.settle(
+            task_id,
+            settled.to,
+            settled.reason.clone(),
+            events,
+            settled.retry,
+        )?;
+        if settled.hold {
+            self.hold_for_budget(&settled.reason)?;
+        }
         Ok(described)
     }
 
@@ -696,6 +706,28 @@ impl Wave<'_> {
             Ok(events)
         })?;
         Ok(())
+    }
+
+    /// Concludes the goal `needs_more_budget` for `why` (a provider's quota used up), so that
+    /// it waits for a person instead of spending retries.
+    fn hold_for_budget(&self, why: &str) -> Result<(), WaveError> {
+        let reason = format!(
+            "{why}; raise the quota or credits with the provider, then `omk goal resume` and `omk goal execute`"
+        );
+        let result = self.goal.transact(self.clock.now(), |state| {
+            if state.status != GoalStatus::Executing {
+                return Ok(Vec::new());
+            }
+            Ok(vec![Event::GoalConcluded(GoalConcluded {
+                status: Conclusion::NeedsMoreBudget,
+                reason: reason.clone(),
+                decisions_required: Vec::new(),
+            })])
+        });
+        match result {
+            Ok(_) | Err(StoreError::Refused(_)) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
     }
 
     /// Returns why the run fails if the user's checkout is not as it was when the agent started
@@ -890,7 +922,73 @@ fn transition(task_id: &TaskId, from: TaskStatus, to: TaskStatus, reason: String
 }
 
 /// Returns the task's outcome and why, from how its agent ended and what it changed.
-fn outcome(
+/// How a task settles after its agent ended.
+struct Outcome {
+    to: TaskStatus,
+    reason: String,
+    /// Whether a failure may be retried (within the task's retries).
+    retry: bool,
+    /// Whether the goal is held as `needs_more_budget` (the provider's quota is used up).
+    hold: bool,
+}
+
+impl Outcome {
+    fn new(to: TaskStatus, reason: String) -> Outcome {
+        Outcome {
+            to,
+            reason,
+            retry: true,
+            hold: false,
+        }
+    }
+}
+
+fn outcome(ended: &Ended, violations: &[String], unreadable: bool, summary: &str) -> Outcome {
+    let (to, reason) = plain_outcome(ended, violations, unreadable, summary);
+    let Some(failure) = ended
+        .report
+        .failure
+        .as_ref()
+        .filter(|_| !ended.interrupted && !ended.timed_out)
+    else {
+        return Outcome::new(to, reason);
+    };
+    let exit = ended
+        .exit_code
+        .map_or("a signal".to_owned(), |code| format!("status {code}"));
+    let message = &failure.message;
+    match failure.kind {
+        // Backing off before the next attempt is the fix loop's (issue 11); a retry is spent.
+        FailureKind::RateLimited => Outcome::new(
+            TaskStatus::Failed,
+            format!("the provider rate-limited the agent (exit {exit}): {message}"),
+        ),
+        FailureKind::QuotaExhausted => Outcome {
+            to: TaskStatus::Pending,
+            reason: format!(
+                "the agent's provider says its quota or credits are used up (exit {exit}): {message}"
+            ),
+            retry: false,
+            hold: true,
+        },
+        FailureKind::CannotEdit => Outcome {
+            to: TaskStatus::Failed,
+            reason: format!(
+                "the agent could not edit or run what it needed (exit {exit}): {message}; see docs/agents.md for the permissions its preset grants"
+            ),
+            retry: false,
+            hold: false,
+        },
+        FailureKind::Failed => Outcome::new(
+            TaskStatus::Failed,
+            format!("the agent reported a failure (exit {exit}): {message}"),
+        ),
+    }
+}
+
+/// Returns the outcome from how the agent exited and what it changed, before its own report
+/// of a failure is read.
+fn plain_outcome(
     ended: &Ended,
     violations: &[String],
     unreadable: bool,

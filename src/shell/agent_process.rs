@@ -66,12 +66,18 @@ pub fn agent_spec(
             reader.observe(&String::from_utf8_lossy(line));
         }
     });
+    let observer = Arc::clone(&reader);
     spec.stderr = Capture::artifact(
         store.clone(),
         &format!("{name_prefix}stderr"),
         "text/plain",
         MAX_TRANSCRIPT_BYTES,
-    );
+    )
+    .observe_lines(move |line| {
+        if let Ok(mut reader) = observer.lock() {
+            reader.observe_stderr(&String::from_utf8_lossy(line));
+        }
+    });
     (spec, Usage(reader))
 }
 

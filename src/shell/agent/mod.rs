@@ -8,7 +8,7 @@ pub mod usage;
 
 use std::path::Path;
 
-pub use usage::{AgentReport, Dialect, UsageReader};
+pub use usage::{classify, AgentFailure, AgentReport, Dialect, FailureKind, UsageReader};
 
 /// How the prompt reaches the agent. Every agent also gets the prompt file in `OMK_PROMPT_FILE`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -44,6 +44,80 @@ pub struct AgentReport {
     pub final_message: Option<String>,
     /// Returns why the agent stopped on its own limit (turns, budget), if it did.
     pub limit_stop: Option<String>,
+    /// Why the run failed, as the agent's own output says: an error result, an error event,
+    /// a known error text, or an exit status the CLI documents. A run that exits 0 with one is
+    /// a failure.
+    pub failure: Option<AgentFailure>,
+}
+
+/// What kind of failure an agent reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureKind {
+    /// It failed; the message says why.
+    Failed,
+    /// The provider rate-limited it: worth trying again later.
+    RateLimited,
+    /// Its quota or credits are used up: no retry helps until someone raises them.
+    QuotaExhausted,
+    /// It was not allowed to edit or run what it needed (permissions, an untrusted folder).
+    CannotEdit,
+}
+
+/// A failure the agent reported, in its own words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentFailure {
+    pub kind: FailureKind,
+    /// The CLI's own message (cut to a few hundred characters).
+    pub message: String,
+}
+
+/// The longest failure message kept (the full text is in the transcript).
+const MAX_FAILURE_CHARS: usize = 400;
+
+/// Returns the kind of a failure from its message and, when known, its HTTP status.
+pub fn classify(message: &str, status: Option<u64>) -> FailureKind {
+    let lower = message.to_lowercase();
+    let said = |words: &[&str]| words.iter().any(|word| lower.contains(word));
+    if said(&[
+        "quota",
+        "usage limit",
+        "insufficient credits",
+        "insufficient balance",
+        "insufficient_quota",
+        "billing",
+        "credit balance is too low",
+    ]) || status == Some(402)
+    {
+        FailureKind::QuotaExhausted
+    } else if status == Some(429)
+        || said(&[
+            "rate limit",
+            "rate_limit",
+            "ratelimit",
+            "too many requests",
+            "429",
+            "overloaded",
+        ])
+    {
+        FailureKind::RateLimited
+    } else if said(&[
+        "denied by policy",
+        "permission",
+        "untrusted",
+        "not allowed to",
+        "auto-rejecting",
+    ]) {
+        FailureKind::CannotEdit
+    } else {
+        FailureKind::Failed
+    }
+}
+
+fn failure(kind: FailureKind, message: &str) -> AgentFailure {
+    AgentFailure {
+        kind,
+        message: message.trim().chars().take(MAX_FAILURE_CHARS).collect(),
+    }
 }
 
 /// Reads one agent's output line by line.
@@ -51,6 +125,16 @@ pub struct AgentReport {
 pub struct UsageReader {
     dialect: Dialect,
     report: AgentReport,
+    /// Claude: usage of each assistant message by id, for a run cut off before its `result`.
+    message_usage: Vec<(String, Option<u64>, Option<u64>)>,
+    /// Whether a final usage report (Claude's `result`) arrived.
+    final_usage: bool,
+    /// Gemini: the assistant text streamed since the last tool call, in `delta` chunks.
+    deltas: String,
+    /// The last error a CLI reported without ending the run (a retry notice), used if it fails.
+    last_error: Option<AgentFailure>,
+    /// Kimi Code: the session id its last line names, where its usage is recorded.
+    pub session_id: Option<String>,
 }
 
 /// The longest final message kept (the full text is in the transcript artifact).
@@ -62,6 +146,11 @@ impl UsageReader {
         UsageReader {
             dialect,
             report: AgentReport::default(),
+            message_usage: Vec::new(),
+            final_usage: false,
+            deltas: String::new(),
+            last_error: None,
+            session_id: None,
         }
     }
 
@@ -70,6 +159,13 @@ impl UsageReader {
         let line = line.trim();
         if self.dialect == Dialect::Aider {
             self.observe_aider(line);
+            return;
+        }
+        if line.contains("kimi-cli is no longer maintained") {
+            self.report.failure = Some(failure(
+                FailureKind::Failed,
+                "the installed `kimi` is the retired Python kimi-cli, which does nothing and exits 0: install Kimi Code (npm install -g @moonshot-ai/kimi-code)",
+            ));
             return;
         }
         let Ok(value) = serde_json::from_str::<Value>(line) else {
@@ -82,6 +178,7 @@ impl UsageReader {
             {
                 self.claude_result(&value)
             }
+            (Dialect::Claude, "assistant") => self.claude_message(&value),
             (Dialect::Codex | Dialect::Command, "turn.completed") => self.codex_turn(&value),
             (Dialect::Codex | Dialect::Command, "item.completed") => {
                 let item = &value["item"];
@@ -89,15 +186,50 @@ impl UsageReader {
                     self.claim(item.get("text"));
                 }
             }
+            (Dialect::Codex, "turn.failed") => {
+                let message = text_at(&value, "/error/message").unwrap_or("the turn failed");
+                self.report.failure = Some(failure(classify(message, None), message));
+            }
+            (Dialect::Codex, "error") => {
+                // Also retry notices ("Reconnecting... 2/5"): kept in case the run fails.
+                let message = text_at(&value, "/message").unwrap_or("an error");
+                self.last_error = Some(failure(classify(message, None), message));
+            }
             (Dialect::Gemini | Dialect::Command, "result") => self.gemini_result(&value),
             (Dialect::Gemini, "message")
                 if value.get("role").and_then(Value::as_str) == Some("assistant") =>
             {
-                self.claim(value.get("content"))
+                self.gemini_delta(&value)
+            }
+            (Dialect::Gemini, "tool_use") => self.deltas.clear(),
+            (Dialect::Gemini, "tool_result")
+                if text_at(&value, "/error/type") == Some("policy_violation") =>
+            {
+                let tool = text_at(&value, "/tool_id").unwrap_or("a tool");
+                let message = format!("gemini's policy denied {tool}: it runs headless only with --approval-mode yolo in a trusted folder");
+                self.report.failure = Some(failure(FailureKind::CannotEdit, &message));
             }
             (Dialect::Opencode | Dialect::Command, "step_finish") => self.opencode_step(&value),
             (Dialect::Opencode | Dialect::Command, "text") => {
                 self.claim(value.pointer("/part/text"))
+            }
+            (Dialect::Opencode, "error") => {
+                let message = text_at(&value, "/error/data/message")
+                    .or_else(|| text_at(&value, "/error/name"))
+                    .unwrap_or("an error");
+                let status = number(value.pointer("/error/data/statusCode"));
+                self.report.failure = Some(failure(classify(message, status), message));
+            }
+            (Dialect::Opencode, "done") => {
+                let rejected = value.get("rejected").and_then(Value::as_array);
+                if let Some(rejected) = rejected.filter(|rejected| !rejected.is_empty()) {
+                    let message = format!(
+                        "opencode auto-rejected {} permission request(s): {}",
+                        rejected.len(),
+                        Value::Array(rejected.clone())
+                    );
+                    self.report.failure = Some(failure(FailureKind::CannotEdit, &message));
+                }
             }
             (Dialect::Command, "usage") => {
                 self.add_usage(
@@ -106,29 +238,50 @@ impl UsageReader {
                     usd(value.get("usd")),
                 );
             }
-            (Dialect::Kimi, _) => {
-                if value.get("role").and_then(Value::as_str) == Some("assistant") {
-                    self.claim(value.get("content"));
-                }
-                if let Some(usage) = value.get("usage") {
-                    let (input, output) = (
-                        number(usage.get("input_tokens")),
-                        number(usage.get("output_tokens")),
-                    );
-                    self.add_usage(input, output, None);
-                }
-            }
+            (Dialect::Kimi, _) => self.kimi_line(&value),
             _ => {}
+        }
+    }
+
+    /// Reads one line of the agent's stderr, where some CLIs report their final error.
+    pub fn observe_stderr(&mut self, line: &str) {
+        let line = line.trim();
+        // Kimi Code: `error: failed to run prompt: provider.rate_limit: <message>`.
+        if let Some(rest) = line.strip_prefix("error: failed to run prompt: ") {
+            let (code, message) = rest.split_once(": ").unwrap_or(("", rest));
+            let kind = match code {
+                "provider.rate_limit" => FailureKind::RateLimited,
+                _ => classify(rest, None),
+            };
+            self.report.failure = Some(failure(kind, message));
+        }
+        if line.contains("kimi-cli is no longer maintained") {
+            self.observe(line);
         }
     }
 
     /// Returns the report, given how the process ended.
     pub fn finish(mut self, exit_code: Option<i32>) -> AgentReport {
-        if self.dialect == Dialect::Gemini
-            && exit_code == Some(53)
-            && self.report.limit_stop.is_none()
-        {
-            self.report.limit_stop = Some("gemini stopped at its turn limit (exit 53)".to_owned());
+        if !self.final_usage {
+            // Cut off before its final report (a timeout): what each message said it used.
+            for (_, input, output) in std::mem::take(&mut self.message_usage) {
+                self.add_usage(input, output, None);
+            }
+        }
+        if !self.deltas.trim().is_empty() {
+            self.report.final_message = Some(truncate(&self.deltas));
+        }
+        if self.dialect == Dialect::Gemini {
+            self.gemini_exit(exit_code);
+        }
+        if self.dialect == Dialect::Kimi && exit_code == Some(75) && self.report.failure.is_none() {
+            self.report.failure = Some(failure(
+                FailureKind::RateLimited,
+                "kimi-cli exited 75: a retryable provider error (connection, timeout or HTTP 429/5xx)",
+            ));
+        }
+        if exit_code != Some(0) && self.report.failure.is_none() {
+            self.report.failure = self.last_error.take();
         }
         self.report
     }
@@ -141,19 +294,25 @@ impl UsageReader {
     }
 
     fn claude_result(&mut self, value: &Value) {
+        self.final_usage = true;
+        let subtype = text_at(value, "/subtype").unwrap_or("");
+        let own_limit = subtype.contains("max_turns") || subtype.contains("budget");
+        if value.get("is_error").and_then(Value::as_bool) == Some(true) && !own_limit {
+            // API and usage-limit errors arrive as `subtype: success` with `is_error: true`.
+            let message = text_at(value, "/result").unwrap_or("claude reported an error");
+            let status = number(value.get("api_error_status"));
+            self.report.failure = Some(failure(classify(message, status), message));
+            let usage = &value["usage"];
+            self.add_usage(
+                claude_input(usage),
+                number(usage.get("output_tokens")),
+                usd(value.get("total_cost_usd")),
+            );
+            return;
+        }
         let usage = &value["usage"];
-        let input = [
-            number(usage.get("input_tokens")),
-            number(usage.get("cache_creation_input_tokens")),
-            number(usage.get("cache_read_input_tokens")),
-        ];
-        // Cache tokens are input too; the total is unknown only when none is reported.
-        let input = input
-            .iter()
-            .any(Option::is_some)
-            .then(|| input.iter().flatten().sum());
         self.add_usage(
-            input,
+            claude_input(usage),
             number(usage.get("output_tokens")),
             usd(value.get("total_cost_usd")),
         );
@@ -166,16 +325,108 @@ impl UsageReader {
         }
     }
 
+    /// Keeps the usage of one Claude assistant message; a message streamed in several events
+    /// shares its id, so the last report of each id counts.
+    fn claude_message(&mut self, value: &Value) {
+        let usage = value.pointer("/message/usage");
+        let Some(usage) = usage else {
+            return;
+        };
+        let id = text_at(value, "/message/id").unwrap_or("").to_owned();
+        let entry = (id, claude_input(usage), number(usage.get("output_tokens")));
+        match self
+            .message_usage
+            .iter_mut()
+            .find(|(seen, _, _)| !seen.is_empty() && *seen == entry.0)
+        {
+            Some(seen) => *seen = entry,
+            None => self.message_usage.push(entry),
+        }
+    }
+
+    /// Codex reports the thread's running total at each turn: the last report is the usage.
     fn codex_turn(&mut self, value: &Value) {
         let usage = &value["usage"];
-        self.add_usage(
-            number(usage.get("input_tokens")),
-            number(usage.get("output_tokens")),
-            None,
-        );
+        self.report.input_tokens = number(usage.get("input_tokens"));
+        self.report.output_tokens = number(usage.get("output_tokens"));
+    }
+
+    /// Gemini streams assistant text in `delta` chunks; a whole message is their sum.
+    fn gemini_delta(&mut self, value: &Value) {
+        let Some(text) = text_at(value, "/content") else {
+            return;
+        };
+        if value.get("delta").and_then(Value::as_bool) == Some(true) {
+            self.deltas.push_str(text);
+        } else {
+            self.deltas = text.to_owned();
+        }
+    }
+
+    /// Gemini's documented exit statuses (`packages/core/src/utils/exitCodes.ts`).
+    fn gemini_exit(&mut self, exit_code: Option<i32>) {
+        let known = match exit_code {
+            Some(53) => {
+                if self.report.limit_stop.is_none() {
+                    self.report.limit_stop =
+                        Some("gemini stopped at its turn limit (exit 53)".to_owned());
+                }
+                return;
+            }
+            Some(41) => (FailureKind::Failed, "gemini could not authenticate (exit 41)"),
+            Some(42) => (FailureKind::Failed, "gemini rejected its input (exit 42)"),
+            Some(44) => (FailureKind::Failed, "gemini's sandbox failed (exit 44)"),
+            Some(52) => (FailureKind::Failed, "gemini's configuration is invalid (exit 52)"),
+            Some(54) => (FailureKind::Failed, "a gemini tool failed fatally, e.g. no space left (exit 54)"),
+            Some(55) => (
+                FailureKind::CannotEdit,
+                "gemini refused an untrusted folder (exit 55): omk sets GEMINI_CLI_TRUST_WORKSPACE=true for its worktrees; check security.folderTrust in your gemini settings",
+            ),
+            // A provider's HTTP 429 leaks into the exit status, truncated to a byte.
+            Some(173) => (FailureKind::RateLimited, "gemini was rate limited (HTTP 429, exit 173)"),
+            _ => return,
+        };
+        if self.report.failure.is_none() {
+            self.report.failure = Some(failure(known.0, known.1));
+        }
+    }
+
+    /// Kimi Code lines are messages (`role`), with `meta` lines for retries and the session.
+    fn kimi_line(&mut self, value: &Value) {
+        match value.get("role").and_then(Value::as_str) {
+            Some("assistant") => {
+                if let Some(text) = message_text(value.get("content")) {
+                    self.claim(Some(&Value::String(text)));
+                }
+            }
+            Some("meta") => match text_at(value, "/type") {
+                Some("turn.step.retrying") => {
+                    let message = text_at(value, "/error_message").unwrap_or("a retry");
+                    let status = number(value.get("status_code"));
+                    self.last_error = Some(failure(classify(message, status), message));
+                }
+                Some("session.resume_hint") => {
+                    self.session_id = text_at(value, "/session_id").map(str::to_owned);
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+        if let Some(usage) = value.get("usage") {
+            let (input, output) = (
+                number(usage.get("input_tokens")),
+                number(usage.get("output_tokens")),
+            );
+            self.add_usage(input, output, None);
+        }
     }
 
     fn gemini_result(&mut self, value: &Value) {
+        if text_at(value, "/status") == Some("error") {
+            let message = text_at(value, "/error/message")
+                .unwrap_or("gemini ended its run with status error");
+            self.report.failure = Some(failure(classify(message, None), message));
+        }
         let stats = &value["stats"];
         let input = number(stats.get("input_tokens")).or(number(stats.get("inputTokens")));
         let output = number(stats.get("output_tokens")).or(number(stats.get("outputTokens")));
@@ -193,33 +444,80 @@ impl UsageReader {
 
     fn opencode_step(&mut self, value: &Value) {
         let part = value.get("part").unwrap_or(value);
+        // Cache reads and writes are input too; reasoning is output.
+        let sum = |pointers: &[&str]| {
+            let counts: Vec<Option<u64>> = pointers
+                .iter()
+                .map(|pointer| number(part.pointer(pointer)))
+                .collect();
+            counts
+                .iter()
+                .any(Option::is_some)
+                .then(|| counts.iter().flatten().sum())
+        };
         self.add_usage(
-            number(part.pointer("/tokens/input")),
-            number(part.pointer("/tokens/output")),
+            sum(&["/tokens/input", "/tokens/cache/read", "/tokens/cache/write"]),
+            sum(&["/tokens/output", "/tokens/reasoning"]),
             usd(part.get("cost")),
         );
     }
 
     fn observe_aider(&mut self, line: &str) {
-        let Some(rest) = line.strip_prefix("Tokens: ") else {
-            if !line.is_empty() {
-                self.report.final_message = Some(truncate(line));
+        // aider prints its errors as text, and exits 0 after them.
+        for (text, kind) in [
+            (
+                "The API provider has rate limited you",
+                FailureKind::RateLimited,
+            ),
+            (
+                "Insufficient credits with the API provider",
+                FailureKind::QuotaExhausted,
+            ),
+            (
+                "The API provider is not able to authenticate you",
+                FailureKind::Failed,
+            ),
+        ] {
+            if line.contains(text) {
+                self.report.failure = Some(failure(kind, line));
+                return;
+            }
+        }
+        // Retry notices and the raw exception before each error text are not claims.
+        if line.starts_with("Retrying in ") || line.starts_with("litellm.") {
+            return;
+        }
+        if let Some(rest) = line.strip_prefix("Tokens: ") {
+            // Each message line carries that message's tokens; newer versions add cache
+            // segments between `sent` and `received`.
+            let segment = |suffix: &str| {
+                rest.split(", ")
+                    .flat_map(|part| part.split(". "))
+                    .find_map(|part| {
+                        let part = part.trim().trim_end_matches('.');
+                        part.strip_suffix(suffix).and_then(abbreviated)
+                    })
+            };
+            // `sent` already counts cache writes and hits (litellm's prompt tokens include them).
+            self.add_usage(segment(" sent"), segment(" received"), None);
+            if let Some(cost) = rest.split("Cost: ").nth(1) {
+                self.aider_cost(cost);
             }
             return;
-        };
-        // Each message line carries that message's tokens and the session's running cost;
-        // newer versions add cache segments between `sent` and `received`.
-        let segment = |suffix: &str| {
-            rest.split(", ")
-                .flat_map(|part| part.split(". "))
-                .find_map(|part| part.trim().strip_suffix(suffix).and_then(abbreviated))
-        };
-        self.add_usage(segment(" sent"), segment(" received"), None);
-        if let Some(session) = rest
-            .split("Cost: ")
-            .nth(1)
-            .and_then(|cost| cost.split(", ").nth(1))
-        {
+        }
+        // With both cache hits and writes, the cost comes on a line of its own.
+        if let Some(cost) = line.strip_prefix("Cost: ") {
+            self.aider_cost(cost);
+            return;
+        }
+        if !line.is_empty() {
+            self.report.final_message = Some(truncate(line));
+        }
+    }
+
+    /// Reads `$0.01 message, $0.03 session.`: the session's running cost.
+    fn aider_cost(&mut self, cost: &str) {
+        if let Some(session) = cost.split(", ").nth(1) {
             let dollars = session
                 .trim_start_matches('$')
                 .split(' ')
@@ -239,6 +537,41 @@ impl UsageReader {
             self.report.final_message = Some(truncate(text));
         }
     }
+}
+
+/// Returns the input tokens of a Claude usage object: cache writes and reads are input too;
+/// unknown only when none is reported.
+fn claude_input(usage: &Value) -> Option<u64> {
+    let input = [
+        number(usage.get("input_tokens")),
+        number(usage.get("cache_creation_input_tokens")),
+        number(usage.get("cache_read_input_tokens")),
+    ];
+    input
+        .iter()
+        .any(Option::is_some)
+        .then(|| input.iter().flatten().sum())
+}
+
+/// Returns the text of a message's content: a string, or an array of parts whose `text`
+/// parts are joined (thinking parts are left out).
+fn message_text(content: Option<&Value>) -> Option<String> {
+    match content? {
+        Value::String(text) => Some(text.clone()),
+        Value::Array(parts) => {
+            let text: Vec<&str> = parts
+                .iter()
+                .filter(|part| part.get("type").and_then(Value::as_str) == Some("text"))
+                .filter_map(|part| part.get("text").and_then(Value::as_str))
+                .collect();
+            (!text.is_empty()).then(|| text.join("\n"))
+        }
+        _ => None,
+    }
+}
+
+fn text_at<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
+    value.pointer(pointer).and_then(Value::as_str)
 }
 
 fn truncate(text: &str) -> String {

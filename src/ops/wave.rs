@@ -415,6 +415,7 @@ impl Wave<'_> {
             base: &base,
             dependency_branches: &dependencies,
             keep_ref: &keep_ref,
+            side_files: &self.options.backend.side_files,
         };
         let worktree = match prepare(self.repo_root, placement) {
             Ok(worktree) => worktree,
@@ -590,6 +591,7 @@ impl Wave<'_> {
             &agent.worktree.start_commit,
             &self.goal.artifacts(),
             &format!("{task_id}/attempt-{attempt}/diff.patch"),
+            &self.options.backend.side_files,
         );
         let (summary, violations) = match &changes {
             Ok(changes) => {

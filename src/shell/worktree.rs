@@ -75,6 +75,8 @@ pub struct Placement<'a> {
     pub dependency_branches: &'a [String],
     /// Returns the ref that keeps a previous attempt's work when the worktree is re-created.
     pub keep_ref: &'a str,
+    /// The agent CLI's own files, never committed as the agent's work.
+    pub side_files: &'a [String],
 }
 
 /// Creates (or re-creates, clean) the worktree of a task, starting from its base or its
@@ -87,9 +89,10 @@ pub fn prepare(repo_root: &Path, placement: Placement<'_>) -> Result<Worktree, W
         base,
         dependency_branches,
         keep_ref,
+        side_files,
     } = placement;
     if path.exists() {
-        keep_previous_attempt(repo_root, path, task_id, keep_ref)?;
+        keep_previous_attempt(repo_root, path, task_id, keep_ref, side_files)?;
     }
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|source| WorktreeError::Io {
@@ -132,6 +135,19 @@ pub fn prepare(repo_root: &Path, placement: Placement<'_>) -> Result<Worktree, W
     })
 }
 
+/// Stages everything in the worktree at `path` except the agent CLI's own `side_files`
+/// (pathspec globs such as `.aider*`), which are never part of the change. The exclusion is a
+/// pathspec, not `info/exclude`, which a worktree shares with the user's repository.
+fn stage_all(path: &Path, side_files: &[String]) -> Result<(), GitError> {
+    let excludes: Vec<String> = side_files
+        .iter()
+        .map(|pattern| format!(":(exclude){pattern}"))
+        .collect();
+    let mut args = vec!["add", "--all", "--", "."];
+    args.extend(excludes.iter().map(String::as_str));
+    run_git(path, &args).map(|_| ())
+}
+
 /// Keeps what the previous attempt left in the worktree at `path` before it is re-created: its
 /// uncommitted work committed, and its tip under `keep_ref`. Any failure stops here, before
 /// anything is removed, so no work is thrown away.
@@ -140,6 +156,7 @@ fn keep_previous_attempt(
     path: &Path,
     task_id: &str,
     keep_ref: &str,
+    side_files: &[String],
 ) -> Result<(), WorktreeError> {
     // The previous agent and everything it started are gone (the supervisor saw to it), so
     // an index lock it left behind, killed mid-commit, is stale.
@@ -150,7 +167,7 @@ fn keep_previous_attempt(
             source,
         })?;
     }
-    run_git(path, &["add", "--all"])?;
+    stage_all(path, side_files)?;
     if !run_git(path, &["diff", "--cached", "--name-only", "-z"])?.is_empty() {
         let message = format!("omk: what {task_id}'s interrupted attempt left");
         run_git(path, &["commit", "--quiet", "--no-verify", "-m", &message])?;
@@ -200,8 +217,9 @@ pub fn collect(
     start_commit: &str,
     store: &ArtifactStore,
     diff_name: &str,
+    side_files: &[String],
 ) -> Result<Changes, WorktreeError> {
-    run_git(path, &["add", "--all"])?;
+    stage_all(path, side_files)?;
     let committed_leftovers =
         !run_git(path, &["diff", "--cached", "--name-only", "-z"])?.is_empty();
     if committed_leftovers {
@@ -311,4 +329,45 @@ fn lines(text: &str) -> Vec<String> {
         .filter(|line| !line.is_empty())
         .map(str::to_owned)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_agent_clis_side_files_are_never_part_of_the_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let git = |args: &[&str]| git_text(root, args).unwrap();
+        git(&["init", "-q", "-b", "main"]);
+        std::fs::write(root.join("README.md"), "# r\n").unwrap();
+        git(&["add", "."]);
+        git(&[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@e",
+            "commit",
+            "-qm",
+            "init",
+        ]);
+        let start = git(&["rev-parse", "HEAD"]);
+        std::fs::create_dir_all(root.join(".aider.tags.cache.v4")).unwrap();
+        std::fs::write(root.join(".aider.tags.cache.v4/cache.db"), "cache").unwrap();
+        std::fs::write(root.join(".aider.chat.history.md"), "chat").unwrap();
+        std::fs::write(root.join("src.rs"), "fn main() {}\n").unwrap();
+        let store = ArtifactStore::new(root.join(".git/omk-test-artifacts"));
+        let changes = collect(
+            root,
+            "slice-1",
+            &start,
+            &store,
+            "diff.patch",
+            &[".aider*".to_owned()],
+        )
+        .unwrap();
+        assert_eq!(changes.changed_files, ["src.rs"]);
+        assert!(changes.committed_leftovers);
+    }
 }

@@ -32,6 +32,9 @@ pub struct Backend {
     pub env: Vec<(String, String)>,
     /// Returns how to read usage from its output.
     pub dialect: Dialect,
+    /// Files the CLI writes for itself in the worktree (pathspec globs): never part of the
+    /// change omk records.
+    pub side_files: Vec<String>,
 }
 
 /// The preset names, in the order help lists them.
@@ -84,19 +87,25 @@ pub fn backend(name: &str, agent_cmd: Option<&str>) -> Result<Backend, AgentErro
         prompt_via,
         env: Vec::new(),
         dialect,
+        side_files: Vec::new(),
+    };
+    let with_env = |mut backend: Backend, env: &[(&str, &str)]| {
+        backend.env = env
+            .iter()
+            .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+            .collect();
+        backend
     };
     Ok(match name {
-        "kimi" => preset(
-            &[
-                "kimi",
-                "--print",
-                "-p",
-                "{prompt}",
-                "--output-format",
-                "stream-json",
-            ],
-            PromptVia::Argument,
-            Dialect::Kimi,
+        // Kimi Code (npm @moonshot-ai/kimi-code): `-p` runs headless, always in auto
+        // permission mode; the retired Python kimi-cli took `--print` and now does nothing.
+        "kimi" => with_env(
+            preset(
+                &["kimi", "-p", "{prompt}", "--output-format", "stream-json"],
+                PromptVia::Argument,
+                Dialect::Kimi,
+            ),
+            &[("KIMI_CODE_NO_AUTO_UPDATE", "1")],
         ),
         "claude" => preset(
             &[
@@ -108,6 +117,10 @@ pub fn backend(name: &str, agent_cmd: Option<&str>) -> Result<Backend, AgentErro
                 "--verbose",
                 "--permission-mode",
                 "acceptEdits",
+                // acceptEdits approves edits only: in its own worktree the agent may also run
+                // commands (tests, builds, git), which `-p` would otherwise deny.
+                "--allowedTools",
+                "Bash,Edit,MultiEdit,Write,Read,Glob,Grep,LS,TodoWrite",
             ],
             PromptVia::Argument,
             Dialect::Claude,
@@ -126,23 +139,49 @@ pub fn backend(name: &str, agent_cmd: Option<&str>) -> Result<Backend, AgentErro
             PromptVia::Argument,
             Dialect::Codex,
         ),
-        "gemini" => preset(
-            &["gemini", "-p", "{prompt}", "--output-format", "stream-json"],
-            PromptVia::Argument,
-            Dialect::Gemini,
+        // Headless with the default approval mode, gemini denies writes and shell commands;
+        // a fresh worktree is an untrusted folder unless trusted (exit 55 otherwise).
+        "gemini" => with_env(
+            preset(
+                &[
+                    "gemini",
+                    "-p",
+                    "{prompt}",
+                    "--output-format",
+                    "stream-json",
+                    "--approval-mode",
+                    "yolo",
+                ],
+                PromptVia::Argument,
+                Dialect::Gemini,
+            ),
+            &[("GEMINI_CLI_TRUST_WORKSPACE", "true")],
         ),
-        "aider" => preset(
-            &[
-                "aider",
-                "--message",
-                "{prompt}",
-                "--yes-always",
-                "--no-pretty",
-                "--no-stream",
-            ],
-            PromptVia::Argument,
-            Dialect::Aider,
-        ),
+        // Its histories go beside the prompt file, outside the worktree; `--no-gitignore`
+        // keeps it from editing `.gitignore`; its tag cache stays a side file.
+        "aider" => Backend {
+            side_files: vec![".aider*".to_owned()],
+            ..preset(
+                &[
+                    "aider",
+                    "--message",
+                    "{prompt}",
+                    "--yes-always",
+                    "--no-pretty",
+                    "--no-stream",
+                    "--no-gitignore",
+                    "--no-analytics",
+                    "--no-check-update",
+                    "--no-show-release-notes",
+                    "--chat-history-file",
+                    "{prompt_file}.aider.chat.history.md",
+                    "--input-history-file",
+                    "{prompt_file}.aider.input.history",
+                ],
+                PromptVia::Argument,
+                Dialect::Aider,
+            )
+        },
         "opencode" => preset(
             &["opencode", "run", "--format", "json", "{prompt}"],
             PromptVia::Argument,
@@ -159,6 +198,7 @@ pub fn backend(name: &str, agent_cmd: Option<&str>) -> Result<Backend, AgentErro
                 prompt_via: PromptVia::Stdin,
                 env: Vec::new(),
                 dialect: Dialect::Command,
+                side_files: Vec::new(),
             }
         }
         other => {

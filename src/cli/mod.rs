@@ -4,6 +4,7 @@
 //! Exit codes: 0 ok, 1 a verification or check failed, 2 usage or I/O error.
 //! Must not hold logic the library should own: a handler loads, decides, calls, and prints.
 
+mod agents_cmd;
 mod context;
 mod execute_cmd;
 mod goal_cmd;
@@ -54,6 +55,8 @@ enum Command {
     Replay(replay_cmd::ReplayArgs),
     /// Run a whole goal in a new demo repository with a bundled scripted agent, end to end
     Demo(DemoArgs),
+    /// List the agent presets: installed or not, version, and the exact command each runs
+    Agents(agents_cmd::AgentsArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -214,6 +217,7 @@ pub fn main() -> ExitCode {
         Command::Goal(args) => goal(*args),
         Command::Replay(args) => replay_cmd::run(args),
         Command::Demo(args) => demo(args),
+        Command::Agents(args) => agents_cmd::agents_command(&args),
         Command::Gates(args) => Context::new(args.repo, args.config)
             .and_then(|context| verify_cmd::gates_command(&context, args.format)),
     };

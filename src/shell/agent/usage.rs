@@ -483,8 +483,12 @@ impl UsageReader {
                 return;
             }
         }
-        // Retry notices and the raw exception before each error text are not claims.
-        if line.starts_with("Retrying in ") || line.starts_with("litellm.") {
+        // Retry notices, the raw exception before each error text, and the fences of the
+        // reply it echoes are not claims.
+        if line.starts_with("Retrying in ")
+            || line.starts_with("litellm.")
+            || line.starts_with("```")
+        {
             return;
         }
         if let Some(rest) = line.strip_prefix("Tokens: ") {

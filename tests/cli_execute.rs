@@ -901,6 +901,7 @@ fn installed_agent_clis_run_through_their_presets_against_a_local_model_stub() {
         ),
         ("aider", "aider", "pip install aider-chat"),
         ("opencode", "opencode", "npm install -g opencode-ai"),
+        ("gemini", "gemini", "npm install -g @google/gemini-cli"),
     ] {
         if !installed(program) {
             eprintln!("skipped the {preset} preset: `{program}` is not on PATH ({install})");
@@ -943,8 +944,19 @@ fn installed_agent_clis_run_through_their_presets_against_a_local_model_stub() {
                 ("OPENAI_API_KEY", "stub-key"),
                 ("LITELLM_LOCAL_MODEL_COST_MAP", "True"),
             ],
+            "gemini" => vec![
+                ("GEMINI_API_KEY", "stub-key"),
+                ("GOOGLE_GEMINI_BASE_URL", base.as_str()),
+            ],
             _ => vec![("OPENCODE_CONFIG", config.as_str())],
         };
+        // gemini-cli takes its API key only once told to use one.
+        fs::create_dir_all(home.path().join(".gemini")).unwrap();
+        fs::write(
+            home.path().join(".gemini/settings.json"),
+            r#"{"security":{"auth":{"selectedType":"gemini-api-key"}}}"#,
+        )
+        .unwrap();
         let out = repo
             .omk(&[
                 "goal",
@@ -958,6 +970,7 @@ fn installed_agent_clis_run_through_their_presets_against_a_local_model_stub() {
             .env("HOME", home.path())
             .env_remove("ANTHROPIC_API_KEY")
             .env_remove("OPENAI_API_KEY")
+            .env_remove("GEMINI_API_KEY")
             .envs(env)
             .output()
             .unwrap();

@@ -902,9 +902,22 @@ fn installed_agent_clis_run_through_their_presets_against_a_local_model_stub() {
         ("aider", "aider", "pip install aider-chat"),
         ("opencode", "opencode", "npm install -g opencode-ai"),
         ("gemini", "gemini", "npm install -g @google/gemini-cli"),
+        (
+            "kimi",
+            "kimi",
+            "npm install -g @moonshot-ai/kimi-code (Node 22.19 or newer)",
+        ),
     ] {
         if !installed(program) {
             eprintln!("skipped the {preset} preset: `{program}` is not on PATH ({install})");
+            continue;
+        }
+        let version = Command::new(program).arg("--version").output().ok();
+        let version = version.map_or(String::new(), |out| {
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        });
+        if version.starts_with("kimi, version") {
+            eprintln!("skipped the kimi preset: `kimi` is the retired kimi-cli ({install})");
             continue;
         }
         let repo = Repo::new();
@@ -948,6 +961,12 @@ fn installed_agent_clis_run_through_their_presets_against_a_local_model_stub() {
                 ("GEMINI_API_KEY", "stub-key"),
                 ("GOOGLE_GEMINI_BASE_URL", base.as_str()),
             ],
+            "kimi" => vec![
+                ("KIMI_MODEL_NAME", "stub"),
+                ("KIMI_MODEL_API_KEY", "stub-key"),
+                ("KIMI_MODEL_PROVIDER_TYPE", "kimi"),
+                ("KIMI_MODEL_BASE_URL", v1.as_str()),
+            ],
             _ => vec![("OPENCODE_CONFIG", config.as_str())],
         };
         // gemini-cli takes its API key only once told to use one.
@@ -968,6 +987,7 @@ fn installed_agent_clis_run_through_their_presets_against_a_local_model_stub() {
                 "180s",
             ])
             .env("HOME", home.path())
+            .env("KIMI_CODE_HOME", home.path().join(".kimi-code"))
             .env_remove("ANTHROPIC_API_KEY")
             .env_remove("OPENAI_API_KEY")
             .env_remove("GEMINI_API_KEY")

@@ -4,7 +4,7 @@
 //! Must not start processes itself (the supervisor does) or decide the task's outcome (the
 //! wave does).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -33,6 +33,48 @@ pub struct Ended {
     /// The last lines the agent printed on stderr, then stdout (for failure messages).
     pub last_lines: String,
     pub report: AgentReport,
+}
+
+/// Returns where Kimi Code keeps its sessions: `$KIMI_CODE_HOME`, else `~/.kimi-code`.
+fn kimi_home() -> PathBuf {
+    match std::env::var_os("KIMI_CODE_HOME") {
+        Some(home) if !home.is_empty() => PathBuf::from(home),
+        _ => PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".kimi-code"),
+    }
+}
+
+/// Returns the input and output tokens Kimi Code recorded for session `session` under `home`
+/// (`sessions/<work-dir-key>/<session>/agents/main/wire.jsonl`, `usage.record` lines): the
+/// last session-wide record if there is one, else the sum of the per-turn ones.
+pub fn kimi_session_usage(home: &Path, session: &str) -> Option<(u64, u64)> {
+    let sessions = std::fs::read_dir(home.join("sessions")).ok()?;
+    let wire = sessions
+        .flatten()
+        .map(|dir| dir.path().join(session).join("agents/main/wire.jsonl"))
+        .find(|path| path.is_file())?;
+    let text = std::fs::read_to_string(wire).ok()?;
+    let (mut turns, mut whole) = ((0u64, 0u64, false), None);
+    for line in text.lines() {
+        let Ok(record) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if record.get("type").and_then(|kind| kind.as_str()) != Some("usage.record") {
+            continue;
+        }
+        let count = |field: &str| {
+            record
+                .pointer(&format!("/usage/{field}"))
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0)
+        };
+        let input = count("inputOther") + count("inputCacheRead") + count("inputCacheCreation");
+        let output = count("output");
+        match record.get("usageScope").and_then(|scope| scope.as_str()) {
+            Some("session") => whole = Some((input, output)),
+            _ => turns = (turns.0 + input, turns.1 + output, true),
+        }
+    }
+    whole.or((turns.2).then_some((turns.0, turns.1)))
 }
 
 /// The usage reader an agent's stdout feeds while it runs.
@@ -85,11 +127,20 @@ impl Usage {
     /// Returns what the finished supervision says about the agent.
     pub fn ended(self, exit: Exit) -> Result<Ended, ProcessError> {
         // The supervision has dropped its capture, and with it the other handle on the reader.
-        let report = Arc::try_unwrap(self.0)
+        let reader = Arc::try_unwrap(self.0)
             .ok()
-            .and_then(|reader| reader.into_inner().ok())
+            .and_then(|reader| reader.into_inner().ok());
+        let session = reader.as_ref().and_then(|reader| reader.session_id.clone());
+        let mut report = reader
             .map(|reader| reader.finish(exit.code))
             .unwrap_or_default();
+        // Kimi Code prints no usage: it records it in its session's wire log.
+        if let (None, Some(session)) = (report.input_tokens, session) {
+            if let Some((input, output)) = kimi_session_usage(&kimi_home(), &session) {
+                report.input_tokens = Some(input);
+                report.output_tokens = Some(output);
+            }
+        }
         let missing = |stream: &str| ProcessError::Wait {
             program: "agent".to_owned(),
             source: std::io::Error::other(format!("its {stream} transcript was not stored")),
@@ -116,5 +167,33 @@ impl Usage {
             last_lines,
             report,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kimi_code_usage_is_read_from_its_session_wire_log() {
+        let home = tempfile::tempdir().unwrap();
+        let session = home
+            .path()
+            .join("sessions/wd_repo_0123456789ab/f3c1e2d4/agents/main");
+        std::fs::create_dir_all(&session).unwrap();
+        std::fs::write(
+            session.join("wire.jsonl"),
+            concat!(
+                r#"{"type":"turn.begin"}"#, "\n",
+                r#"{"type":"usage.record","agentId":"main","model":"k","usage":{"inputOther":100,"output":20,"inputCacheRead":400,"inputCacheCreation":0},"usageScope":"turn","time":1}"#, "\n",
+                r#"{"type":"usage.record","agentId":"main","model":"k","usage":{"inputOther":50,"output":10,"inputCacheRead":500,"inputCacheCreation":0},"usageScope":"turn","time":2}"#, "\n",
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            kimi_session_usage(home.path(), "f3c1e2d4"),
+            Some((1050, 30))
+        );
+        assert_eq!(kimi_session_usage(home.path(), "other"), None);
     }
 }

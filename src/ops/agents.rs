@@ -44,7 +44,7 @@ pub fn survey(path_var: Option<&std::ffi::OsStr>) -> Vec<PresetStatus> {
         .iter()
         .filter(|name| **name != "command")
         .filter_map(|name| backend(name, None).ok())
-        .map(|preset| {
+        .filter_map(|preset| {
             let invocation = preset.invocation(
                 "{prompt}",
                 RunIds {
@@ -54,6 +54,7 @@ pub fn survey(path_var: Option<&std::ffi::OsStr>) -> Vec<PresetStatus> {
                     prompt_file: Path::new("{prompt_file}"),
                 },
             );
+            let invocation = invocation.ok()?;
             let program = invocation.program.clone();
             let path = find_on_path(&program, path_var);
             let version = path.as_ref().and_then(|path| version_of(path, &scratch));
@@ -66,7 +67,7 @@ pub fn survey(path_var: Option<&std::ffi::OsStr>) -> Vec<PresetStatus> {
                 .iter()
                 .map(|(key, value)| format!("{key}={value}"))
                 .collect();
-            PresetStatus {
+            Some(PresetStatus {
                 env,
                 name: preset.name.clone(),
                 program,
@@ -75,7 +76,7 @@ pub fn survey(path_var: Option<&std::ffi::OsStr>) -> Vec<PresetStatus> {
                 variant,
                 command,
                 usable,
-            }
+            })
         })
         .collect()
 }

@@ -446,6 +446,20 @@ impl Wave<'_> {
                 prompt_file: &prompt_file,
             },
         );
+        let invocation = match invocation {
+            Ok(invocation) => invocation,
+            Err(error) => {
+                // Another attempt would meet the same limit.
+                self.settle(
+                    task_id,
+                    TaskStatus::Failed,
+                    error.to_string(),
+                    Vec::new(),
+                    false,
+                )?;
+                return Ok(None);
+            }
+        };
         let timeout = self.agent_timeout(state);
         let prefix = format!("{task_id}/attempt-{attempt}/");
         let (spec, usage) = agent_spec(

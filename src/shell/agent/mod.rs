@@ -35,7 +35,13 @@ pub struct Backend {
     /// Files the CLI writes for itself in the worktree (pathspec globs): never part of the
     /// change omk records.
     pub side_files: Vec<String>,
+    /// The command line for a prompt too long for one argument, and how the prompt then
+    /// reaches the agent; `None` when the CLI takes its prompt only as an argument.
+    pub long_prompt: Option<(Vec<String>, PromptVia)>,
 }
+
+/// The longest prompt passed as one argument: Linux refuses an argument over 128 KiB.
+pub const MAX_PROMPT_ARGUMENT: usize = 96 * 1024;
 
 /// The preset names, in the order help lists them.
 pub const PRESETS: [&str; 7] = [
@@ -53,6 +59,8 @@ pub enum AgentError {
     EmptyCommand,
     #[error("no agent is configured for this goal: pass --agent ({})", PRESETS.join(", "))]
     NoneConfigured,
+    #[error("the prompt for the {name} agent is {bytes} bytes, more than Linux passes in one argument (128 KiB), and {name} takes its prompt only as an argument: shorten the goal's prompt, or use claude, codex, aider or --agent-cmd")]
+    PromptTooLong { name: String, bytes: usize },
 }
 
 /// What to launch: the program, its arguments, what to write on stdin, and environment.
@@ -88,7 +96,10 @@ pub fn backend(name: &str, agent_cmd: Option<&str>) -> Result<Backend, AgentErro
         env: Vec::new(),
         dialect,
         side_files: Vec::new(),
+        long_prompt: None,
     };
+    // The same command line with the prompt on stdin (or in its file) instead.
+    let long = |template: &[&str], via| Some((words(template), via));
     let with_env = |mut backend: Backend, env: &[(&str, &str)]| {
         backend.env = env
             .iter()
@@ -107,38 +118,70 @@ pub fn backend(name: &str, agent_cmd: Option<&str>) -> Result<Backend, AgentErro
             ),
             &[("KIMI_CODE_NO_AUTO_UPDATE", "1")],
         ),
-        "claude" => preset(
-            &[
-                "claude",
-                "-p",
-                "{prompt}",
-                "--output-format",
-                "stream-json",
-                "--verbose",
-                "--permission-mode",
-                "acceptEdits",
-                // acceptEdits approves edits only: in its own worktree the agent may also run
-                // commands (tests, builds, git), which `-p` would otherwise deny.
-                "--allowedTools",
-                "Bash,Edit,MultiEdit,Write,Read,Glob,Grep,LS,TodoWrite",
-            ],
-            PromptVia::Argument,
-            Dialect::Claude,
-        ),
-        "codex" => preset(
-            &[
-                "codex",
-                "exec",
-                "--json",
-                "--sandbox",
-                "workspace-write",
-                "-C",
-                "{worktree}",
-                "{prompt}",
-            ],
-            PromptVia::Argument,
-            Dialect::Codex,
-        ),
+        "claude" => Backend {
+            long_prompt: long(
+                &[
+                    "claude",
+                    "-p",
+                    "--output-format",
+                    "stream-json",
+                    "--verbose",
+                    "--permission-mode",
+                    "acceptEdits",
+                    "--allowedTools",
+                    "Bash,Edit,MultiEdit,Write,Read,Glob,Grep,LS,TodoWrite",
+                ],
+                PromptVia::Stdin,
+            ),
+            ..preset(
+                &[
+                    "claude",
+                    "-p",
+                    "{prompt}",
+                    "--output-format",
+                    "stream-json",
+                    "--verbose",
+                    "--permission-mode",
+                    "acceptEdits",
+                    // acceptEdits approves edits only: in its own worktree the agent may also run
+                    // commands (tests, builds, git), which `-p` would otherwise deny.
+                    "--allowedTools",
+                    "Bash,Edit,MultiEdit,Write,Read,Glob,Grep,LS,TodoWrite",
+                ],
+                PromptVia::Argument,
+                Dialect::Claude,
+            )
+        },
+        "codex" => Backend {
+            // `-` reads the instructions from stdin.
+            long_prompt: long(
+                &[
+                    "codex",
+                    "exec",
+                    "--json",
+                    "--sandbox",
+                    "workspace-write",
+                    "-C",
+                    "{worktree}",
+                    "-",
+                ],
+                PromptVia::Stdin,
+            ),
+            ..preset(
+                &[
+                    "codex",
+                    "exec",
+                    "--json",
+                    "--sandbox",
+                    "workspace-write",
+                    "-C",
+                    "{worktree}",
+                    "{prompt}",
+                ],
+                PromptVia::Argument,
+                Dialect::Codex,
+            )
+        },
         // Headless with the default approval mode, gemini denies writes and shell commands;
         // a fresh worktree is an untrusted folder unless trusted (exit 55 otherwise).
         "gemini" => with_env(
@@ -161,6 +204,25 @@ pub fn backend(name: &str, agent_cmd: Option<&str>) -> Result<Backend, AgentErro
         // keeps it from editing `.gitignore`; its tag cache stays a side file.
         "aider" => Backend {
             side_files: vec![".aider*".to_owned()],
+            long_prompt: long(
+                &[
+                    "aider",
+                    "--message-file",
+                    "{prompt_file}",
+                    "--yes-always",
+                    "--no-pretty",
+                    "--no-stream",
+                    "--no-gitignore",
+                    "--no-analytics",
+                    "--no-check-update",
+                    "--no-show-release-notes",
+                    "--chat-history-file",
+                    "{prompt_file}.aider.chat.history.md",
+                    "--input-history-file",
+                    "{prompt_file}.aider.input.history",
+                ],
+                PromptVia::Argument,
+            ),
             ..preset(
                 &[
                     "aider",
@@ -199,6 +261,7 @@ pub fn backend(name: &str, agent_cmd: Option<&str>) -> Result<Backend, AgentErro
                 env: Vec::new(),
                 dialect: Dialect::Command,
                 side_files: Vec::new(),
+                long_prompt: None,
             }
         }
         other => {
@@ -210,8 +273,22 @@ pub fn backend(name: &str, agent_cmd: Option<&str>) -> Result<Backend, AgentErro
 }
 
 impl Backend {
-    /// Returns what to launch for `prompt` in the run `ids`.
-    pub fn invocation(&self, prompt: &str, ids: RunIds<'_>) -> Invocation {
+    /// Returns what to launch for `prompt` in the run `ids`; a prompt too long for one
+    /// argument goes on stdin (or in its file) where the CLI takes it so.
+    pub fn invocation(&self, prompt: &str, ids: RunIds<'_>) -> Result<Invocation, AgentError> {
+        let (template, prompt_via) = match (&self.long_prompt, self.prompt_via) {
+            (_, PromptVia::Stdin) => (&self.template, PromptVia::Stdin),
+            (_, PromptVia::Argument) if prompt.len() <= MAX_PROMPT_ARGUMENT => {
+                (&self.template, PromptVia::Argument)
+            }
+            (Some((template, via)), PromptVia::Argument) => (template, *via),
+            (None, PromptVia::Argument) => {
+                return Err(AgentError::PromptTooLong {
+                    name: self.name.clone(),
+                    bytes: prompt.len(),
+                })
+            }
+        };
         let worktree = ids.worktree.display().to_string();
         let prompt_file = ids.prompt_file.display().to_string();
         let fill = |part: &String, prompt_text: &str| {
@@ -219,16 +296,8 @@ impl Backend {
                 .replace("{prompt_file}", &prompt_file)
                 .replace("{prompt}", prompt_text)
         };
-        let mut argv: Vec<String> = self
-            .template
-            .iter()
-            .map(|part| fill(part, prompt))
-            .collect();
-        let recorded_argv = self
-            .template
-            .iter()
-            .map(|part| fill(part, "{prompt}"))
-            .collect();
+        let mut argv: Vec<String> = template.iter().map(|part| fill(part, prompt)).collect();
+        let recorded_argv = template.iter().map(|part| fill(part, "{prompt}")).collect();
         let program = argv.remove(0);
         let mut env = vec![
             ("OMK_GOAL_ID".to_owned(), ids.goal_id.to_owned()),
@@ -237,13 +306,13 @@ impl Backend {
             ("OMK_PROMPT_FILE".to_owned(), prompt_file.clone()),
         ];
         env.extend(self.env.iter().cloned());
-        Invocation {
+        Ok(Invocation {
             program,
             args: argv,
-            stdin: (self.prompt_via == PromptVia::Stdin).then(|| prompt.as_bytes().to_vec()),
+            stdin: (prompt_via == PromptVia::Stdin).then(|| prompt.as_bytes().to_vec()),
             env,
             recorded_argv,
-        }
+        })
     }
 }
 
@@ -259,7 +328,10 @@ mod tests {
             worktree: Path::new("/w/slice-1"),
             prompt_file: Path::new("/p/slice-1.md"),
         };
-        let codex = backend("codex", None).unwrap().invocation("do it", ids);
+        let codex = backend("codex", None)
+            .unwrap()
+            .invocation("do it", ids)
+            .unwrap();
         assert_eq!(codex.program, "codex");
         assert_eq!(
             codex.args,
@@ -277,7 +349,8 @@ mod tests {
         assert_eq!(codex.recorded_argv.last().unwrap(), "{prompt}");
         let command = backend("command", Some("./agent.sh --fast"))
             .unwrap()
-            .invocation("do it", ids);
+            .invocation("do it", ids)
+            .unwrap();
         assert_eq!(
             (command.program.as_str(), command.args.as_slice()),
             ("sh", &["-c".to_owned(), "./agent.sh --fast".to_owned()][..])
@@ -295,5 +368,23 @@ mod tests {
             backend("gpt", None),
             Err(AgentError::Unknown { name: "gpt".into() })
         );
+        // A prompt over one argument's limit goes on stdin where the CLI takes it so.
+        let long = "x".repeat(MAX_PROMPT_ARGUMENT + 1);
+        let codex = backend("codex", None)
+            .unwrap()
+            .invocation(&long, ids)
+            .unwrap();
+        assert_eq!(codex.args.last().unwrap(), "-");
+        assert_eq!(codex.stdin.as_deref().map(<[u8]>::len), Some(long.len()));
+        let aider = backend("aider", None)
+            .unwrap()
+            .invocation(&long, ids)
+            .unwrap();
+        assert_eq!(aider.args[..2], ["--message-file", "/p/slice-1.md"]);
+        assert_eq!(aider.stdin, None);
+        assert!(matches!(
+            backend("gemini", None).unwrap().invocation(&long, ids),
+            Err(AgentError::PromptTooLong { .. })
+        ));
     }
 }

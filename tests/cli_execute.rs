@@ -1018,3 +1018,30 @@ fn installed_agent_clis_run_through_their_presets_against_a_local_model_stub() {
     }
     eprintln!("ran for real: {ran:?}");
 }
+
+#[test]
+fn a_rate_limited_agent_waits_and_starts_again_without_spending_a_retry() {
+    let repo = Repo::new();
+    let agent = r#"cat >/dev/null; marker="$OMK_WORKTREE/../rate-limited-once"
+if [ -f "$marker" ]; then echo 'pub fn list() -> &'"'"'static str { "json" }' > src/list.rs
+else touch "$marker"; echo '{"type":"result","subtype":"success","is_error":true,"api_error_status":429,"result":"API Error: 429 rate_limit_error"}'; fi"#;
+    let started = Instant::now();
+    let (code, stdout, stderr) = repo.run(&[
+        "goal",
+        "run",
+        "Add a --json flag to the list command",
+        "--agent-cmd",
+        agent,
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("slice-1: pending (the provider rate-limited the agent (exit status 0): API Error: 429 rate_limit_error; omk starts it again in 5s without spending a retry)"),
+        "{stderr}"
+    );
+    assert!(started.elapsed() >= Duration::from_secs(5), "it waited");
+    let show = repo.show();
+    let slice = task(&show, "slice-1");
+    assert_eq!(slice["status"], "done");
+    assert_eq!(slice["retries"], 0);
+    assert_eq!(slice["runs"].as_array().unwrap().len(), 2);
+}

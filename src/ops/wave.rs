@@ -120,6 +120,7 @@ pub fn execute(
         holder: Holder::current(),
         running: BTreeMap::new(),
         stopped_by_interrupt: Vec::new(),
+        backoff: BTreeMap::new(),
     };
     let loaded = runtime.block_on(wave.run(progress))?;
     wave.stopped_by_interrupt.sort();
@@ -150,7 +151,17 @@ struct Wave<'a> {
     running: BTreeMap<TaskId, RunningAgent>,
     /// The tasks whose agents an interruption stopped.
     stopped_by_interrupt: Vec<TaskId>,
+    /// Tasks whose provider rate-limited them: when they may start again, and how many times
+    /// in a row it happened.
+    backoff: BTreeMap<TaskId, (tokio::time::Instant, u32)>,
 }
+
+/// The first wait after a rate limit; each further one in a row doubles it.
+const FIRST_BACKOFF: Duration = Duration::from_secs(5);
+/// The longest wait after a rate limit.
+const MAX_BACKOFF: Duration = Duration::from_secs(600);
+/// How many rate limits in a row a task waits out before the next one counts as a failure.
+const MAX_RATE_LIMITS: u32 = 6;
 
 struct RunningAgent {
     worktree: Worktree,
@@ -192,7 +203,7 @@ impl Wave<'_> {
             if state.status == GoalStatus::Executing && !spent && !stopping {
                 self.launch_ready(state, &done_tx, progress)?;
             }
-            if self.running.is_empty() {
+            if self.running.is_empty() && !(self.backing_off(state) && !stopping && !spent) {
                 break;
             }
             progress(Progress::Running {
@@ -333,6 +344,10 @@ impl Wave<'_> {
             .filter(|task| {
                 task.spec.kind == TaskKind::Implementation
                     && !self.running.contains_key(&task.spec.id)
+                    && self
+                        .backoff
+                        .get(&task.spec.id)
+                        .is_none_or(|(until, _)| *until <= tokio::time::Instant::now())
             })
             .map(|task| task.spec.id.clone())
             .collect();
@@ -669,6 +684,12 @@ impl Wave<'_> {
         } else {
             outcome(&ended, &violations, changes.is_err(), &summary)
         };
+        let mut settled = settled;
+        if settled.back_off {
+            self.back_off(task_id, &mut settled);
+        } else {
+            self.backoff.remove(task_id);
+        }
         let leftovers = leftovers_clause(ended.leftovers_killed, ended.leftovers_survived);
         let described = format!("{} ({}){leftovers}", settled.to.name(), settled.reason);
         self.settle(
@@ -722,6 +743,47 @@ impl Wave<'_> {
             Ok(events)
         })?;
         Ok(())
+    }
+
+    /// Returns whether a pending task of this goal waits out a rate limit.
+    fn backing_off(&self, state: &GoalState) -> bool {
+        self.backoff.keys().any(|id| {
+            state
+                .tasks
+                .get(id)
+                .is_some_and(|task| task.status == TaskStatus::Pending)
+        })
+    }
+
+    /// Sets the wait before a rate-limited task starts again, without spending a retry; past
+    /// `MAX_RATE_LIMITS` in a row, the rate limit counts as a failure.
+    fn back_off(&mut self, task_id: &TaskId, settled: &mut Outcome) {
+        let (_, times) = self
+            .backoff
+            .get(task_id)
+            .copied()
+            .unwrap_or((tokio::time::Instant::now(), 0));
+        let times = times + 1;
+        if times > MAX_RATE_LIMITS {
+            self.backoff.remove(task_id);
+            settled.to = TaskStatus::Failed;
+            settled.retry = true;
+            settled.reason = format!(
+                "{}; rate-limited {MAX_RATE_LIMITS} times in a row",
+                settled.reason
+            );
+            return;
+        }
+        let wait = FIRST_BACKOFF
+            .saturating_mul(1 << (times - 1).min(16))
+            .min(MAX_BACKOFF);
+        self.backoff
+            .insert(task_id.clone(), (tokio::time::Instant::now() + wait, times));
+        settled.reason = format!(
+            "{}; omk starts it again in {}s without spending a retry",
+            settled.reason,
+            wait.as_secs()
+        );
     }
 
     /// Concludes the goal `needs_more_budget` for `why` (a provider's quota used up), so that
@@ -946,6 +1008,8 @@ struct Outcome {
     retry: bool,
     /// Whether the goal is held as `needs_more_budget` (the provider's quota is used up).
     hold: bool,
+    /// Whether the provider rate-limited the agent: the task waits, then starts again.
+    back_off: bool,
 }
 
 impl Outcome {
@@ -955,6 +1019,7 @@ impl Outcome {
             reason,
             retry: true,
             hold: false,
+            back_off: false,
         }
     }
 }
@@ -974,11 +1039,13 @@ fn outcome(ended: &Ended, violations: &[String], unreadable: bool, summary: &str
         .map_or("a signal".to_owned(), |code| format!("status {code}"));
     let message = &failure.message;
     match failure.kind {
-        // Backing off before the next attempt is the fix loop's (issue 11); a retry is spent.
-        FailureKind::RateLimited => Outcome::new(
-            TaskStatus::Failed,
-            format!("the provider rate-limited the agent (exit {exit}): {message}"),
-        ),
+        FailureKind::RateLimited => Outcome {
+            to: TaskStatus::Pending,
+            reason: format!("the provider rate-limited the agent (exit {exit}): {message}"),
+            retry: false,
+            hold: false,
+            back_off: true,
+        },
         FailureKind::QuotaExhausted => Outcome {
             to: TaskStatus::Pending,
             reason: format!(
@@ -986,6 +1053,7 @@ fn outcome(ended: &Ended, violations: &[String], unreadable: bool, summary: &str
             ),
             retry: false,
             hold: true,
+            back_off: false,
         },
         FailureKind::CannotEdit => Outcome {
             to: TaskStatus::Failed,
@@ -994,6 +1062,7 @@ fn outcome(ended: &Ended, violations: &[String], unreadable: bool, summary: &str
             ),
             retry: false,
             hold: false,
+            back_off: false,
         },
         FailureKind::Failed => Outcome::new(
             TaskStatus::Failed,

@@ -1045,3 +1045,25 @@ else touch "$marker"; echo '{"type":"result","subtype":"success","is_error":true
     assert_eq!(slice["retries"], 0);
     assert_eq!(slice["runs"].as_array().unwrap().len(), 2);
 }
+
+/// Issue 10: an agent that changed nothing was marked done, and the goal reached `ready` with a
+/// claimed tree identical to the base commit.
+#[test]
+fn an_agent_that_changes_nothing_fails_with_no_change() {
+    let repo = Repo::new();
+    let (code, stdout, stderr) = repo.run(&[
+        "goal",
+        "run",
+        "Add a --json flag to the list command",
+        "--agent-cmd",
+        "cat >/dev/null; echo 'All done, nothing needed changing.'",
+    ]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("slice-1: failed (no change: the agent exited 0 without changing any file (it said: All done, nothing needed changing.))"),
+        "{stderr}"
+    );
+    let show = repo.show();
+    assert_eq!(task(&show, "slice-1")["status"], "failed");
+    assert_eq!(show["state"]["status"], "not_ready");
+}

@@ -634,29 +634,42 @@ fn the_planner_hook_is_used_and_its_failure_is_recorded_as_a_fallback() {
     }
 }
 
+/// Issue 10: outside a git repository `omk goal run` created `./.omk`, planned a goal with no
+/// base commit and exited 0; `execute` then failed with raw git text.
 #[test]
-fn a_directory_outside_git_works_without_a_base_commit() {
+fn a_goal_outside_git_or_before_the_first_commit_is_refused_before_anything_is_created() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("list.py"), "def list_items(): pass\n").unwrap();
-    let view = json(omk(dir.path()).args([
-        "goal",
-        "run",
-        "Add a --json flag to list",
-        "--format",
-        "json",
-    ]));
-    let show = json(omk(dir.path()).args([
-        "goal",
-        "show",
-        view["goal_id"].as_str().unwrap(),
-        "--format",
-        "json",
-    ]));
-    assert_eq!(show["state"]["base_commit"], Value::Null);
-    assert_eq!(
-        show["state"]["tasks"][0]["spec"]["write_set"],
-        serde_json::json!(["list.py"])
+    let out = omk(dir.path())
+        .args(["goal", "run", "Add a --json flag to list"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("is not in a git repository")
+            && stderr.contains("hint: run it inside the repository"),
+        "{stderr}"
     );
+    assert!(!dir.path().join(".omk").exists(), "nothing is created");
+
+    assert!(std::process::Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(dir.path())
+        .status()
+        .unwrap()
+        .success());
+    let out = omk(dir.path())
+        .args(["goal", "plan", "Add a --json flag to list"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("has no commit yet") && stderr.contains("git commit"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join(".omk").exists(), "nothing is created");
 }
 
 #[test]

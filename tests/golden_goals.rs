@@ -354,6 +354,7 @@ fn verified(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
                 commit: CLAIMED.to_owned(),
                 tree: CLAIMED_TREE.to_owned(),
                 merged: vec!["slice-1".into(), "slice-2".into()],
+                base_tree: None,
             }),
             Event::PhaseEntered(PhaseEntered {
                 phase: Phase::Verifying,
@@ -414,6 +415,7 @@ fn verified(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
                 commit: MOVED.to_owned(),
                 tree: MOVED.to_owned(),
                 merged: vec!["slice-1".into(), "slice-2".into()],
+                base_tree: None,
             })],
         ));
     }

@@ -88,6 +88,7 @@ fn verified_goal() -> Vec<Event> {
         commit: CLAIMED.to_owned(),
         tree: CLAIMED.to_owned(),
         merged: vec!["slice-1".into()],
+        base_tree: None,
     }));
     events.push(Event::PhaseEntered(PhaseEntered {
         phase: Phase::Verifying,

@@ -181,6 +181,14 @@ pub(super) fn start_command(
                 error,
                 "pass the goal as one argument: omk goal run \"Add a --json flag to list\"",
             ),
+            IntakeError::NotARepository { .. } => Failure::hinted(
+                error,
+                "run it inside the repository the goal works on, or pass --repo DIR (`git init` and a first commit make one)",
+            ),
+            IntakeError::NoCommit { .. } => Failure::hinted(
+                error,
+                "commit what is there first: git add -A && git commit -m \"Initial commit\"",
+            ),
             IntakeError::Store(error) => store_failure(*error),
             other => Failure::from(other),
         })?;

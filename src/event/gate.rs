@@ -18,6 +18,10 @@ pub struct ResultBuilt {
     pub tree: String,
     /// Returns the slices merged, in the order they were merged.
     pub merged: Vec<TaskId>,
+    /// The tree of the goal's base commit, to tell a result that changed nothing.
+    /// Added in 0.1.0 with the no-change check; absent in older logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_tree: Option<String>,
 }
 
 /// `result_conflicted`: a slice branch would not merge into the result branch.

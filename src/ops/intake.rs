@@ -19,7 +19,7 @@ use crate::plan::oracle::check_oracle;
 use crate::plan::relevance::{keywords, rank_files};
 use crate::plan::{normalize_prompt, task_graph, RELEVANT_FILES};
 use crate::shell::clock::Clock;
-use crate::shell::git::head_commit;
+use crate::shell::git::{head_commit, repo_root};
 use crate::shell::interrupt::Interrupt;
 use crate::shell::planner::{ask_planner, PlannerRequest};
 use crate::shell::scan::scan_repository;
@@ -58,6 +58,10 @@ pub struct StartRequest {
 pub enum IntakeError {
     #[error("the prompt is empty: say what the goal should achieve")]
     EmptyPrompt,
+    #[error("{dir} is not in a git repository: omk works on a git repository's commits")]
+    NotARepository { dir: String },
+    #[error("the git repository at {dir} has no commit yet: agents branch from a commit")]
+    NoCommit { dir: String },
     #[error("the prompt is {bytes} bytes; the limit is {MAX_PROMPT_BYTES}: put long specifications in a file in the repository and name it in the prompt")]
     PromptTooLong { bytes: usize },
     #[error(transparent)]
@@ -89,6 +93,14 @@ pub fn start_goal(
     if normalized.is_empty() {
         return Err(IntakeError::EmptyPrompt);
     }
+    // Refused before anything is created: a goal needs a commit to branch from.
+    let dir = request.repo_root.display().to_string();
+    if repo_root(&request.repo_root).is_none() {
+        return Err(IntakeError::NotARepository { dir });
+    }
+    let Some(base_commit) = head_commit(&request.repo_root) else {
+        return Err(IntakeError::NoCommit { dir });
+    };
     let now = clock.now();
     let goal_id = clock.new_goal_id(now, &normalized);
     let oracle = check_oracle(&normalized);
@@ -97,7 +109,7 @@ pub fn start_goal(
             goal_id: goal_id.clone(),
             prompt: request.prompt.clone(),
             normalized_prompt: normalized.clone(),
-            base_commit: head_commit(&request.repo_root),
+            base_commit: Some(base_commit),
             omk_version: env!("CARGO_PKG_VERSION").to_owned(),
             budget: request.budget,
             options: RunOptions {

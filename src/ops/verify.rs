@@ -325,6 +325,7 @@ fn build_result(
         commit: git_text(path, &["rev-parse", "HEAD"])?,
         tree: git_text(path, &["rev-parse", "HEAD^{tree}"])?,
         merged,
+        base_tree: Some(git_text(path, &["rev-parse", &format!("{base}^{{tree}}")])?),
     })
 }
 

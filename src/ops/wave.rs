@@ -682,7 +682,16 @@ impl Wave<'_> {
                     .to_owned(),
             )
         } else {
-            outcome(&ended, &violations, changes.is_err(), &summary)
+            let changed_nothing = changes
+                .as_ref()
+                .is_ok_and(|changes| changes.changed_files.is_empty());
+            outcome(
+                &ended,
+                &violations,
+                changes.is_err(),
+                changed_nothing,
+                &summary,
+            )
         };
         let mut settled = settled;
         if settled.back_off {
@@ -1024,8 +1033,14 @@ impl Outcome {
     }
 }
 
-fn outcome(ended: &Ended, violations: &[String], unreadable: bool, summary: &str) -> Outcome {
-    let (to, reason) = plain_outcome(ended, violations, unreadable, summary);
+fn outcome(
+    ended: &Ended,
+    violations: &[String],
+    unreadable: bool,
+    changed_nothing: bool,
+    summary: &str,
+) -> Outcome {
+    let (to, reason) = plain_outcome(ended, violations, unreadable, changed_nothing, summary);
     let Some(failure) = ended
         .report
         .failure
@@ -1077,6 +1092,7 @@ fn plain_outcome(
     ended: &Ended,
     violations: &[String],
     unreadable: bool,
+    changed_nothing: bool,
     summary: &str,
 ) -> (TaskStatus, String) {
     if ended.interrupted {
@@ -1128,6 +1144,23 @@ fn plain_outcome(
                 "changed files outside its write set: {}",
                 violations.join(", ")
             ),
+        );
+    }
+    if changed_nothing {
+        // Finishing is not doing: a slice is work, and no change is no work done.
+        let claim = ended
+            .report
+            .final_message
+            .as_deref()
+            .map_or(String::new(), |claim| {
+                format!(
+                    " (it said: {})",
+                    claim.chars().take(200).collect::<String>()
+                )
+            });
+        return (
+            TaskStatus::Failed,
+            format!("no change: the agent exited 0 without changing any file{claim}"),
         );
     }
     (TaskStatus::Done, summary.to_owned())

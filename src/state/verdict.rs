@@ -20,6 +20,8 @@ pub enum BlockerKind {
     ResultConflict,
     /// No claimed tree was built yet.
     NoClaimedTree,
+    /// The claimed tree is the base commit's tree: the goal changed nothing.
+    NoChange,
     /// Gates ran on another tree than the one the goal claims now.
     EvidenceStale,
     /// A required gate's latest run failed.
@@ -49,6 +51,7 @@ impl BlockerKind {
             BlockerKind::GoalEnded => "goal_ended",
             BlockerKind::ResultConflict => "result_conflict",
             BlockerKind::NoClaimedTree => "no_claimed_tree",
+            BlockerKind::NoChange => "no_change",
             BlockerKind::EvidenceStale => "evidence_stale",
             BlockerKind::GateFailed => "gate_failed",
             BlockerKind::RedFirst => "red_first",
@@ -220,6 +223,16 @@ pub fn verdict_before_acceptance(state: &GoalState) -> Verdict {
             "no result branch has been built".to_owned(),
             format!("omk goal verify {id}"),
         )),
+        (Some(result), None) if result.base_tree.as_ref() == Some(&result.tree) => {
+            blockers.push(blocker(
+                BlockerKind::NoChange,
+                format!(
+                    "the claimed tree {} is the base commit's tree: the goal changed nothing",
+                    short(&result.tree)
+                ),
+                "run the slices again with an agent that makes the change".to_owned(),
+            ))
+        }
         (Some(_), None) => {}
     }
     if let Some(result) = &state.result {
@@ -346,6 +359,7 @@ mod blocker_kind_tests {
             BlockerKind::GoalEnded,
             BlockerKind::ResultConflict,
             BlockerKind::NoClaimedTree,
+            BlockerKind::NoChange,
             BlockerKind::EvidenceStale,
             BlockerKind::GateFailed,
             BlockerKind::RedFirst,

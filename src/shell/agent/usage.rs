@@ -135,6 +135,8 @@ pub struct UsageReader {
     last_error: Option<AgentFailure>,
     /// Kimi Code: the session id its last line names, where its usage is recorded.
     pub session_id: Option<String>,
+    /// A command agent's last line of plain text: its claim when it makes none in JSON.
+    plain_claim: Option<String>,
 }
 
 /// The longest final message kept (the full text is in the transcript artifact).
@@ -151,6 +153,7 @@ impl UsageReader {
             deltas: String::new(),
             last_error: None,
             session_id: None,
+            plain_claim: None,
         }
     }
 
@@ -169,6 +172,9 @@ impl UsageReader {
             return;
         }
         let Ok(value) = serde_json::from_str::<Value>(line) else {
+            if self.dialect == Dialect::Command && !line.is_empty() {
+                self.plain_claim = Some(truncate(line));
+            }
             return;
         };
         let kind = value.get("type").and_then(Value::as_str).unwrap_or("");
@@ -270,6 +276,9 @@ impl UsageReader {
         }
         if !self.deltas.trim().is_empty() {
             self.report.final_message = Some(truncate(&self.deltas));
+        }
+        if self.report.final_message.is_none() {
+            self.report.final_message = self.plain_claim.take();
         }
         if self.dialect == Dialect::Gemini {
             self.gemini_exit(exit_code);

@@ -339,6 +339,7 @@ fn verified(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
                     diff: Some(diff.hash),
                     diff_truncated: false,
                     outside_write_set: vec![],
+                    widened: vec![],
                 }),
                 moved(slice, TaskStatus::Running, TaskStatus::Done),
             ],

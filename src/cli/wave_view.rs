@@ -36,6 +36,7 @@ pub(super) fn run_wave(
         lease_ttl: Duration::from_secs(30),
         poll: Duration::from_millis(200),
         interrupt: interrupt::listen(),
+        scope: settings.scope.clone(),
     };
     let mut view = ProgressView::new(std::io::stderr().is_terminal());
     let mut report = |event: Progress| view.show(&event);

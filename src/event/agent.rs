@@ -90,8 +90,13 @@ pub struct ChangesRecorded {
     /// Added in 0.1.0 with the process supervisor; absent means `false`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub diff_truncated: bool,
-    /// Returns the changed paths outside the task's write set: a policy violation.
+    /// Returns the changed paths outside the task's write set that the scope policy does not
+    /// allow (another slice's files, protected paths, or any under a strict policy).
     pub outside_write_set: Vec<String>,
+    /// Changed paths outside the task's write set that no other slice claims and no protected
+    /// path covers: allowed, and shown to the integrator. Added in 0.1.0; absent means none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub widened: Vec<String>,
 }
 
 /// `worktree_removed`: `omk goal clean` removed a task's worktree (its branch is kept).

@@ -122,6 +122,10 @@ pub fn run_demo(
             agent_dir.join("state").display().to_string(),
         ),
     ];
+    let settings = step(
+        "reading omk.toml",
+        load_settings(&repo, None, &Overrides::default()),
+    )?;
     let options = WaveOptions {
         backend: agent,
         max_agents: 2,
@@ -129,6 +133,7 @@ pub fn run_demo(
         lease_ttl: Duration::from_secs(30),
         poll: Duration::from_millis(200),
         interrupt: Interrupt::never(),
+        scope: settings.scope.clone(),
     };
     let executed = step(
         "executing",
@@ -138,10 +143,6 @@ pub fn run_demo(
     say(&format!(
         "executed: {done} of {total} tasks done; the agent's change is on its own branch"
     ));
-    let settings = step(
-        "reading omk.toml",
-        load_settings(&repo, None, &Overrides::default()),
-    )?;
     let verify = VerifyRequest {
         gates: settings.gates,
         max_parallel: settings.max_parallel,

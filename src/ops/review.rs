@@ -105,14 +105,24 @@ pub fn review_goal(goal: &GoalDir, repo_root: &Path, clock: &Clock) -> Result<Lo
                 }),
             }
         }
-        if !attributed(&state, file) {
-            findings.push(ReviewFinding {
+        match attribution(&state, file) {
+            Attribution::Planned => {}
+            Attribution::Widened(task) => findings.push(ReviewFinding {
+                check: ReviewCheck::WriteScope,
+                severity: FindingSeverity::Medium,
+                file: Some(file.clone()),
+                line: None,
+                message: format!(
+                    "widened: {task} changed it outside its planned write set (no other slice claims it)"
+                ),
+            }),
+            Attribution::Nobody => findings.push(ReviewFinding {
                 check: ReviewCheck::WriteScope,
                 severity: FindingSeverity::High,
                 file: Some(file.clone()),
                 line: None,
                 message: "changed, but no task whose write set allows it changed it".to_owned(),
-            });
+            }),
         }
     }
     for blocker in verdict_before_acceptance(&state).blockers {
@@ -159,23 +169,39 @@ pub fn review_goal(goal: &GoalDir, repo_root: &Path, clock: &Clock) -> Result<Lo
     Ok(loaded)
 }
 
-/// Returns whether some slice changed `file` and its write set allows it.
-fn attributed(state: &GoalState, file: &str) -> bool {
-    state
+/// Who answers for a changed file of the claimed tree.
+enum Attribution {
+    /// A slice changed it within its write set.
+    Planned,
+    /// A slice changed it outside its write set, and its scope check allowed it as widened.
+    Widened(String),
+    /// No slice's recorded changes account for it.
+    Nobody,
+}
+
+/// Returns which slice changed `file`, and whether its plan allowed it.
+fn attribution(state: &GoalState, file: &str) -> Attribution {
+    let mut widened = None;
+    for task in state
         .tasks
         .tasks()
         .iter()
         .filter(|task| task.spec.kind == TaskKind::Implementation)
-        .any(|task| {
-            allows(&task.spec.write_set, file)
-                && task
-                    .runs
-                    .last()
-                    .and_then(|run| run.changes.as_ref())
-                    .is_some_and(|changes| {
-                        changes.changed_files.iter().any(|changed| changed == file)
-                    })
-        })
+    {
+        let Some(changes) = task.runs.last().and_then(|run| run.changes.as_ref()) else {
+            continue;
+        };
+        if !changes.changed_files.iter().any(|changed| changed == file) {
+            continue;
+        }
+        if allows(&task.spec.write_set, file) {
+            return Attribution::Planned;
+        }
+        if changes.widened.iter().any(|path| path == file) {
+            widened = Some(task.spec.id.to_string());
+        }
+    }
+    widened.map_or(Attribution::Nobody, Attribution::Widened)
 }
 
 /// The events of a passing review: into reviewing, the controller's tasks done, into integrating.

@@ -34,6 +34,7 @@ use serde::Deserialize;
 use crate::event::GateName;
 use crate::plan::documents::format_duration;
 use crate::plan::gates::{default_gates, GateSpec, RepoFacts, DEFAULT_GATE_TIMEOUT_SECS};
+use crate::plan::write_set::ScopePolicy;
 
 /// The configuration file's name at the repository root.
 pub const CONFIG_FILE: &str = "omk.toml";
@@ -49,6 +50,20 @@ pub struct Config {
     pub gates: BTreeMap<String, GateConfig>,
     #[serde(default)]
     pub verify: VerifyConfig,
+    #[serde(default)]
+    pub scope: ScopeConfig,
+}
+
+/// `[scope]`: how changes are held to the planned write sets.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeConfig {
+    /// Whether any change outside a slice's write set fails it (default: such a change is
+    /// allowed as "widened" unless another slice claims it or it is protected).
+    pub strict: Option<bool>,
+    /// Paths no slice may change unless its write set names them; replaces the default
+    /// (`.github/workflows/**`, `.gitlab-ci.yml`, `omk.toml`).
+    pub protected: Option<Vec<String>>,
 }
 
 /// `[gates.<name>]`.
@@ -138,6 +153,8 @@ pub struct Settings {
     pub gates: Vec<GateSpec>,
     /// How many gates run at once.
     pub max_parallel: usize,
+    /// How changes are held to the planned write sets.
+    pub scope: ScopePolicy,
 }
 
 /// How agents run.
@@ -229,6 +246,14 @@ pub fn load_settings(
         },
         gates,
         max_parallel,
+        scope: ScopePolicy {
+            strict: config.scope.strict.unwrap_or(false),
+            protected: config
+                .scope
+                .protected
+                .clone()
+                .unwrap_or_else(|| ScopePolicy::default().protected),
+        },
     })
 }
 

@@ -23,7 +23,7 @@ use crate::event::{
     TaskRetried, TaskStatus, TaskTransitioned, Timestamp, UsageRecorded,
 };
 use crate::log::artifacts::ArtifactRef;
-use crate::plan::write_set::outside;
+use crate::plan::write_set::{check_scope, ScopePolicy};
 use crate::project::timeline::leftovers_clause;
 use crate::shell::agent::{Backend, FailureKind, RunIds};
 use crate::shell::agent_process::{agent_spec, Ended};
@@ -51,6 +51,8 @@ pub struct WaveOptions {
     pub poll: Duration,
     /// Stops the agents when it fires (Ctrl-C); their tasks go back to pending.
     pub interrupt: Interrupt,
+    /// How changes are held to the planned write sets.
+    pub scope: ScopePolicy,
 }
 
 /// Something the wave reports as it goes, for the progress view.
@@ -606,14 +608,19 @@ impl Wave<'_> {
             output_tokens: ended.report.output_tokens,
             usd_micros: ended.report.usd_micros,
         }));
-        let (write_set, attempt) = self
-            .goal
-            .load()?
-            .state
+        let state = self.goal.load()?.state;
+        let (write_set, attempt) = state
             .tasks
             .get(task_id)
             .map(|task| (task.spec.write_set.clone(), task.retries))
             .unwrap_or_default();
+        let others: Vec<&[String]> = state
+            .tasks
+            .tasks()
+            .iter()
+            .filter(|task| task.spec.kind == TaskKind::Implementation && task.spec.id != *task_id)
+            .map(|task| task.spec.write_set.as_slice())
+            .collect();
         let changes = collect(
             &agent.worktree.path,
             task_id,
@@ -628,9 +635,23 @@ impl Wave<'_> {
                     events.push(Event::ArtifactRecorded(artifact.clone()));
                     artifact.hash
                 });
-                let violations = outside(&write_set, &changes.changed_files);
+                let scope = check_scope(
+                    &write_set,
+                    &others,
+                    &changes.changed_files,
+                    &self.options.scope,
+                );
+                let violations = scope.violations.clone();
+                let widened = if scope.widened.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; widened beyond its planned write set: {}",
+                        scope.widened.join(", ")
+                    )
+                };
                 let summary = format!(
-                    "{} at {}: {} changed, +{} -{}",
+                    "{} at {}: {} changed, +{} -{}{widened}",
                     agent.worktree.branch,
                     &changes.head_commit[..changes.head_commit.len().min(12)],
                     crate::project::show::plural(changes.changed_files.len() as u64, "file"),
@@ -652,6 +673,7 @@ impl Wave<'_> {
                         .as_ref()
                         .is_some_and(|(_, truncated)| *truncated),
                     outside_write_set: violations.clone(),
+                    widened: scope.widened.clone(),
                 }));
                 events.push(Event::TaskEvidenceRecorded(TaskEvidenceRecorded {
                     task_id: task_id.clone(),
@@ -1141,7 +1163,7 @@ fn plain_outcome(
         return (
             TaskStatus::Failed,
             format!(
-                "changed files outside its write set: {}",
+                "changed files outside its write set that another slice owns or that are protected (or any, under a strict [scope]): {}",
                 violations.join(", ")
             ),
         );

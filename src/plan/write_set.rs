@@ -16,6 +16,61 @@ pub fn outside(write_set: &[String], changed: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// How strictly changes are held to the planned write sets (`[scope]` in `omk.toml`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScopePolicy {
+    /// Whether every change outside a slice's write set fails it (no widening).
+    pub strict: bool,
+    /// Paths no slice may change unless its write set names them (CI workflows, omk.toml).
+    pub protected: Vec<String>,
+}
+
+impl Default for ScopePolicy {
+    fn default() -> ScopePolicy {
+        ScopePolicy {
+            strict: false,
+            protected: vec![
+                ".github/workflows/**".to_owned(),
+                ".gitlab-ci.yml".to_owned(),
+                "omk.toml".to_owned(),
+            ],
+        }
+    }
+}
+
+/// Where a slice's changes fall against the plan.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScopeCheck {
+    /// Changed files outside the slice's write set that no other slice claims and no
+    /// protected path covers: allowed, and shown to the integrator.
+    pub widened: Vec<String>,
+    /// Changed files another slice claims, or protected ones (or, under a strict policy, any
+    /// outside the write set): the slice fails naming them.
+    pub violations: Vec<String>,
+}
+
+/// Checks `changed` against a slice's `write_set`, the write sets `others` claim, and
+/// `policy`. A write set of `**` (nothing was known when planning) claims nothing from others.
+pub fn check_scope(
+    write_set: &[String],
+    others: &[&[String]],
+    changed: &[String],
+    policy: &ScopePolicy,
+) -> ScopeCheck {
+    let mut check = ScopeCheck::default();
+    for path in outside(write_set, changed) {
+        let claimed = others
+            .iter()
+            .any(|other| !other.iter().any(|pattern| pattern == "**") && allows(other, &path));
+        if policy.strict || claimed || allows(&policy.protected, &path) {
+            check.violations.push(path);
+        } else {
+            check.widened.push(path);
+        }
+    }
+    check
+}
+
 fn matches(pattern: &str, path: &str) -> bool {
     if let Some(directory) = pattern.strip_suffix('/') {
         return path.starts_with(&format!("{directory}/"));
@@ -57,6 +112,38 @@ fn segment_matches(pattern: &[u8], name: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_change_outside_the_plan_is_widened_unless_another_slice_or_a_protected_path_owns_it() {
+        let own = vec!["src/lib.rs".to_owned()];
+        let other = vec!["src/cli.rs".to_owned()];
+        let anything = vec!["**".to_owned()];
+        let changed: Vec<String> = [
+            "src/lib.rs",
+            "src/parse.rs",
+            "tests/parse.rs",
+            "src/cli.rs",
+            ".github/workflows/ci.yml",
+        ]
+        .iter()
+        .map(|path| (*path).to_owned())
+        .collect();
+        let check = check_scope(
+            &own,
+            &[&other, &anything],
+            &changed,
+            &ScopePolicy::default(),
+        );
+        assert_eq!(check.widened, ["src/parse.rs", "tests/parse.rs"]);
+        assert_eq!(check.violations, ["src/cli.rs", ".github/workflows/ci.yml"]);
+        let strict = ScopePolicy {
+            strict: true,
+            ..ScopePolicy::default()
+        };
+        let check = check_scope(&own, &[], &changed, &strict);
+        assert!(check.widened.is_empty());
+        assert_eq!(check.violations.len(), 4);
+    }
 
     fn set(patterns: &[&str]) -> Vec<String> {
         patterns

@@ -135,14 +135,56 @@ pub fn prepare(repo_root: &Path, placement: Placement<'_>) -> Result<Worktree, W
     })
 }
 
+/// Directories that hold build output by convention: never the change, even when a repository
+/// forgot to ignore them.
+const BUILD_OUTPUT: [&str; 12] = [
+    "target",
+    "node_modules",
+    "__pycache__",
+    ".venv",
+    "venv",
+    "dist",
+    "build",
+    ".pytest_cache",
+    ".mypy_cache",
+    ".tox",
+    ".gradle",
+    ".next",
+];
+
+/// Returns the build output directories of [`BUILD_OUTPUT`] that hold no tracked file in the
+/// worktree at `path` (a repository that tracks its `build/` keeps it in the change).
+fn untracked_build_output(path: &Path) -> Result<Vec<&'static str>, GitError> {
+    let patterns: Vec<String> = BUILD_OUTPUT
+        .iter()
+        .map(|dir| format!(":(glob)**/{dir}/**"))
+        .collect();
+    let mut args = vec!["ls-files", "-z", "--"];
+    args.extend(patterns.iter().map(String::as_str));
+    let tracked = git_paths(path, &args)?;
+    Ok(BUILD_OUTPUT
+        .into_iter()
+        .filter(|dir| {
+            !tracked.iter().any(|file| {
+                file.starts_with(&format!("{dir}/")) || file.contains(&format!("/{dir}/"))
+            })
+        })
+        .collect())
+}
+
 /// Stages everything in the worktree at `path` except the agent CLI's own `side_files`
 /// (pathspec globs such as `.aider*`), which are never part of the change. The exclusion is a
 /// pathspec, not `info/exclude`, which a worktree shares with the user's repository.
 fn stage_all(path: &Path, side_files: &[String]) -> Result<(), GitError> {
-    let excludes: Vec<String> = side_files
+    let mut excludes: Vec<String> = side_files
         .iter()
         .map(|pattern| format!(":(exclude){pattern}"))
         .collect();
+    excludes.extend(
+        untracked_build_output(path)?
+            .into_iter()
+            .map(|dir| format!(":(exclude,glob)**/{dir}/**")),
+    );
     let mut args = vec!["add", "--all", "--", "."];
     args.extend(excludes.iter().map(String::as_str));
     run_git(path, &args).map(|_| ())
@@ -357,6 +399,11 @@ mod tests {
         std::fs::write(root.join(".aider.tags.cache.v4/cache.db"), "cache").unwrap();
         std::fs::write(root.join(".aider.chat.history.md"), "chat").unwrap();
         std::fs::write(root.join("src.rs"), "fn main() {}\n").unwrap();
+        // Build output the repository forgot to ignore is not the change either.
+        std::fs::create_dir_all(root.join("target/debug")).unwrap();
+        std::fs::write(root.join("target/debug/liba.rlib"), "rlib").unwrap();
+        std::fs::create_dir_all(root.join("pkg/__pycache__")).unwrap();
+        std::fs::write(root.join("pkg/__pycache__/a.pyc"), "pyc").unwrap();
         let store = ArtifactStore::new(root.join(".git/omk-test-artifacts"));
         let changes = collect(
             root,

@@ -689,3 +689,58 @@ fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Issue 10: the built-in planner over a table of realistic requests (`fixtures/planner/`):
+/// how many slices, their titles and scopes, and the acceptance criteria kept apart from the
+/// work. `OMK_UPDATE_FIXTURES=1` rewrites `expected.json`, to be read before it is committed.
+#[test]
+fn the_planner_table_plans_each_request_as_expected() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/planner");
+    let table: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("requests.json")).unwrap()).unwrap();
+    let mut scanned = std::collections::BTreeMap::new();
+    let repositories = tempfile::tempdir().unwrap();
+    for (name, files) in table["repositories"].as_object().unwrap() {
+        let root = repositories.path().join(name);
+        for (path, text) in files.as_object().unwrap() {
+            let path = root.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text.as_str().unwrap()).unwrap();
+        }
+        scanned.insert(name.clone(), root);
+    }
+    let mut planned = Vec::new();
+    for request in table["requests"].as_array().unwrap() {
+        let prompt = request["prompt"].as_str().unwrap();
+        let root = &scanned[request["repository"].as_str().unwrap()];
+        let files =
+            omk::shell::scan::scan_repository(root, &omk::plan::relevance::keywords(prompt));
+        let (_, criteria) = omk::plan::decompose::work_and_criteria(prompt);
+        let slices: Vec<serde_json::Value> = omk::plan::decompose::slices(prompt, &files)
+            .iter()
+            .map(|slice| {
+                serde_json::json!({
+                    "title": slice.title,
+                    "write_set": slice.write_set,
+                    "depends_on": slice.depends_on,
+                })
+            })
+            .collect();
+        planned.push(serde_json::json!({
+            "prompt": prompt,
+            "slices": slices,
+            "criteria": criteria,
+        }));
+    }
+    let actual = serde_json::to_string_pretty(&planned).unwrap() + "\n";
+    let expected_path = dir.join("expected.json");
+    if std::env::var_os("OMK_UPDATE_FIXTURES").is_some() {
+        std::fs::write(&expected_path, &actual).unwrap();
+    }
+    assert!(planned.len() >= 30);
+    assert_eq!(
+        std::fs::read_to_string(expected_path).unwrap_or_default(),
+        actual,
+        "the planner's plans changed: review them, then OMK_UPDATE_FIXTURES=1 cargo test --test golden_goals"
+    );
+}

@@ -113,20 +113,192 @@ fn push_clause(clauses: &mut Vec<String>, clause: &str) {
     }
 }
 
-/// Returns one implementation slice per deliverable, with write sets from the scan.
-pub fn slices(prompt: &str, files: &[ScannedFile]) -> Vec<TaskSpec> {
-    let fallback_files: Vec<String> = rank_files(files, &keywords(prompt), MAX_WRITE_SET)
+/// Phrases that state how to judge the work rather than the work itself.
+const CRITERION_STARTS: &[&str] = &[
+    "make sure",
+    "so that",
+    "without breaking",
+    "while keeping",
+    "keep the",
+    "keep all",
+    "keep existing",
+    "it must still",
+    "it should still",
+    "nothing else",
+    "no regressions",
+];
+/// Phrases anywhere in a clause that make it a criterion.
+const CRITERION_PHRASES: &[&str] = &[
+    "must pass",
+    "should pass",
+    "must still pass",
+    "still pass",
+    "must succeed",
+    "should succeed",
+    "must not break",
+    "should not break",
+    "must keep working",
+    "should keep working",
+    "must still work",
+    "should still work",
+    "stay green",
+    "stays green",
+    "be green",
+    "no regression",
+    " must not ",
+    " should not ",
+    " must never ",
+    " should never ",
+];
+/// Words that, inside a clause, begin a criterion attached to the work before them.
+const CRITERION_JOINS: &[&str] = &[
+    ", so that ",
+    " so that ",
+    ", without breaking ",
+    " without breaking ",
+    ", and make sure ",
+    " and make sure ",
+    ", making sure ",
+    ", and ensure ",
+    " and ensure that ",
+    ", keeping ",
+];
+/// Files that are not where a change goes unless the request names them.
+const PADDING: &[&str] = &[
+    "license",
+    "copying",
+    "notice",
+    "changelog",
+    "readme",
+    "authors",
+];
+
+/// Returns whether `clause` states how to judge the work ("cargo test must pass") rather than
+/// work to do.
+pub fn is_criterion(clause: &str) -> bool {
+    let lowered = clause.trim().to_lowercase();
+    CRITERION_STARTS
+        .iter()
+        .any(|start| lowered.starts_with(start))
+        || CRITERION_PHRASES
+            .iter()
+            .any(|phrase| lowered.contains(phrase))
+}
+
+/// Splits the request into work and acceptance criteria: each deliverable that is a criterion,
+/// and each criterion attached to work ("…, so that …"), is a criterion; the rest is work. A
+/// request that is all criteria ("make sure the tests pass") is itself the work.
+pub fn work_and_criteria(prompt: &str) -> (Vec<String>, Vec<String>) {
+    let mut work = Vec::new();
+    let mut criteria = Vec::new();
+    for part in deliverables(prompt) {
+        if is_criterion(&part) {
+            criteria.push(part);
+            continue;
+        }
+        let lowered = part.to_lowercase();
+        match CRITERION_JOINS
+            .iter()
+            .filter_map(|join| lowered.find(join).map(|at| (at, join.len())))
+            .min()
+        {
+            Some((at, len)) => {
+                let (task, rest) = (part[..at].trim(), part[at + len..].trim());
+                work.push(task.trim_end_matches(',').to_owned());
+                let joined = part[at..at + len].trim().trim_start_matches(',').trim();
+                criteria.push(format!("{joined} {rest}"));
+            }
+            None => work.push(part),
+        }
+    }
+    if work.is_empty() {
+        work.push(prompt.split_whitespace().collect::<Vec<_>>().join(" "));
+    }
+    (work, criteria)
+}
+
+/// Returns the paths `text` names: tokens with a `/` and an extension, or a file name with a
+/// known extension, resolved against the repository's `files` (`lib.rs` → `src/lib.rs`); a
+/// path not in the repository is kept as named (a file to create).
+pub fn named_paths(text: &str, files: &[ScannedFile]) -> Vec<String> {
+    let mut named = Vec::new();
+    for token in text.split(|c: char| c.is_whitespace() || ",;:()\"'`<>".contains(c)) {
+        let token = token.trim_end_matches(['.', '!', '?']);
+        let Some((stem, extension)) = token.rsplit_once('.') else {
+            continue;
+        };
+        let known = KNOWN_EXTENSIONS.contains(&extension.to_lowercase().as_str());
+        if stem.is_empty() || !known || token.starts_with('-') || token.contains("://") {
+            continue;
+        }
+        let token = token.trim_start_matches("./");
+        let resolved: Vec<String> = if files.iter().any(|file| file.path == token) {
+            vec![token.to_owned()]
+        } else if !token.contains('/') {
+            files
+                .iter()
+                .filter(|file| file.path.rsplit('/').next() == Some(token))
+                .map(|file| file.path.clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let resolved = if resolved.is_empty() {
+            vec![token.to_owned()]
+        } else {
+            resolved
+        };
+        for path in resolved {
+            if !named.contains(&path) {
+                named.push(path);
+            }
+        }
+    }
+    named
+}
+
+/// File extensions a request names files by.
+const KNOWN_EXTENSIONS: &[&str] = &[
+    "rs", "py", "js", "jsx", "ts", "tsx", "go", "java", "kt", "c", "h", "cc", "cpp", "hpp", "cs",
+    "rb", "php", "swift", "scala", "sh", "md", "toml", "json", "yaml", "yml", "txt", "css", "html",
+    "sql", "proto", "ini", "cfg", "lock", "mjs", "cjs", "vue", "svelte", "ex", "exs",
+];
+
+/// Returns whether `path` is padding for `part`: a licence, readme or changelog the part does
+/// not ask about.
+fn is_padding(path: &str, part: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path).to_lowercase();
+    let lowered = part.to_lowercase();
+    PADDING.iter().any(|padding| {
+        name.starts_with(padding)
+            && !lowered.contains(padding)
+            && !(*padding == "readme" && (lowered.contains("document") || lowered.contains("docs")))
+    })
+}
+
+/// Returns the files the scan ranks for `text`, without padding.
+fn ranked(files: &[ScannedFile], text: &str) -> Vec<String> {
+    rank_files(files, &keywords(text), MAX_WRITE_SET + PADDING.len())
         .into_iter()
         .map(|file| file.path)
-        .collect();
-    let parts = deliverables(prompt);
+        .filter(|path| !is_padding(path, text))
+        .take(MAX_WRITE_SET)
+        .collect()
+}
+
+/// Returns one implementation slice per piece of work, with write sets from the paths it names
+/// or the scan; the request's criteria become every slice's acceptance checks.
+pub fn slices(prompt: &str, files: &[ScannedFile]) -> Vec<TaskSpec> {
+    let fallback_files = ranked(files, prompt);
+    let (parts, criteria) = work_and_criteria(prompt);
     let mut specs: Vec<TaskSpec> = Vec::new();
     for (index, part) in parts.iter().enumerate() {
-        let own_files: Vec<String> = rank_files(files, &keywords(part), MAX_WRITE_SET)
-            .into_iter()
-            .map(|file| file.path)
-            .collect();
-        let write_set = if !own_files.is_empty() {
+        let named = named_paths(part, files);
+        let own_files = ranked(files, part);
+        let write_set = if !named.is_empty() {
+            // What the request names is the scope; more is widening, seen and allowed.
+            named
+        } else if !own_files.is_empty() {
             own_files
         } else if !fallback_files.is_empty() {
             fallback_files.clone()
@@ -149,11 +321,17 @@ pub fn slices(prompt: &str, files: &[ScannedFile]) -> Vec<TaskSpec> {
             depends_on,
             read_set: fallback_files.clone(),
             risk: risk_of(part, &write_set),
-            acceptance: vec![
+            acceptance: [
                 format!("The change asked for is made: {part}"),
                 "A test exercises the change and passes".to_owned(),
-                "No file outside the write set is changed".to_owned(),
-            ],
+            ]
+            .into_iter()
+            .chain(
+                criteria
+                    .iter()
+                    .map(|criterion| format!("The request asks: {criterion}")),
+            )
+            .collect(),
             write_set,
             max_retries: SLICE_RETRIES,
             required: true,

@@ -1094,3 +1094,71 @@ fn an_agent_that_changes_nothing_fails_with_no_change() {
     assert_eq!(task(&show, "slice-1")["status"], "failed");
     assert_eq!(show["state"]["status"], "not_ready");
 }
+
+/// Issue 10: with an agent, the goal can be planned by the agent itself; an invalid plan, or
+/// one made by touching files, falls back to the built-in decomposition, saying why.
+#[test]
+fn the_agent_can_plan_the_goal_and_a_bad_plan_falls_back_to_the_built_in_one() {
+    let plan = r#"{"tasks":[{"id":"json-flag","title":"Add --json to list","description":"Add the --json flag to the list command","kind":"implementation","owner_role":"implementer","depends_on":[],"read_set":["src/list.rs"],"write_set":["src/list.rs","tests/list.rs"],"risk":"low","acceptance":["list --json prints JSON"],"max_retries":1,"required":true}]}"#;
+    let request = "Add a --json flag to the list command";
+    let agent = agent_cmd();
+    let plan_args = [
+        "goal",
+        "plan",
+        request,
+        "--agent-cmd",
+        &agent,
+        "--planner",
+        "agent",
+    ];
+
+    let repo = Repo::new();
+    repo.script(&format!("plan write omk-plan.json {plan}\n"));
+    let (code, stdout, stderr) = repo.run(&plan_args);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let planned = events_of(&repo, "tasks_planned");
+    assert_eq!(planned[0]["source"], "agent");
+    let slice = &planned[0]["tasks"][0];
+    assert_eq!(slice["id"], "json-flag");
+    assert_eq!(
+        slice["write_set"],
+        serde_json::json!(["src/list.rs", "tests/list.rs"])
+    );
+    assert_eq!(
+        repo.git(&["status", "--porcelain", "--", "src", "tests"]),
+        "",
+        "planning left the checkout alone"
+    );
+
+    for (script, reason) in [
+        (
+            "plan write omk-plan.json this is not json\n",
+            "the planner's reply is not a valid",
+        ),
+        (
+            "plan write src/list.rs changed while planning\nplan write omk-plan.json {}\n",
+            "the planning agent changed files while planning: src/list.rs",
+        ),
+        (
+            "plan say nothing to plan\n",
+            "the planning agent wrote no omk-plan.json",
+        ),
+    ] {
+        let repo = Repo::new();
+        repo.script(script);
+        let (code, stdout, stderr) = repo.run(&plan_args);
+        assert_eq!(code, 0, "{stdout}{stderr}");
+        let fell_back = events_of(&repo, "planner_fell_back");
+        assert_eq!(fell_back.len(), 1, "{script}");
+        assert_eq!(fell_back[0]["planner"], "the command agent");
+        assert!(
+            fell_back[0]["reason"].as_str().unwrap().starts_with(reason),
+            "{script}: {}",
+            fell_back[0]["reason"]
+        );
+        assert_eq!(
+            events_of(&repo, "tasks_planned")[0]["source"],
+            "deterministic"
+        );
+    }
+}

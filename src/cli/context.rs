@@ -96,6 +96,7 @@ impl AgentArgs {
             max_agents: self.max_agents,
             agent_timeout: self.agent_timeout,
             max_parallel: None,
+            planner: None,
         }
     }
 }

@@ -10,13 +10,14 @@ use crate::cli::wave_view::run_wave;
 use crate::cli::{print_stdout, Failure, Format, EXIT_FINDINGS, EXIT_OK};
 use crate::event::{BudgetLimits, Phase, RunMode};
 use crate::ops::intake::{start_goal, IntakeError, StartRequest};
-use crate::ops::settings::{parse_budget_time, parse_timeout, parse_usd};
+use crate::ops::settings::{parse_budget_time, parse_timeout, parse_usd, Overrides, PlannerChoice};
 use crate::ops::steer::{steer, Steering};
 use crate::plan::documents::budget_line;
 use crate::project::budget::{budget_text, budget_view, command_result};
 use crate::project::glance::{glance, list_text, next_step, status_text, Glance, GoalList};
 use crate::project::show::{show_document, show_view};
 use crate::project::to_json;
+use crate::shell::agent::backend;
 use crate::shell::interrupt::{self, Interrupt};
 use crate::shell::planner::PLANNER_TIMEOUT;
 use crate::state::{Action, GoalState, GoalStatus};
@@ -42,6 +43,9 @@ pub(super) struct StartArgs {
     /// A command to ask for the decomposition (docs/planner-hook.md); the built-in one stands in when it fails
     #[arg(long, value_name = "COMMAND")]
     planner_cmd: Option<String>,
+    /// Who plans: the built-in decomposition, or the goal's agent (default: [plan] in omk.toml, else builtin)
+    #[arg(long, value_enum, value_name = "PLANNER")]
+    planner: Option<PlannerChoice>,
     /// How long the planner command may take, e.g. `5m`
     #[arg(long, value_parser = parse_timeout, value_name = "DURATION")]
     planner_timeout: Option<Duration>,
@@ -148,8 +152,29 @@ pub(super) fn start_command(
     args: StartArgs,
     mode: RunMode,
 ) -> Result<u8, Failure> {
-    let settings = context.settings(&args.agent.overrides())?;
+    let settings = context.settings(&Overrides {
+        planner: args.planner,
+        ..args.agent.overrides()
+    })?;
     let agent = &settings.agent;
+    let planner_agent = match settings.planner {
+        PlannerChoice::Builtin => None,
+        PlannerChoice::Agent => {
+            let name = agent
+                .name
+                .clone()
+                .or_else(|| agent.cmd.as_ref().map(|_| "command".to_owned()));
+            let Some(name) = name else {
+                return Err(Failure::hinted(
+                    anyhow::anyhow!("planning through the agent needs an agent, and none is set"),
+                    "pass --agent NAME or --agent-cmd '<command>' (or set [agent] in omk.toml), or --planner builtin",
+                ));
+            };
+            Some(backend(&name, agent.cmd.as_deref()).map_err(|error| {
+                Failure::hinted(error, "see docs/agents.md for each agent's exact command")
+            })?)
+        }
+    };
     let has_agent = agent.name.is_some() || agent.cmd.is_some();
     // A run that goes on to execute handles Ctrl-C from the start, planner included.
     let interrupt = if mode == RunMode::Run && has_agent {
@@ -174,6 +199,7 @@ pub(super) fn start_command(
         planner: args.planner_cmd,
         planner_timeout: args.planner_timeout.unwrap_or(PLANNER_TIMEOUT),
         interrupt,
+        planner_agent,
     };
     let (goal, loaded) =
         start_goal(&context.state_dir, &request, &context.clock).map_err(|error| match error {

@@ -104,6 +104,8 @@ pub enum PlanSource {
     Deterministic,
     /// The configured planner command.
     Planner,
+    /// The goal's coding agent, exploring a scratch worktree. Added in 0.1.0.
+    Agent,
 }
 
 /// `tasks_planned`: tasks were added to the graph (the first plan, or an accepted mutation).

@@ -104,6 +104,7 @@ pub fn run_demo(
         planner: None,
         planner_timeout: Duration::from_secs(60),
         interrupt: Interrupt::never(),
+        planner_agent: None,
     };
     let (goal, loaded) = step("planning", start_goal(&state_dir, &request, clock))?;
     say(&format!(

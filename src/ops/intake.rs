@@ -13,11 +13,13 @@ use crate::event::{
     PlannerFellBack, RunMode, RunOptions, RunStarted, TasksPlanned,
 };
 use crate::log::artifacts::ArtifactError;
+use crate::ops::agent_plan::{plan_with_agent, AgentPlanRequest};
 use crate::plan::decompose::{slices, MAX_SLICES};
 use crate::plan::documents::{documents, PlanFacts};
 use crate::plan::oracle::check_oracle;
 use crate::plan::relevance::{keywords, rank_files};
 use crate::plan::{normalize_prompt, task_graph, RELEVANT_FILES};
+use crate::shell::agent::Backend;
 use crate::shell::clock::Clock;
 use crate::shell::git::{head_commit, repo_root};
 use crate::shell::interrupt::Interrupt;
@@ -51,6 +53,8 @@ pub struct StartRequest {
     pub planner_timeout: Duration,
     /// Stops the planner when it fires (Ctrl-C).
     pub interrupt: Interrupt,
+    /// The agent that plans the goal (`--planner agent`), in place of the planner command.
+    pub planner_agent: Option<Backend>,
 }
 
 /// A goal could not be started.
@@ -156,7 +160,32 @@ fn plan_goal(
     let mut events = Vec::new();
     let mut source = PlanSource::Deterministic;
     let mut tasks = None;
-    if let Some(planner) = &request.planner {
+    if let (Some(backend), Some(base_commit)) = (&request.planner_agent, &state.base_commit) {
+        let agent_request = AgentPlanRequest {
+            goal,
+            goal_id: &state.goal_id,
+            repo_root: &request.repo_root,
+            base_commit,
+            prompt,
+            relevant: &relevant,
+            max_slices: MAX_SLICES,
+            timeout: request.planner_timeout,
+            interrupt: &request.interrupt,
+        };
+        let proposed = plan_with_agent(backend, &agent_request).and_then(|slices| {
+            task_graph(slices).map_err(|error| format!("the agent's graph is invalid: {error}"))
+        });
+        match proposed {
+            Ok(planned) => {
+                source = PlanSource::Agent;
+                tasks = Some(planned);
+            }
+            Err(reason) => events.push(Event::PlannerFellBack(PlannerFellBack {
+                planner: format!("the {} agent", backend.name),
+                reason,
+            })),
+        }
+    } else if let Some(planner) = &request.planner {
         let planner_request = PlannerRequest {
             goal_id: &state.goal_id,
             prompt,

@@ -5,6 +5,7 @@
 //! through `shell`, and appends what happened. Must not print, parse flags or choose exit
 //! codes: that is the CLI's.
 
+pub mod agent_plan;
 pub mod agents;
 pub mod clean;
 pub mod demo;

@@ -52,6 +52,27 @@ pub struct Config {
     pub verify: VerifyConfig,
     #[serde(default)]
     pub scope: ScopeConfig,
+    #[serde(default)]
+    pub plan: PlanConfig,
+}
+
+/// `[plan]`: how goals are planned.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanConfig {
+    /// `builtin` (the default) or `agent` (the goal's coding agent writes the plan).
+    pub planner: Option<PlannerChoice>,
+}
+
+/// Who plans a goal.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum PlannerChoice {
+    /// omk's built-in deterministic decomposition.
+    #[default]
+    Builtin,
+    /// The goal's coding agent, reading the repository in a scratch worktree.
+    Agent,
 }
 
 /// `[scope]`: how changes are held to the planned write sets.
@@ -143,6 +164,7 @@ pub struct Overrides {
     pub max_agents: Option<usize>,
     pub agent_timeout: Option<Duration>,
     pub max_parallel: Option<usize>,
+    pub planner: Option<PlannerChoice>,
 }
 
 /// Everything an operation needs to know about how to run, from the flags and `omk.toml`.
@@ -155,6 +177,8 @@ pub struct Settings {
     pub max_parallel: usize,
     /// How changes are held to the planned write sets.
     pub scope: ScopePolicy,
+    /// Who plans new goals.
+    pub planner: PlannerChoice,
 }
 
 /// How agents run.
@@ -246,6 +270,10 @@ pub fn load_settings(
         },
         gates,
         max_parallel,
+        planner: overrides
+            .planner
+            .or(config.plan.planner)
+            .unwrap_or_default(),
         scope: ScopePolicy {
             strict: config.scope.strict.unwrap_or(false),
             protected: config

@@ -88,14 +88,31 @@ pub fn ask_planner(
         ));
     }
     let finished = exit;
-    let reply: PlannerReply = serde_json::from_slice(&finished.stdout.bytes).map_err(|error| {
+    read_reply(&finished.stdout.bytes, request.max_slices)
+}
+
+/// Returns the slices of a planner's reply (`{"tasks": [...]}`), or why they cannot be used:
+/// 1 to `max_slices` implementation slices whose write sets stay inside the repository.
+pub fn read_reply(bytes: &[u8], max_slices: usize) -> Result<Vec<TaskSpec>, String> {
+    let reply: PlannerReply = serde_json::from_slice(bytes).map_err(|error| {
         format!("the planner's reply is not a valid {{\"tasks\": [...]}} document: {error}")
     })?;
-    if reply.tasks.is_empty() || reply.tasks.len() > request.max_slices {
+    if reply.tasks.is_empty() || reply.tasks.len() > max_slices {
         return Err(format!(
             "the planner proposed {} slices; omk takes 1 to {}",
             reply.tasks.len(),
-            request.max_slices
+            max_slices
+        ));
+    }
+    let outside = reply.tasks.iter().find_map(|task| {
+        task.write_set
+            .iter()
+            .find(|pattern| pattern.starts_with('/') || pattern.split('/').any(|part| part == ".."))
+            .map(|pattern| (task.id.clone(), pattern.clone()))
+    });
+    if let Some((task, pattern)) = outside {
+        return Err(format!(
+            "the planner's task `{task}` may write `{pattern}`, outside the repository"
         ));
     }
     if let Some(task) = reply

@@ -1162,3 +1162,65 @@ fn the_agent_can_plan_the_goal_and_a_bad_plan_falls_back_to_the_built_in_one() {
         );
     }
 }
+
+/// Issue 10: a plan a person can fix, before execution starts.
+#[test]
+fn a_person_can_edit_the_plan_before_execution_and_not_after() {
+    let repo = Repo::new();
+    let agent = agent_cmd();
+    let (code, _, stderr) = repo.run(&["goal", "plan", TWO_SLICES, "--agent-cmd", &agent]);
+    assert_eq!(code, 0, "{stderr}");
+
+    // In $EDITOR: rename the first slice and give it a file to create.
+    let (code, stdout, stderr) = repo
+        .omk(&["goal", "edit-plan", "--note", "one slice is enough"])
+        .env(
+            "EDITOR",
+            "sed -i -e 's/\"slice-1\"/\"json-flag\"/' -e 's/\"src\\/list.rs\"/\"src\\/json.rs\"/'",
+        )
+        .env_remove("VISUAL")
+        .output()
+        .map(|out| {
+            (
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        })
+        .unwrap();
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.starts_with("edited the plan of goal g-"), "{stdout}");
+    let edited = events_of(&repo, "plan_edited");
+    assert_eq!(edited.len(), 1);
+    assert_eq!(edited[0]["note"], "one slice is enough");
+    let show = repo.show();
+    let first = &show["state"]["tasks"][0]["spec"];
+    assert_eq!(first["id"], "json-flag");
+    assert!(first["write_set"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("src/json.rs")));
+
+    // An invalid plan is refused, and nothing is recorded.
+    let bad = repo.root().join(".git/bad-plan.json");
+    fs::write(&bad, r#"{"tasks": []}"#).unwrap();
+    let bad_path = bad.display().to_string();
+    let (code, _, stderr) = repo.run(&["goal", "edit-plan", "--file", &bad_path]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("the edited plan is not valid: the planner proposed 0 slices"),
+        "{stderr}"
+    );
+    assert_eq!(events_of(&repo, "plan_edited").len(), 1);
+
+    // Once execution has started, the plan is what ran: editing it is refused.
+    repo.script("json-flag write src/json.rs done\nslice-2 write src/parser.rs done\n");
+    let (code, _, stderr) = repo.run(&["goal", "execute"]);
+    assert_eq!(code, 0, "{stderr}");
+    let plan = repo.root().join(".git/plan.json");
+    fs::write(&plan, serde_json::json!({"tasks": [first]}).to_string()).unwrap();
+    let plan_path = plan.display().to_string();
+    let (code, _, stderr) = repo.run(&["goal", "edit-plan", "--file", &plan_path]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("edit-plan is not allowed"), "{stderr}");
+}

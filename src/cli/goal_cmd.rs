@@ -10,6 +10,7 @@ use crate::cli::wave_view::run_wave;
 use crate::cli::{print_stdout, Failure, Format, EXIT_FINDINGS, EXIT_OK};
 use crate::event::{BudgetLimits, Phase, RunMode};
 use crate::ops::intake::{start_goal, IntakeError, StartRequest};
+use crate::ops::plan_edit::{edit_plan, editable_plan, EditPlanError};
 use crate::ops::settings::{parse_budget_time, parse_timeout, parse_usd, Overrides, PlannerChoice};
 use crate::ops::steer::{steer, Steering};
 use crate::plan::documents::budget_line;
@@ -20,6 +21,7 @@ use crate::project::to_json;
 use crate::shell::agent::backend;
 use crate::shell::interrupt::{self, Interrupt};
 use crate::shell::planner::PLANNER_TIMEOUT;
+use crate::shell::process::run_in_terminal;
 use crate::state::{Action, GoalState, GoalStatus};
 use crate::store::StoreError;
 
@@ -399,4 +401,94 @@ fn was_words(status: GoalStatus, phase: Phase) -> String {
     } else {
         format!(" (was {status} in {})", phase.name())
     }
+}
+
+#[derive(Args, Debug)]
+pub(super) struct EditPlanArgs {
+    /// A goal id, or `latest`
+    #[arg(default_value = "latest")]
+    goal: String,
+    /// Take the new plan from this file (`{"tasks": [...]}`) instead of opening $VISUAL or $EDITOR
+    #[arg(long, value_name = "FILE")]
+    file: Option<std::path::PathBuf>,
+    /// Why the plan was edited, in a sentence (recorded in the log)
+    #[arg(long)]
+    note: Option<String>,
+    /// Output format (JSON carries timestamps, never ages)
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+}
+
+/// Runs `omk goal edit-plan`: a person replaces the plan before execution starts.
+pub(super) fn edit_plan_command(context: &Context, args: &EditPlanArgs) -> Result<u8, Failure> {
+    let goal = context.resolve(&args.goal)?;
+    let loaded = load(&goal)?;
+    let reply = match &args.file {
+        Some(file) => std::fs::read(file).map_err(|error| {
+            Failure::hinted(
+                anyhow::anyhow!("cannot read {}: {error}", file.display()),
+                "pass a file holding {\"tasks\": [...]} (see docs/planner-hook.md)",
+            )
+        })?,
+        None => {
+            let editor = ["VISUAL", "EDITOR"].iter().find_map(|name| {
+                std::env::var(name)
+                    .ok()
+                    .filter(|value| !value.trim().is_empty())
+            });
+            let Some(editor) = editor else {
+                return Err(Failure::hinted(
+                    anyhow::anyhow!("neither $VISUAL nor $EDITOR is set"),
+                    "set EDITOR, or pass --file plan.json",
+                ));
+            };
+            let draft = goal.dir().join("plan-edit.json");
+            let before = editable_plan(&loaded.state);
+            std::fs::write(&draft, &before)?;
+            if !run_in_terminal(&editor, &draft)? {
+                return Err(Failure::hinted(
+                    anyhow::anyhow!("the editor `{editor}` failed; the plan is unchanged"),
+                    format!("your draft is in {}", draft.display()),
+                ));
+            }
+            let after = std::fs::read(&draft)?;
+            if after == before.as_bytes() {
+                print_stdout(&format!(
+                    "the plan of goal {} is unchanged; nothing was recorded\n",
+                    loaded.state.goal_id
+                ))?;
+                return Ok(EXIT_OK);
+            }
+            after
+        }
+    };
+    let edited =
+        edit_plan(&goal, &context.clock, &reply, args.note.clone()).map_err(
+            |error| match error {
+                EditPlanError::Store(error) => match *error {
+                    StoreError::Refused(refusal) => refused(refusal),
+                    error => store_failure(error),
+                },
+                invalid => Failure::with_code(
+                    invalid,
+                    Some("fix the plan and run edit-plan again; nothing was recorded".to_owned()),
+                    EXIT_FINDINGS,
+                ),
+            },
+        )?;
+    let state = &edited.state;
+    match args.format {
+        Format::Json => print_stdout(&to_json(&command_result(
+            state,
+            edited.head(),
+            "edited the plan of",
+        )))?,
+        Format::Text => print_stdout(&format!(
+            "edited the plan of goal {}: {} tasks; next: {}\n",
+            state.goal_id,
+            state.tasks.tasks().len(),
+            next_step(state)
+        ))?,
+    }
+    Ok(EXIT_OK)
 }

@@ -77,6 +77,8 @@ enum GoalCommand {
     Run(goal_cmd::StartArgs),
     /// Start a goal and plan it, without executing
     Plan(goal_cmd::StartArgs),
+    /// Replace a planned goal's task graph before it executes ($EDITOR, or --file)
+    EditPlan(goal_cmd::EditPlanArgs),
     /// List every goal at a glance, oldest first
     List(goal_cmd::FormatArgs),
     /// Show a goal at a glance: status, tasks, budget, next step
@@ -115,6 +117,7 @@ fn goal(args: GoalArgs) -> Result<u8, Failure> {
     match args.command {
         GoalCommand::Run(start) => goal_cmd::start_command(&context, start, RunMode::Run),
         GoalCommand::Plan(start) => goal_cmd::start_command(&context, start, RunMode::Plan),
+        GoalCommand::EditPlan(args) => goal_cmd::edit_plan_command(&context, &args),
         GoalCommand::List(args) => goal_cmd::list(&context, &args),
         GoalCommand::Status(args) => goal_cmd::status(&context, &args),
         GoalCommand::Show(args) => goal_cmd::show(&context, &args),

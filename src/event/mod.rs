@@ -24,8 +24,8 @@ pub use goal::{
 };
 pub use ids::{GateName, GoalId, TaskId};
 pub use task::{
-    Evidence, PlanSource, Risk, TaskEvidenceRecorded, TaskKind, TaskLeased, TaskRetried, TaskSpec,
-    TaskStatus, TaskTransitioned, TasksPlanned,
+    Evidence, PlanEdited, PlanSource, Risk, TaskEvidenceRecorded, TaskKind, TaskLeased,
+    TaskRetried, TaskSpec, TaskStatus, TaskTransitioned, TasksPlanned,
 };
 pub use time::Timestamp;
 
@@ -105,6 +105,7 @@ event_kinds! {
     ArtifactRecorded(ArtifactRef) = "artifact_recorded",
     PlannerFellBack(PlannerFellBack) = "planner_fell_back",
     TasksPlanned(TasksPlanned) = "tasks_planned",
+    PlanEdited(PlanEdited) = "plan_edited",
     TaskTransitioned(TaskTransitioned) = "task_transitioned",
     TaskRetried(TaskRetried) = "task_retried",
     TaskLeased(TaskLeased) = "task_leased",

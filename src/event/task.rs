@@ -106,6 +106,18 @@ pub enum PlanSource {
     Planner,
     /// The goal's coding agent, exploring a scratch worktree. Added in 0.1.0.
     Agent,
+    /// A person, with `omk goal edit-plan`. Added in 0.1.0.
+    Edited,
+}
+
+/// `plan_edited`: a person replaced the task graph before execution started.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanEdited {
+    /// The whole new graph: the slices and the controller's tasks.
+    pub tasks: Vec<TaskSpec>,
+    /// Why it was edited, in a sentence.
+    pub note: Option<String>,
 }
 
 /// `tasks_planned`: tasks were added to the graph (the first plan, or an accepted mutation).

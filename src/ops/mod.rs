@@ -10,6 +10,7 @@ pub mod agents;
 pub mod clean;
 pub mod demo;
 pub mod intake;
+pub mod plan_edit;
 pub mod replay;
 pub mod review;
 pub mod settings;

@@ -91,6 +91,18 @@ pub fn sentence(event: &Event) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
+        Event::PlanEdited(e) => format!(
+            "the plan was edited by hand: {} tasks: {}{}",
+            e.tasks.len(),
+            e.tasks
+                .iter()
+                .map(|task| task.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            e.note
+                .as_ref()
+                .map_or(String::new(), |note| format!(" ({note})"))
+        ),
         Event::TaskTransitioned(e) => format!(
             "{} went {} → {}{}",
             e.task_id,

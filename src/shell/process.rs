@@ -260,6 +260,18 @@ pub enum ProcessError {
     Runtime { program: String, source: io::Error },
 }
 
+/// Runs `command` (a shell command line, such as `$EDITOR`) with `file` as its argument, on the
+/// user's terminal, and returns whether it succeeded. Not supervised: a person drives it.
+pub fn run_in_terminal(command: &str, file: &Path) -> io::Result<bool> {
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{command} \"$1\""))
+        .arg("sh")
+        .arg(file)
+        .status()?;
+    Ok(status.success())
+}
+
 /// Runs `spec` to its end on the calling thread (for synchronous callers such as git); it is
 /// stopped only by its deadline or a second Ctrl-C.
 pub fn run(spec: Spec) -> Result<Exit, ProcessError> {

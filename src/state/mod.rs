@@ -280,6 +280,16 @@ impl GoalState {
                     fallback,
                 });
             }
+            Event::PlanEdited(edited) => {
+                self.check(Action::EditPlan)?;
+                let mut graph = TaskGraph::default();
+                graph.add(&edited.tasks, seq)?;
+                self.tasks = graph;
+                self.plan = Some(PlanRecord {
+                    source: PlanSource::Edited,
+                    fallback: None,
+                });
+            }
             Event::TaskTransitioned(moved) => {
                 self.check(Action::WorkOnTask)?;
                 self.check_may_start(moved.to)?;

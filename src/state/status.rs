@@ -117,6 +117,8 @@ pub enum Action {
     CheckOracle,
     /// Add tasks to the graph (`tasks_planned`).
     Plan,
+    /// Replace the plan before execution starts (`omk goal edit-plan`).
+    EditPlan,
     /// Move to another phase (`phase_entered`; `omk goal execute` enters executing).
     EnterPhase(Phase),
     /// Start, finish, retry or lease a task.
@@ -147,6 +149,7 @@ impl Action {
         match self {
             Action::CheckOracle => "the oracle check".to_owned(),
             Action::Plan => "planning tasks".to_owned(),
+            Action::EditPlan => "edit-plan".to_owned(),
             Action::EnterPhase(Phase::Executing) => "execute".to_owned(),
             Action::EnterPhase(Phase::Verifying) => "verify".to_owned(),
             Action::EnterPhase(Phase::Reviewing) => "review".to_owned(),
@@ -171,6 +174,7 @@ impl Action {
             Action::Reject => " (reject needs a goal that has started executing)",
             Action::Resume => " (resume needs a paused goal, or one held for budget, an external blocker or an infrastructure failure)",
             Action::EnterPhase(Phase::Executing) => " (execute needs a planned goal that is not paused)",
+            Action::EditPlan => " (edit-plan needs a goal that is planned and has not started executing)",
             _ => "",
         }
     }
@@ -180,6 +184,7 @@ impl Action {
         matches!(
             self,
             Action::EnterPhase(Phase::Executing | Phase::Verifying | Phase::Reviewing)
+                | Action::EditPlan
                 | Action::Pause
                 | Action::Resume
                 | Action::Cancel
@@ -191,12 +196,13 @@ impl Action {
 }
 
 /// Every action, in the order refusal messages list them.
-const ALL_ACTIONS: [Action; 18] = [
+const ALL_ACTIONS: [Action; 19] = [
     Action::EnterPhase(Phase::Executing),
     Action::EnterPhase(Phase::Verifying),
     Action::EnterPhase(Phase::Reviewing),
     Action::Accept,
     Action::Reject,
+    Action::EditPlan,
     Action::Pause,
     Action::Resume,
     Action::Cancel,
@@ -220,6 +226,7 @@ pub fn permits(status: GoalStatus, phase: Phase, action: Action) -> bool {
         // (a worktree removed by `omk goal clean`, a late usage report).
         Action::Record => true,
         Action::CheckOracle => status == S::Intake,
+        Action::EditPlan => status == S::Planning,
         Action::Plan => matches!(
             status,
             S::Planning | S::Executing | S::Verifying | S::Reviewing

@@ -313,24 +313,11 @@ impl Wave<'_> {
         if spent.is_empty() {
             return Ok(false);
         }
-        let reason = format!(
+        self.hold_for_budget(format!(
             "the {} budget is spent; raise it with `omk goal budget-add`, then `omk goal resume`",
             spent.join(", ")
-        );
-        let result = self.goal.transact(self.clock.now(), |state| {
-            if state.status != GoalStatus::Executing {
-                return Ok(Vec::new());
-            }
-            Ok(vec![Event::GoalConcluded(GoalConcluded {
-                status: Conclusion::NeedsMoreBudget,
-                reason: reason.clone(),
-                decisions_required: Vec::new(),
-            })])
-        });
-        match result {
-            Ok(_) | Err(StoreError::Refused(_)) => Ok(true),
-            Err(error) => Err(error.into()),
-        }
+        ))?;
+        Ok(true)
     }
 
     /// Claims and launches startable slices while there is room.
@@ -731,7 +718,10 @@ impl Wave<'_> {
             settled.retry,
         )?;
         if settled.hold {
-            self.hold_for_budget(&settled.reason)?;
+            self.hold_for_budget(format!(
+                "{}; raise the quota or credits with the provider, then `omk goal resume` and `omk goal execute`",
+                settled.reason
+            ))?;
         }
         Ok(described)
     }
@@ -817,12 +807,9 @@ impl Wave<'_> {
         );
     }
 
-    /// Concludes the goal `needs_more_budget` for `why` (a provider's quota used up), so that
-    /// it waits for a person instead of spending retries.
-    fn hold_for_budget(&self, why: &str) -> Result<(), WaveError> {
-        let reason = format!(
-            "{why}; raise the quota or credits with the provider, then `omk goal resume` and `omk goal execute`"
-        );
+    /// Concludes the goal `needs_more_budget` for `reason` (its budget or a provider's quota is
+    /// used up), so that it waits for a person instead of spending more.
+    fn hold_for_budget(&self, reason: String) -> Result<(), WaveError> {
         let result = self.goal.transact(self.clock.now(), |state| {
             if state.status != GoalStatus::Executing {
                 return Ok(Vec::new());

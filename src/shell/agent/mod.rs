@@ -35,9 +35,48 @@ pub struct Backend {
     /// Files the CLI writes for itself in the worktree (pathspec globs): never part of the
     /// change omk records.
     pub side_files: Vec<String>,
-    /// The command line for a prompt too long for one argument, and how the prompt then
-    /// reaches the agent; `None` when the CLI takes its prompt only as an argument.
-    pub long_prompt: Option<(Vec<String>, PromptVia)>,
+    /// How a prompt too long for one argument reaches the agent; `None` when the CLI takes
+    /// its prompt only as an argument.
+    pub long_prompt: Option<LongPrompt>,
+}
+
+/// How a CLI takes a prompt too long for one argument, as a change to its command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LongPrompt {
+    /// On stdin: the `{prompt}` argument is dropped, or replaced by `placeholder` (`-`).
+    Stdin { placeholder: Option<&'static str> },
+    /// In the prompt file: `flag {prompt}` becomes `file_flag {prompt_file}`.
+    File {
+        flag: &'static str,
+        file_flag: &'static str,
+    },
+}
+
+impl LongPrompt {
+    /// Returns `template` changed to pass the prompt this way, and how the prompt then goes.
+    fn apply(self, template: &[String]) -> (Vec<String>, PromptVia) {
+        let mut changed = Vec::new();
+        let mut parts = template.iter().peekable();
+        while let Some(part) = parts.next() {
+            match self {
+                LongPrompt::Stdin { placeholder } if part == "{prompt}" => {
+                    changed.extend(placeholder.map(str::to_owned));
+                }
+                LongPrompt::File { flag, file_flag }
+                    if part == flag && parts.peek().is_some_and(|next| *next == "{prompt}") =>
+                {
+                    parts.next();
+                    changed.extend([file_flag.to_owned(), "{prompt_file}".to_owned()]);
+                }
+                _ => changed.push(part.clone()),
+            }
+        }
+        let via = match self {
+            LongPrompt::Stdin { .. } => PromptVia::Stdin,
+            LongPrompt::File { .. } => PromptVia::Argument,
+        };
+        (changed, via)
+    }
 }
 
 /// The longest prompt passed as one argument: Linux refuses an argument over 128 KiB.
@@ -98,8 +137,6 @@ pub fn backend(name: &str, agent_cmd: Option<&str>) -> Result<Backend, AgentErro
         side_files: Vec::new(),
         long_prompt: None,
     };
-    // The same command line with the prompt on stdin (or in its file) instead.
-    let long = |template: &[&str], via| Some((words(template), via));
     let with_env = |mut backend: Backend, env: &[(&str, &str)]| {
         backend.env = env
             .iter()
@@ -119,20 +156,7 @@ pub fn backend(name: &str, agent_cmd: Option<&str>) -> Result<Backend, AgentErro
             &[("KIMI_CODE_NO_AUTO_UPDATE", "1")],
         ),
         "claude" => Backend {
-            long_prompt: long(
-                &[
-                    "claude",
-                    "-p",
-                    "--output-format",
-                    "stream-json",
-                    "--verbose",
-                    "--permission-mode",
-                    "acceptEdits",
-                    "--allowedTools",
-                    "Bash,Edit,MultiEdit,Write,Read,Glob,Grep,LS,TodoWrite",
-                ],
-                PromptVia::Stdin,
-            ),
+            long_prompt: Some(LongPrompt::Stdin { placeholder: None }),
             ..preset(
                 &[
                     "claude",
@@ -154,19 +178,9 @@ pub fn backend(name: &str, agent_cmd: Option<&str>) -> Result<Backend, AgentErro
         },
         "codex" => Backend {
             // `-` reads the instructions from stdin.
-            long_prompt: long(
-                &[
-                    "codex",
-                    "exec",
-                    "--json",
-                    "--sandbox",
-                    "workspace-write",
-                    "-C",
-                    "{worktree}",
-                    "-",
-                ],
-                PromptVia::Stdin,
-            ),
+            long_prompt: Some(LongPrompt::Stdin {
+                placeholder: Some("-"),
+            }),
             ..preset(
                 &[
                     "codex",
@@ -204,25 +218,10 @@ pub fn backend(name: &str, agent_cmd: Option<&str>) -> Result<Backend, AgentErro
         // keeps it from editing `.gitignore`; its tag cache stays a side file.
         "aider" => Backend {
             side_files: vec![".aider*".to_owned()],
-            long_prompt: long(
-                &[
-                    "aider",
-                    "--message-file",
-                    "{prompt_file}",
-                    "--yes-always",
-                    "--no-pretty",
-                    "--no-stream",
-                    "--no-gitignore",
-                    "--no-analytics",
-                    "--no-check-update",
-                    "--no-show-release-notes",
-                    "--chat-history-file",
-                    "{prompt_file}.aider.chat.history.md",
-                    "--input-history-file",
-                    "{prompt_file}.aider.input.history",
-                ],
-                PromptVia::Argument,
-            ),
+            long_prompt: Some(LongPrompt::File {
+                flag: "--message",
+                file_flag: "--message-file",
+            }),
             ..preset(
                 &[
                     "aider",
@@ -276,12 +275,12 @@ impl Backend {
     /// Returns what to launch for `prompt` in the run `ids`; a prompt too long for one
     /// argument goes on stdin (or in its file) where the CLI takes it so.
     pub fn invocation(&self, prompt: &str, ids: RunIds<'_>) -> Result<Invocation, AgentError> {
-        let (template, prompt_via) = match (&self.long_prompt, self.prompt_via) {
-            (_, PromptVia::Stdin) => (&self.template, PromptVia::Stdin),
+        let (template, prompt_via) = match (self.long_prompt, self.prompt_via) {
+            (_, PromptVia::Stdin) => (self.template.clone(), PromptVia::Stdin),
             (_, PromptVia::Argument) if prompt.len() <= MAX_PROMPT_ARGUMENT => {
-                (&self.template, PromptVia::Argument)
+                (self.template.clone(), PromptVia::Argument)
             }
-            (Some((template, via)), PromptVia::Argument) => (template, *via),
+            (Some(long), PromptVia::Argument) => long.apply(&self.template),
             (None, PromptVia::Argument) => {
                 return Err(AgentError::PromptTooLong {
                     name: self.name.clone(),

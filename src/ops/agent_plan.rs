@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crate::event::{GoalId, TaskSpec};
 use crate::plan::relevance::RelevantFile;
+use crate::plan::write_set::allows;
 use crate::shell::agent::{Backend, RunIds};
 use crate::shell::agent_process::agent_spec;
 use crate::shell::git::{nul_separated, run_git};
@@ -112,7 +113,7 @@ fn run_planning_agent(
     let touched: Vec<String> = nul_separated(&status)
         .into_iter()
         .filter_map(|record| record.get(3..).map(str::to_owned))
-        .filter(|path| path != PLAN_FILE)
+        .filter(|path| path != PLAN_FILE && !allows(&backend.side_files, path))
         .collect();
     if !touched.is_empty() {
         return Err(format!(

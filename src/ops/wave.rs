@@ -205,7 +205,11 @@ impl Wave<'_> {
             if state.status == GoalStatus::Executing && !spent && !stopping {
                 self.launch_ready(state, &done_tx, progress)?;
             }
-            if self.running.is_empty() && !(self.backing_off(state) && !stopping && !spent) {
+            let waiting = state.status == GoalStatus::Executing
+                && !stopping
+                && !spent
+                && self.backing_off(state);
+            if self.running.is_empty() && !waiting {
                 break;
             }
             progress(Progress::Running {
@@ -1050,11 +1054,18 @@ fn outcome(
     summary: &str,
 ) -> Outcome {
     let (to, reason) = plain_outcome(ended, violations, unreadable, changed_nothing, summary);
+    // A denied permission or a rate limit the agent got past, in a run that exited 0 having
+    // made its change, did not stop the work.
+    let got_past = |kind: FailureKind| {
+        ended.exit_code == Some(0)
+            && !changed_nothing
+            && matches!(kind, FailureKind::CannotEdit | FailureKind::RateLimited)
+    };
     let Some(failure) = ended
         .report
         .failure
         .as_ref()
-        .filter(|_| !ended.interrupted && !ended.timed_out)
+        .filter(|failure| !ended.interrupted && !ended.timed_out && !got_past(failure.kind))
     else {
         return Outcome::new(to, reason);
     };

@@ -119,8 +119,6 @@ const CRITERION_STARTS: &[&str] = &[
     "so that",
     "without breaking",
     "while keeping",
-    "keep the",
-    "keep all",
     "keep existing",
     "it must still",
     "it should still",
@@ -196,7 +194,8 @@ pub fn work_and_criteria(prompt: &str) -> (Vec<String>, Vec<String>) {
             criteria.push(part);
             continue;
         }
-        let lowered = part.to_lowercase();
+        // ASCII lowercasing keeps every byte offset, so `at` indexes `part` too.
+        let lowered = part.to_ascii_lowercase();
         match CRITERION_JOINS
             .iter()
             .filter_map(|join| lowered.find(join).map(|at| (at, join.len())))
@@ -232,6 +231,17 @@ pub fn named_paths(text: &str, files: &[ScannedFile]) -> Vec<String> {
             continue;
         }
         let token = token.trim_start_matches("./");
+        // `Node.js`, `Vue.js`: names of things, not files; `github.com/o/r/x.rs`: an address.
+        let first = token.split('/').next().unwrap_or("");
+        let product = !token.contains('/')
+            && extension == "js"
+            && stem.chars().next().is_some_and(char::is_uppercase)
+            && !files
+                .iter()
+                .any(|file| file.path.rsplit('/').next() == Some(token));
+        if product || (token.contains('/') && first.contains('.')) {
+            continue;
+        }
         let resolved: Vec<String> = if files.iter().any(|file| file.path == token) {
             vec![token.to_owned()]
         } else if !token.contains('/') {
@@ -493,6 +503,19 @@ mod tests {
         assert_eq!(slices[1].depends_on, ["slice-1"]);
         let graph = TaskGraph::from_specs(&with_controller_tasks(slices)).unwrap();
         assert_eq!(graph.tasks().len(), 6);
+    }
+
+    #[test]
+    fn criteria_split_safely_in_any_script_and_names_of_things_are_not_paths() {
+        // Lowercasing `İ` changes its byte length: the split must not slice by those offsets.
+        let (work, criteria) = work_and_criteria("Rename the İİİ type so that x works");
+        assert_eq!(work, ["Rename the İİİ type"]);
+        assert_eq!(criteria, ["so that x works"]);
+        let named = named_paths(
+            "Port the Node.js server, see github.com/o/r/blob/main/x.rs, into src/server.rs",
+            &[],
+        );
+        assert_eq!(named, ["src/server.rs"]);
     }
 
     #[test]

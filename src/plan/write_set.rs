@@ -58,14 +58,29 @@ pub fn check_scope(
     policy: &ScopePolicy,
 ) -> ScopeCheck {
     let mut check = ScopeCheck::default();
-    for path in outside(write_set, changed) {
+    let anywhere = write_set.iter().any(|pattern| pattern == "**");
+    for path in changed {
+        // Named by the write set (not merely under its `**`): within scope, protected or not.
+        let named = write_set
+            .iter()
+            .any(|pattern| pattern != "**" && matches(pattern, path));
+        if named {
+            continue;
+        }
+        if allows(&policy.protected, path) {
+            check.violations.push(path.clone());
+            continue;
+        }
+        if anywhere {
+            continue;
+        }
         let claimed = others
             .iter()
-            .any(|other| !other.iter().any(|pattern| pattern == "**") && allows(other, &path));
-        if policy.strict || claimed || allows(&policy.protected, &path) {
-            check.violations.push(path);
+            .any(|other| !other.iter().any(|pattern| pattern == "**") && allows(other, path));
+        if policy.strict || claimed {
+            check.violations.push(path.clone());
         } else {
-            check.widened.push(path);
+            check.widened.push(path.clone());
         }
     }
     check
@@ -143,6 +158,10 @@ mod tests {
         let check = check_scope(&own, &[], &changed, &strict);
         assert!(check.widened.is_empty());
         assert_eq!(check.violations.len(), 4);
+        // A write set of `**` (nothing was known) still may not touch a protected path.
+        let check = check_scope(&anything, &[], &changed, &ScopePolicy::default());
+        assert_eq!(check.violations, [".github/workflows/ci.yml"]);
+        assert!(check.widened.is_empty());
     }
 
     fn set(patterns: &[&str]) -> Vec<String> {

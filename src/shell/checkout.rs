@@ -28,9 +28,11 @@ pub fn checkout_print(root: &Path) -> Result<CheckoutPrint, GitError> {
     };
     let branch = text(&["symbolic-ref", "--quiet", "HEAD"]).unwrap_or_default();
     let commit = text(&["rev-parse", "--verify", "--quiet", "HEAD"]).unwrap_or_default();
+    // No optional locks: a print must never make the user's own git wait or fail.
     let status = run_git(
         root,
         &[
+            "--no-optional-locks",
             "status",
             "--porcelain=v1",
             "-z",
@@ -43,9 +45,7 @@ pub fn checkout_print(root: &Path) -> Result<CheckoutPrint, GitError> {
         .filter(|record| record.len() > 3)
         .map(|record| {
             let (letters, path) = record.split_at(3);
-            let content = std::fs::read(root.join(path))
-                .ok()
-                .map(|bytes| ContentHash::of(&bytes));
+            let content = content_print(&root.join(path));
             (path.to_owned(), (letters.trim_end().to_owned(), content))
         })
         .collect();
@@ -53,6 +53,24 @@ pub fn checkout_print(root: &Path) -> Result<CheckoutPrint, GitError> {
         head: (branch, commit),
         paths,
     })
+}
+
+/// Files larger than this are printed by size and modification time, not read.
+const LARGEST_HASHED: u64 = 16 << 20;
+
+/// Returns the hash of a file's content, or of its size and modification time when it is
+/// large; `None` for a directory or a file that is gone.
+fn content_print(path: &Path) -> Option<ContentHash> {
+    let meta = std::fs::metadata(path).ok().filter(|meta| meta.is_file())?;
+    if meta.len() > LARGEST_HASHED {
+        let modified = meta.modified().ok()?;
+        return Some(ContentHash::of(
+            format!("{}:{modified:?}", meta.len()).as_bytes(),
+        ));
+    }
+    std::fs::read(path)
+        .ok()
+        .map(|bytes| ContentHash::of(&bytes))
 }
 
 impl CheckoutPrint {

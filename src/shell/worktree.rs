@@ -135,40 +135,47 @@ pub fn prepare(repo_root: &Path, placement: Placement<'_>) -> Result<Worktree, W
     })
 }
 
-/// Directories that hold build output by convention: never the change, even when a repository
-/// forgot to ignore them.
-const BUILD_OUTPUT: [&str; 12] = [
-    "target",
+/// Directories that hold build output by convention, anywhere in a tree: never the change,
+/// even when a repository forgot to ignore them.
+const BUILD_OUTPUT_ANYWHERE: [&str; 5] = [
     "node_modules",
     "__pycache__",
-    ".venv",
-    "venv",
-    "dist",
-    "build",
     ".pytest_cache",
     ".mypy_cache",
     ".tox",
-    ".gradle",
-    ".next",
+];
+/// The same, at the root only: deeper down these names are often source (`cmd/build/`).
+const BUILD_OUTPUT_AT_ROOT: [&str; 7] = [
+    "target", "dist", "build", ".venv", "venv", ".gradle", ".next",
 ];
 
-/// Returns the build output directories of [`BUILD_OUTPUT`] that hold no tracked file in the
-/// worktree at `path` (a repository that tracks its `build/` keeps it in the change).
-fn untracked_build_output(path: &Path) -> Result<Vec<&'static str>, GitError> {
-    let patterns: Vec<String> = BUILD_OUTPUT
+/// Returns exclude pathspecs for the build output directories that hold no tracked file in
+/// the worktree at `path` (a repository that tracks its `build/` keeps it in the change).
+fn untracked_build_output(path: &Path) -> Result<Vec<String>, GitError> {
+    let globs: Vec<String> = BUILD_OUTPUT_ANYWHERE
         .iter()
-        .map(|dir| format!(":(glob)**/{dir}/**"))
+        .map(|dir| format!("**/{dir}/**"))
+        .chain(BUILD_OUTPUT_AT_ROOT.iter().map(|dir| format!("{dir}/**")))
         .collect();
+    let patterns: Vec<String> = globs.iter().map(|glob| format!(":(glob){glob}")).collect();
     let mut args = vec!["ls-files", "-z", "--"];
     args.extend(patterns.iter().map(String::as_str));
     let tracked = git_paths(path, &args)?;
-    Ok(BUILD_OUTPUT
-        .into_iter()
-        .filter(|dir| {
-            !tracked.iter().any(|file| {
-                file.starts_with(&format!("{dir}/")) || file.contains(&format!("/{dir}/"))
-            })
+    let holds_tracked = |dir: &str, anywhere: bool| {
+        tracked.iter().any(|file| {
+            file.starts_with(&format!("{dir}/")) || (anywhere && file.contains(&format!("/{dir}/")))
         })
+    };
+    Ok(BUILD_OUTPUT_ANYWHERE
+        .iter()
+        .filter(|dir| !holds_tracked(dir, true))
+        .map(|dir| format!(":(exclude,glob)**/{dir}/**"))
+        .chain(
+            BUILD_OUTPUT_AT_ROOT
+                .iter()
+                .filter(|dir| !holds_tracked(dir, false))
+                .map(|dir| format!(":(exclude,glob){dir}/**")),
+        )
         .collect())
 }
 
@@ -180,11 +187,7 @@ fn stage_all(path: &Path, side_files: &[String]) -> Result<(), GitError> {
         .iter()
         .map(|pattern| format!(":(exclude){pattern}"))
         .collect();
-    excludes.extend(
-        untracked_build_output(path)?
-            .into_iter()
-            .map(|dir| format!(":(exclude,glob)**/{dir}/**")),
-    );
+    excludes.extend(untracked_build_output(path)?);
     let mut args = vec!["add", "--all", "--", "."];
     args.extend(excludes.iter().map(String::as_str));
     run_git(path, &args).map(|_| ())
@@ -404,6 +407,9 @@ mod tests {
         std::fs::write(root.join("target/debug/liba.rlib"), "rlib").unwrap();
         std::fs::create_dir_all(root.join("pkg/__pycache__")).unwrap();
         std::fs::write(root.join("pkg/__pycache__/a.pyc"), "pyc").unwrap();
+        // Deeper down, such a name is source: `cmd/build/main.go` is the change.
+        std::fs::create_dir_all(root.join("cmd/build")).unwrap();
+        std::fs::write(root.join("cmd/build/main.go"), "package main\n").unwrap();
         let store = ArtifactStore::new(root.join(".git/omk-test-artifacts"));
         let changes = collect(
             root,
@@ -414,7 +420,7 @@ mod tests {
             &[".aider*".to_owned()],
         )
         .unwrap();
-        assert_eq!(changes.changed_files, ["src.rs"]);
+        assert_eq!(changes.changed_files, ["cmd/build/main.go", "src.rs"]);
         assert!(changes.committed_leftovers);
     }
 }

@@ -78,24 +78,36 @@ const MAX_FAILURE_CHARS: usize = 400;
 pub fn classify(message: &str, status: Option<u64>) -> FailureKind {
     let lower = message.to_lowercase();
     let said = |words: &[&str]| words.iter().any(|word| lower.contains(word));
-    if said(&[
-        "quota",
+    // A limit that lifts by itself says so ("retry in 35s", "per minute"), even when it is
+    // worded as a quota.
+    let passing = said(&[
+        "retry in",
+        "try again in",
+        "per minute",
+        "per-minute",
+        "retry after",
+    ]);
+    let status_429 = status == Some(429) || has_number(&lower, "429");
+    if passing && (status_429 || said(&["quota", "rate limit", "rate_limit"])) {
+        FailureKind::RateLimited
+    } else if said(&[
+        "exceeded your current quota",
+        "quota exceeded",
+        "quota has been exhausted",
         "usage limit",
         "insufficient credits",
         "insufficient balance",
         "insufficient_quota",
-        "billing",
         "credit balance is too low",
     ]) || status == Some(402)
     {
         FailureKind::QuotaExhausted
-    } else if status == Some(429)
+    } else if status_429
         || said(&[
             "rate limit",
             "rate_limit",
             "ratelimit",
             "too many requests",
-            "429",
             "overloaded",
         ])
     {
@@ -111,6 +123,15 @@ pub fn classify(message: &str, status: Option<u64>) -> FailureKind {
     } else {
         FailureKind::Failed
     }
+}
+
+/// Returns whether `text` holds `number` as a number of its own (not inside `2042930`).
+fn has_number(text: &str, number: &str) -> bool {
+    text.match_indices(number).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + number.len()..].chars().next();
+        !before.is_some_and(|c| c.is_ascii_digit()) && !after.is_some_and(|c| c.is_ascii_digit())
+    })
 }
 
 fn failure(kind: FailureKind, message: &str) -> AgentFailure {
@@ -501,6 +522,8 @@ impl UsageReader {
             return;
         }
         if let Some(rest) = line.strip_prefix("Tokens: ") {
+            // A model call went through after the error: aider retried it by itself.
+            self.report.failure = None;
             // Each message line carries that message's tokens; newer versions add cache
             // segments between `sent` and `received`.
             let segment = |suffix: &str| {
@@ -618,4 +641,51 @@ fn abbreviated(text: &str) -> Option<u64> {
     };
     let value: f64 = digits.replace(',', "").parse().ok()?;
     Some((value * scale).round() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_are_classified_by_what_they_say_not_by_stray_digits_or_paths() {
+        let cases = [
+            ("Prompt is too long: 204293 tokens > 200000 maximum", None, FailureKind::Failed),
+            ("API Error: 429 rate_limit_error", None, FailureKind::RateLimited),
+            ("request failed", Some(429), FailureKind::RateLimited),
+            (
+                "You exceeded your current quota, please check your plan and billing details. Please retry in 35s.",
+                Some(429),
+                FailureKind::RateLimited,
+            ),
+            (
+                "[API Error: You exceeded your current quota, please check your plan and billing details.]",
+                None,
+                FailureKind::QuotaExhausted,
+            ),
+            ("ENOENT: src/billing/quota.ts", None, FailureKind::Failed),
+            ("Credit balance is too low", None, FailureKind::QuotaExhausted),
+            ("Tool execution denied by policy.", None, FailureKind::CannotEdit),
+        ];
+        for (message, status, kind) in cases {
+            assert_eq!(classify(message, status), kind, "{message}");
+        }
+    }
+
+    #[test]
+    fn aider_getting_past_a_rate_limit_by_itself_is_no_failure() {
+        let mut reader = UsageReader::new(Dialect::Aider);
+        reader.observe(
+            "The API provider has rate limited you. Try again later or check your quotas.",
+        );
+        reader.observe("Retrying in 0.2 seconds...");
+        reader.observe("Tokens: 1.2k sent, 80 received. Cost: $0.01 message, $0.01 session.");
+        reader.observe("Applied edit to src/lib.rs");
+        let report = reader.finish(Some(0));
+        assert_eq!(report.failure, None);
+        assert_eq!(
+            report.final_message.as_deref(),
+            Some("Applied edit to src/lib.rs")
+        );
+    }
 }

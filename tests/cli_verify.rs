@@ -303,34 +303,13 @@ fn ctrl_c_during_verify_stops_the_gate_records_it_interrupted_and_verify_again_c
     let outside = tempfile::tempdir().unwrap();
     let marker = outside.path().join("gate-may-pass");
     let pid_file = outside.path().join("gate-pid");
-    let gates = format!(
-        "[gates.wait]\ncommand = \"echo $$ > {pid}; test -f {marker} || sleep 3600\"\n",
+    let VerifyUnderWay { dir, child } = VerifyUnderWay::start(&format!(
+        "echo $$ > {pid}; test -f {marker} || sleep 3600",
         pid = pid_file.display(),
         marker = marker.display()
-    );
-    let dir = common::git_repo(&[
-        ("src/list.rs", "pub fn list() {}\n"),
-        ("src/parser.rs", "pub fn parse() {}\n"),
-        ("omk.toml", &gates),
-    ]);
+    ));
     let root = dir.path();
-    executed_goal(
-        root,
-        "slice-1 write src/list.rs json\nslice-2 write src/parser.rs usize\n",
-    );
-    let child = Command::new(env!("CARGO_BIN_EXE_omk"))
-        .args(["goal", "verify"])
-        .current_dir(root)
-        .env_remove("OMK_HOME")
-        .env_remove("OMK_TEST_NOW")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !pid_file.exists() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_for_file(&pid_file);
     std::thread::sleep(std::time::Duration::from_millis(200));
     // SAFETY: kill(2) touches no memory; the pid is our own child's.
     unsafe {
@@ -378,36 +357,13 @@ fn what_a_verify_killed_outright_left_running_is_reaped_by_the_next_verify() {
     let outside = tempfile::tempdir().unwrap();
     let marker = outside.path().join("gate-may-pass");
     let pid_file = outside.path().join("background-pid");
-    let gates = format!(
-        "[gates.wait]\ncommand = \"test -f {marker} && exit 0; sleep 3600 & echo $! > {pid}; wait\"\n",
+    let VerifyUnderWay { dir, mut child } = VerifyUnderWay::start(&format!(
+        "test -f {marker} && exit 0; sleep 3600 & echo $! > {pid}; wait",
         pid = pid_file.display(),
         marker = marker.display()
-    );
-    let dir = common::git_repo(&[
-        ("src/list.rs", "pub fn list() {}\n"),
-        ("src/parser.rs", "pub fn parse() {}\n"),
-        ("omk.toml", &gates),
-    ]);
+    ));
     let root = dir.path();
-    executed_goal(
-        root,
-        "slice-1 write src/list.rs json\nslice-2 write src/parser.rs usize\n",
-    );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_omk"))
-        .args(["goal", "verify"])
-        .current_dir(root)
-        .env_remove("OMK_HOME")
-        .env_remove("OMK_TEST_NOW")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while fs::read_to_string(&pid_file).map_or(true, |pid| pid.trim().is_empty())
-        && std::time::Instant::now() < deadline
-    {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_for_file(&pid_file);
     child.kill().unwrap();
     child.wait().unwrap();
     let background: u32 = fs::read_to_string(&pid_file)
@@ -434,4 +390,46 @@ fn what_a_verify_killed_outright_left_running_is_reaped_by_the_next_verify() {
         !alive(background),
         "the next verify reaps what the killed one left"
     );
+}
+
+/// A goal executed in a new repository whose one gate is `gate` (a shell command), and a
+/// `verify` of it started in the background.
+struct VerifyUnderWay {
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl VerifyUnderWay {
+    fn start(gate: &str) -> VerifyUnderWay {
+        let gates = format!("[gates.wait]\ncommand = \"{gate}\"\n");
+        let dir = common::git_repo(&[
+            ("src/list.rs", "pub fn list() {}\n"),
+            ("src/parser.rs", "pub fn parse() {}\n"),
+            ("omk.toml", &gates),
+        ]);
+        executed_goal(
+            dir.path(),
+            "slice-1 write src/list.rs json\nslice-2 write src/parser.rs usize\n",
+        );
+        let child = Command::new(env!("CARGO_BIN_EXE_omk"))
+            .args(["goal", "verify"])
+            .current_dir(dir.path())
+            .env_remove("OMK_HOME")
+            .env_remove("OMK_TEST_NOW")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        VerifyUnderWay { dir, child }
+    }
+}
+
+/// Waits until `file` holds something (the gate wrote it).
+fn wait_for_file(file: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while fs::read_to_string(file).map_or(true, |text| text.trim().is_empty())
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }

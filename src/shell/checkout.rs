@@ -101,25 +101,13 @@ impl CheckoutPrint {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shell::git::committed_repo;
 
     #[test]
     fn a_print_changes_exactly_where_the_checkout_changed() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = committed_repo(&[("a.txt", "a\n"), ("b.txt", "b\n")]);
         let root = dir.path();
         let git = |args: &[&str]| run_git(root, args).unwrap();
-        git(&["init", "-q", "-b", "main"]);
-        std::fs::write(root.join("a.txt"), "a\n").unwrap();
-        std::fs::write(root.join("b.txt"), "b\n").unwrap();
-        git(&["add", "."]);
-        git(&[
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@e",
-            "commit",
-            "-qm",
-            "init",
-        ]);
         std::fs::write(root.join("a.txt"), "the user's own edit\n").unwrap();
         let before = checkout_print(root).unwrap();
         assert_eq!(before, checkout_print(root).unwrap(), "a print is stable");

@@ -160,3 +160,31 @@ pub fn tracked_files(root: &Path) -> Option<Vec<String>> {
     files.sort();
     Some(files)
 }
+
+/// Returns a new repository (branch `main`) with `files` committed, for the shell's tests.
+#[cfg(test)]
+pub(crate) fn committed_repo(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for (path, text) in files {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    for args in [
+        &["init", "-q", "-b", "main"][..],
+        &["add", "."],
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@e",
+            "commit",
+            "-qm",
+            "init",
+        ],
+    ] {
+        run_git(root, args).unwrap();
+    }
+    dir
+}

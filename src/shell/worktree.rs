@@ -379,24 +379,13 @@ fn lines(text: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shell::git::committed_repo;
 
     #[test]
     fn an_agent_clis_side_files_are_never_part_of_the_change() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = committed_repo(&[("README.md", "# r\n")]);
         let root = dir.path();
         let git = |args: &[&str]| git_text(root, args).unwrap();
-        git(&["init", "-q", "-b", "main"]);
-        std::fs::write(root.join("README.md"), "# r\n").unwrap();
-        git(&["add", "."]);
-        git(&[
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@e",
-            "commit",
-            "-qm",
-            "init",
-        ]);
         let start = git(&["rev-parse", "HEAD"]);
         std::fs::create_dir_all(root.join(".aider.tags.cache.v4")).unwrap();
         std::fs::write(root.join(".aider.tags.cache.v4/cache.db"), "cache").unwrap();

@@ -333,6 +333,14 @@ fn a_retry_succeeds_from_a_clean_worktree() {
         fs::read_to_string(repo.goal_dir().join("worktrees/slice-1/src/list.rs")).unwrap(),
         "second try\n"
     );
+    // The retry is told why the first attempt failed; the first attempt was told nothing.
+    let first = fs::read_to_string(repo.goal_dir().join("prompts/slice-1-0.md")).unwrap();
+    assert!(!first.contains("previous attempt"), "{first}");
+    let second = fs::read_to_string(repo.goal_dir().join("prompts/slice-1-1.md")).unwrap();
+    assert!(
+        second.contains("## Your previous attempt failed\n\nThis is attempt 2 of 3. The last one failed: attempt 1 failed: the agent exited with status 4: scripted failure on the first attempt."),
+        "{second}"
+    );
 }
 
 #[test]

@@ -1186,6 +1186,30 @@ fn plain_outcome(
     (TaskStatus::Done, summary.to_owned())
 }
 
+/// Returns what a retry is told about the attempt before it: why it failed and what the agent
+/// said then (empty for a first attempt).
+fn previous_attempt(task: &Task) -> String {
+    let Some(failure) = &task.last_failure else {
+        return String::new();
+    };
+    let said = task
+        .runs
+        .last()
+        .and_then(|run| run.finished.as_ref())
+        .and_then(|finished| finished.claim.as_deref())
+        .map_or(String::new(), |claim| {
+            format!(
+                "\n\nIt said: {}",
+                claim.chars().take(600).collect::<String>()
+            )
+        });
+    format!(
+        "## Your previous attempt failed\n\nThis is attempt {} of {}. The last one failed: {failure}.{said}\n\nStart again from the slice's starting point and avoid that failure.\n\n",
+        task.retries + 1,
+        task.spec.max_retries + 1
+    )
+}
+
 /// Returns the prompt for a slice: the goal, the task and where the plan is.
 fn agent_prompt(state: &GoalState, task: &Task, worktree: &Worktree) -> String {
     let list = |items: &[String]| {
@@ -1219,12 +1243,15 @@ fn agent_prompt(state: &GoalState, task: &Task, worktree: &Worktree) -> String {
         "You are working on one slice of a larger goal, in a git worktree of your own ({worktree}).\n\n\
          # Goal {goal_id}\n\n{prompt}\n\n\
          # Your task: {task_id}: {title}\n\n{description}\n\n\
-         ## You may change only these paths (write set)\n\n{write_set}\n\n\
+         ## Where the work is planned (write set)\n\n{write_set}\n\n\
          ## Read first\n\n{read_set}\n\n\
          ## Done means\n\n{acceptance}\n\n\
-         ## Plan\n\n{plan}\n\n\
+         ## Plan\n\n{plan}\n\n{previous}\
          Make the change, add or update a test that shows it, and leave the work in the worktree \
-         (committing is optional: omk commits what you leave). Changes outside the write set fail the task.\n",
+         (committing is optional: omk commits what you leave). Other files may change when the work \
+         needs it (that is recorded as widening), but never files another slice plans to change, \
+         nor protected paths such as CI workflows or omk.toml: that fails the task. A run that \
+         changes nothing fails too.\n",
         worktree = worktree.path.display(),
         goal_id = state.goal_id,
         prompt = state.prompt,
@@ -1235,5 +1262,6 @@ fn agent_prompt(state: &GoalState, task: &Task, worktree: &Worktree) -> String {
         read_set = list(&task.spec.read_set),
         acceptance = list(&task.spec.acceptance),
         plan = if plan_docs.is_empty() { "- (none)".to_owned() } else { plan_docs.join("\n") },
+        previous = previous_attempt(task),
     )
 }

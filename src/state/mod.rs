@@ -298,7 +298,7 @@ impl GoalState {
             }
             Event::TaskRetried(retried) => {
                 self.check(Action::WorkOnTask)?;
-                self.tasks.retry(&retried.task_id, seq)?;
+                self.tasks.retry(&retried.task_id, &retried.reason, seq)?;
             }
             Event::TaskLeased(leased) => {
                 self.check(Action::WorkOnTask)?;

@@ -54,6 +54,9 @@ pub struct Task {
     pub runs: Vec<AgentRun>,
     /// Returns the `seq` of the last event that changed it.
     pub updated_seq: u64,
+    /// Why its last attempt failed, as its retry recorded it: what the next attempt is told.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure: Option<String>,
 }
 
 /// The tasks of a goal, in plan order.
@@ -179,6 +182,7 @@ impl TaskGraph {
             evidence: Vec::new(),
             runs: Vec::new(),
             updated_seq: seq,
+            last_failure: None,
         }));
         Ok(())
     }
@@ -217,7 +221,7 @@ impl TaskGraph {
     }
 
     /// Sends a failed, blocked or interrupted task back to pending for another attempt.
-    pub fn retry(&mut self, id: &str, seq: u64) -> Result<(), GraphError> {
+    pub fn retry(&mut self, id: &str, reason: &str, seq: u64) -> Result<(), GraphError> {
         let task = self.get_mut(id)?;
         if !matches!(
             task.status,
@@ -238,6 +242,7 @@ impl TaskGraph {
         task.retries += 1;
         task.status = TaskStatus::Pending;
         task.lease = None;
+        task.last_failure = Some(reason.to_owned());
         task.updated_seq = seq;
         Ok(())
     }
@@ -580,7 +585,7 @@ mod tests {
             None,
             "leaving running clears the lease"
         );
-        graph.retry("a", 4).unwrap();
+        graph.retry("a", "it failed", 4).unwrap();
         assert_eq!(
             (
                 graph.get("a").unwrap().status,
@@ -591,7 +596,7 @@ mod tests {
         graph.transition("a", Pending, Running, 5).unwrap();
         graph.transition("a", Running, Failed, 6).unwrap();
         assert_eq!(
-            graph.retry("a", 7).unwrap_err(),
+            graph.retry("a", "it failed", 7).unwrap_err(),
             GraphError::RetriesExhausted {
                 id: "a".into(),
                 max_retries: 1

@@ -305,6 +305,13 @@ fn a_failing_agent_is_retried_then_leaves_the_goal_not_ready() {
         .as_str()
         .unwrap()
         .contains("slice-1 failed"));
+    // Issue 11: the proof of an ended goal named steps (verify, review) it would refuse.
+    let (code, proof, _) = repo.run(&["goal", "proof", "--format", "json"]);
+    assert_eq!(code, 1);
+    let proof: Value = serde_json::from_str(&proof).unwrap();
+    let blockers = proof["verdict"]["blockers"].as_array().unwrap();
+    assert_eq!(blockers.len(), 1, "{blockers:#?}");
+    assert_eq!(blockers[0]["kind"], "goal_ended");
     repo.assert_log_verifies();
 }
 

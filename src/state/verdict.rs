@@ -140,7 +140,7 @@ pub fn verdict(state: &GoalState) -> Verdict {
     let mut verdict = verdict_before_acceptance(state);
     if matches!(
         state.status,
-        GoalStatus::Cancelled | GoalStatus::BlockedOnHuman
+        GoalStatus::Cancelled | GoalStatus::NotReady | GoalStatus::BlockedOnHuman
     ) {
         return verdict;
     }
@@ -177,6 +177,7 @@ pub fn verdict_before_acceptance(state: &GoalState) -> Verdict {
     if matches!(
         state.status,
         GoalStatus::Cancelled
+            | GoalStatus::NotReady
             | GoalStatus::BlockedOnHuman
             | GoalStatus::BlockedOnExternal
             | GoalStatus::NeedsMoreBudget
@@ -191,11 +192,11 @@ pub fn verdict_before_acceptance(state: &GoalState) -> Verdict {
             format!("the goal is {}: {reason}", state.status),
             format!("omk goal status {id}"),
         ));
-        // Nothing more can be done in a cancelled goal, or before a human decides: the other
-        // blockers would only list steps that are not open.
+        // Nothing more can be done in a cancelled or failed goal, or before a human decides:
+        // the other blockers would only list steps (verify, review) that are not open.
         if matches!(
             state.status,
-            GoalStatus::Cancelled | GoalStatus::BlockedOnHuman
+            GoalStatus::Cancelled | GoalStatus::NotReady | GoalStatus::BlockedOnHuman
         ) {
             return Verdict {
                 ready: false,

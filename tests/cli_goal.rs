@@ -747,3 +747,95 @@ fn concurrent_commands_on_one_goal_serialise_without_losing_any() {
     let paused = u64::from(pause.status.success());
     assert_eq!(report.events, 3 + 5 + 6 + 1 + paused);
 }
+
+/// Returns two different byte strings whose hashes share their first four hex digits.
+fn colliding_prefix_pair() -> (Vec<u8>, Vec<u8>) {
+    let mut seen = std::collections::HashMap::new();
+    for n in 0u32.. {
+        let bytes = format!("output {n}\n").into_bytes();
+        let prefix = blake3::hash(&bytes).to_hex()[..4].to_owned();
+        if let Some(earlier) = seen.insert(prefix, bytes.clone()) {
+            return (earlier, bytes);
+        }
+    }
+    unreachable!("a 16-bit prefix repeats within 65,537 tries")
+}
+
+#[test]
+fn artifact_show_prints_a_recorded_artifact_by_hash_prefix() {
+    let repo = repo();
+    let id = planned_goal(repo.path());
+    let goal = StateDir::new(repo.path().join(".omk"))
+        .resolve(&id)
+        .unwrap();
+    let prd = goal
+        .load()
+        .unwrap()
+        .state
+        .artifacts
+        .into_iter()
+        .find(|recorded| recorded.artifact.name == "prd.md")
+        .unwrap()
+        .artifact;
+    let stored = goal.artifacts().path_of(&prd.hash);
+    let hex = prd.hash.to_hex();
+
+    let (code, stdout, stderr) = output(omk(repo.path()).args(["artifact", "show", &hex[..8]]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.as_bytes(), fs::read(&stored).unwrap());
+    let (code, stdout, _) =
+        output(omk(repo.path()).args(["artifact", "show", &hex[..10].to_uppercase(), "--info"]));
+    assert_eq!(code, 0);
+    assert!(stdout.contains("name: prd.md"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("goal {id}, event seq")),
+        "{stdout}"
+    );
+
+    // The same bytes recorded again are one answer; two hashes sharing the digits are not.
+    let (first, second) = colliding_prefix_pair();
+    let at: Timestamp = "2026-11-24T14:10:00Z".parse().unwrap();
+    let mut events = vec![Event::ArtifactRecorded(prd.clone())];
+    for (name, bytes) in [
+        ("gates/a/output.txt", &first),
+        ("gates/b/output.txt", &second),
+    ] {
+        let recorded = goal.artifacts().put(name, "text/plain", bytes).unwrap();
+        events.push(Event::ArtifactRecorded(recorded));
+    }
+    goal.append(Some(&goal.load().unwrap()), at, events)
+        .unwrap();
+    let (code, _, stderr) = output(omk(repo.path()).args(["artifact", "show", &hex[..8]]));
+    assert_eq!(code, 0, "{stderr}");
+    let shared = blake3::hash(&first).to_hex()[..4].to_owned();
+    let (code, stdout, stderr) = output(omk(repo.path()).args(["artifact", "show", &shared]));
+    assert_eq!(code, 2);
+    assert_eq!(stdout, "");
+    assert!(stderr.contains("matches 2 artifacts"), "{stderr}");
+    assert!(stderr.contains("gates/a/output.txt"), "{stderr}");
+    assert!(stderr.contains("give more digits"), "{stderr}");
+    let full = blake3::hash(&second).to_hex().to_string();
+    let (code, stdout, _) =
+        output(omk(repo.path()).args(["artifact", "show", &full, "--goal", "latest"]));
+    assert_eq!((code, stdout.as_bytes()), (0, second.as_slice()));
+
+    let unrecorded = blake3::hash(b"never recorded").to_hex().to_string();
+    for (prefix, message) in [
+        ("xyz", "is not a hash prefix"),
+        (unrecorded.as_str(), "(the only one here)"),
+    ] {
+        let (code, _, stderr) = output(omk(repo.path()).args(["artifact", "show", prefix]));
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains(message), "{stderr}");
+    }
+
+    // Bytes that no longer match their hash are never printed.
+    fs::write(&stored, "tampered\n").unwrap();
+    let (code, stdout, stderr) = output(omk(repo.path()).args(["artifact", "show", &hex[..8]]));
+    assert_eq!((code, stdout.as_str()), (1, ""));
+    assert!(stderr.contains("was altered on disk"), "{stderr}");
+    fs::remove_file(&stored).unwrap();
+    let (code, _, stderr) = output(omk(repo.path()).args(["artifact", "show", &hex[..8]]));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("is missing from the store"), "{stderr}");
+}

@@ -5,6 +5,7 @@
 //! Must not hold logic the library should own: a handler loads, decides, calls, and prints.
 
 mod agents_cmd;
+mod artifact_cmd;
 mod context;
 mod execute_cmd;
 mod goal_cmd;
@@ -57,6 +58,9 @@ enum Command {
     Demo(DemoArgs),
     /// List the agent presets: installed or not, version, and the exact command each runs
     Agents(agents_cmd::AgentsArgs),
+    /// Print a recorded artifact (gate output, a transcript, a diff) by a prefix of its hash
+    #[command(subcommand)]
+    Artifact(artifact_cmd::ArtifactCommand),
 }
 
 #[derive(clap::Args, Debug)]
@@ -221,6 +225,7 @@ pub fn main() -> ExitCode {
         Command::Replay(args) => replay_cmd::run(args),
         Command::Demo(args) => demo(args),
         Command::Agents(args) => agents_cmd::agents_command(&args),
+        Command::Artifact(command) => artifact_cmd::run(command),
         Command::Gates(args) => Context::new(args.repo, args.config)
             .and_then(|context| verify_cmd::gates_command(&context, args.format)),
     };

@@ -7,6 +7,7 @@
 
 pub mod agent_plan;
 pub mod agents;
+pub mod artifact;
 pub mod clean;
 pub mod demo;
 pub mod intake;

@@ -337,6 +337,10 @@ pub fn proof_markdown(proof: &Proof<'_>) -> String {
                 gate.output
             );
         }
+        let _ = writeln!(
+            out,
+            "\nPrint a gate's output with `omk artifact show <output>` (the first 8 digits do)."
+        );
     }
     let _ = writeln!(out, "\n## Tasks\n");
     for task in &proof.tasks {

@@ -174,6 +174,12 @@ pub fn show_document(state: &GoalState, head: Head, markdown: bool) -> String {
     }
     if state.artifacts.is_empty() {
         let _ = writeln!(out, "None.");
+    } else {
+        let _ = writeln!(
+            out,
+            "\nPrint one with {} (the first 8 digits do).",
+            code("omk artifact show <hash>")
+        );
     }
     if let Some(integration) = &state.integration {
         out.push('\n');

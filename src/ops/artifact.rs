@@ -1,0 +1,206 @@
+//! `omk artifact show`: finding a recorded artifact by a prefix of its hash.
+//!
+//! Status, show and the proof name gate output, transcripts and diffs by hash; this turns such
+//! a hash (or its first few digits) back into the bytes. Only artifacts a goal's log records
+//! are found, so every answer comes with the name, media type and event that recorded it, and
+//! the bytes are checked against their hash before anyone reads them.
+
+use std::fs::File;
+
+use crate::log::artifacts::{ArtifactCheck, ArtifactError, ContentHash};
+use crate::state::RecordedArtifact;
+use crate::store::{GoalDir, StateDir, StoreError};
+
+/// The fewest hex digits a prefix may have: fewer would match by accident.
+pub const MIN_PREFIX: usize = 4;
+
+/// One recording of an artifact: the goal whose log holds it and the event.
+#[derive(Clone, Debug)]
+pub struct FoundArtifact {
+    /// Returns the goal whose log records it.
+    pub goal_id: String,
+    /// Returns the artifact and the `seq` of its `artifact_recorded` event.
+    pub recorded: RecordedArtifact,
+}
+
+/// No single intact artifact answers the prefix.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error("`{prefix}` is not a hash prefix: give at least {MIN_PREFIX} hex digits (0-9, a-f)")]
+    NotAPrefix { prefix: String },
+    #[error("no artifact recorded {where_} has a hash starting `{prefix}`{unreadable}")]
+    NotFound {
+        prefix: String,
+        where_: String,
+        unreadable: String,
+    },
+    #[error("`{prefix}` matches {} artifacts: {}", .candidates.len(), describe(.candidates))]
+    Ambiguous {
+        prefix: String,
+        candidates: Vec<FoundArtifact>,
+    },
+    #[error("artifact {hash} (`{name}`, goal {goal_id}) is missing from the store")]
+    Missing {
+        hash: ContentHash,
+        name: String,
+        goal_id: String,
+    },
+    #[error("artifact {hash} (`{name}`, goal {goal_id}) was altered on disk: {detail}")]
+    Damaged {
+        hash: ContentHash,
+        name: String,
+        goal_id: String,
+        detail: String,
+    },
+    #[error(transparent)]
+    Store(Box<StoreError>),
+    #[error(transparent)]
+    Read(#[from] ArtifactError),
+}
+
+impl From<StoreError> for LookupError {
+    fn from(error: StoreError) -> LookupError {
+        LookupError::Store(Box::new(error))
+    }
+}
+
+impl LookupError {
+    /// Returns whether the store holds bad bytes (as opposed to a bad question).
+    pub fn is_damage(&self) -> bool {
+        matches!(
+            self,
+            LookupError::Missing { .. } | LookupError::Damaged { .. }
+        )
+    }
+}
+
+fn describe(candidates: &[FoundArtifact]) -> String {
+    let shown: Vec<String> = candidates
+        .iter()
+        .take(5)
+        .map(|found| {
+            format!(
+                "{} `{}`",
+                &found.recorded.artifact.hash.to_hex()[..16],
+                found.recorded.artifact.name
+            )
+        })
+        .collect();
+    let more = candidates.len().saturating_sub(shown.len());
+    let tail = if more > 0 {
+        format!(", and {more} more")
+    } else {
+        String::new()
+    };
+    format!("{}{tail}", shown.join(", "))
+}
+
+/// Returns the one artifact whose hash starts with `prefix`, in `goal` or else in every goal.
+///
+/// The same bytes recorded twice (a transcript in two goals, a plan recorded again) are one
+/// answer, the first recording; two different hashes are ambiguous.
+pub fn find(
+    state_dir: &StateDir,
+    goal: Option<&GoalDir>,
+    prefix: &str,
+) -> Result<FoundArtifact, LookupError> {
+    let prefix = prefix.trim().to_ascii_lowercase();
+    if prefix.len() < MIN_PREFIX || prefix.len() > 64 || !prefix.bytes().all(is_hex_digit) {
+        return Err(LookupError::NotAPrefix { prefix });
+    }
+    let goals = match goal {
+        Some(goal) => vec![goal.clone()],
+        None => state_dir
+            .goal_ids()?
+            .iter()
+            .map(|id| state_dir.goal(id))
+            .collect(),
+    };
+    let mut matches: Vec<FoundArtifact> = Vec::new();
+    let mut unreadable = Vec::new();
+    for goal_dir in &goals {
+        let state = match goal_dir.load() {
+            Ok(loaded) => loaded.state,
+            Err(error) if goal.is_some() => return Err(error.into()),
+            Err(_) => {
+                unreadable.push(goal_dir.id().to_owned());
+                continue;
+            }
+        };
+        for recorded in state.artifacts {
+            let hash = recorded.artifact.hash;
+            let seen = matches
+                .iter()
+                .any(|found| found.recorded.artifact.hash == hash);
+            if !seen && hash.to_hex().starts_with(&prefix) {
+                matches.push(FoundArtifact {
+                    goal_id: goal_dir.id().to_owned(),
+                    recorded,
+                });
+            }
+        }
+    }
+    match matches.len() {
+        1 => Ok(matches.remove(0)),
+        0 => Err(LookupError::NotFound {
+            prefix,
+            where_: match goal {
+                Some(goal) => format!("in goal {}", goal.id()),
+                None => match goals.as_slice() {
+                    [] => "here (there are no goals)".to_owned(),
+                    [only] => format!("in goal {} (the only one here)", only.id()),
+                    _ => format!("in any of the {} goals here", goals.len()),
+                },
+            },
+            unreadable: if unreadable.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (goals whose logs could not be read: {}; `omk log verify` says why)",
+                    unreadable.join(", ")
+                )
+            },
+        }),
+        _ => Err(LookupError::Ambiguous {
+            prefix,
+            candidates: matches,
+        }),
+    }
+}
+
+fn is_hex_digit(byte: u8) -> bool {
+    byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte)
+}
+
+/// Opens the stored bytes of `found` after checking they still hash to its name.
+pub fn open(state_dir: &StateDir, found: &FoundArtifact) -> Result<File, LookupError> {
+    let store = state_dir.goal(&found.goal_id).artifacts();
+    let artifact = &found.recorded.artifact;
+    let damaged = |detail: String| LookupError::Damaged {
+        hash: artifact.hash,
+        name: artifact.name.clone(),
+        goal_id: found.goal_id.clone(),
+        detail,
+    };
+    match store.check(artifact)? {
+        ArtifactCheck::Intact => {}
+        ArtifactCheck::Missing => {
+            return Err(LookupError::Missing {
+                hash: artifact.hash,
+                name: artifact.name.clone(),
+                goal_id: found.goal_id.clone(),
+            })
+        }
+        ArtifactCheck::Altered { actual } => {
+            return Err(damaged(format!("its bytes hash to {actual}")))
+        }
+        ArtifactCheck::SizeMismatch { actual } => {
+            return Err(damaged(format!(
+                "it holds {actual} bytes, the log recorded {}",
+                artifact.size
+            )))
+        }
+    }
+    let path = store.path_of(&artifact.hash);
+    File::open(&path).map_err(|source| store.error(source).into())
+}

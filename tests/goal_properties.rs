@@ -5,6 +5,8 @@
 //! - `fold(snapshot(prefix)) + suffix == fold(all)` at every split point.
 //! - Through the store: a refused append leaves the log byte-identical, and loading with or
 //!   without a snapshot gives the same state.
+//! - In every reachable state, each `omk goal …` command the next step names is one the goal
+//!   accepts, and no command a refusal lists as allowed is refused by the transition table.
 
 use omk::event::{
     BudgetExtended, BudgetLimits, Conclusion, Decision, Event, Evidence, GoalCancelled,
@@ -16,12 +18,13 @@ use omk::event::{
 use omk::log::chain::Head;
 use omk::log::hash::EventHash;
 use omk::plan::decompose::with_controller_tasks;
-use omk::project::glance::glance;
+use omk::project::glance::{glance, next_step};
 use omk::project::show::show_view;
 use omk::project::snapshot::Snapshot;
 use omk::project::task_graph::task_graph_view;
 use omk::project::to_json;
-use omk::state::{fold, GoalState};
+use omk::state::commands::GoalCommand;
+use omk::state::{fold, operator_commands, GoalState, Refusal};
 use omk::store::StateDir;
 use proptest::prelude::*;
 
@@ -223,8 +226,51 @@ fn projections(state: &GoalState, head: Head) -> [String; 3] {
     ]
 }
 
+/// Returns each goal command `text` names for this goal (`omk goal <verb> <id>`).
+fn named_commands(text: &str, goal_id: &str) -> Vec<(String, Option<GoalCommand>)> {
+    text.split("omk goal ")
+        .skip(1)
+        .filter_map(|rest| {
+            let mut words = rest.split_whitespace();
+            let verb = words.next()?.trim_end_matches(['`', ',', ';', ')']);
+            let target = words
+                .next()
+                .map(|word| word.trim_end_matches(['`', ',', ';', ')']));
+            // `omk goal run` starts another goal; it is not a command on this one.
+            (verb != "run").then(|| {
+                assert_eq!(target, Some(goal_id), "{text}");
+                (verb.to_owned(), GoalCommand::from_verb(verb))
+            })
+        })
+        .collect()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_next_step_names_a_command_the_goal_accepts(events in prop::collection::vec(any_event(), 0..100)) {
+        let recorded = accepted_history(&events);
+        let mut state = GoalState::start(&recorded[0]).unwrap();
+        for event in &recorded[1..] {
+            state.apply(event).unwrap();
+            let next = next_step(&state);
+            for (verb, command) in named_commands(&next, GOAL) {
+                let command = command.unwrap_or_else(|| panic!("`omk goal {verb}` is not a goal command: {next}"));
+                if let Err(refusal) = state.check_command(command) {
+                    prop_assert!(false, "in {}: next step `{}` would be refused: {}", state.status, next, refusal);
+                }
+            }
+            // A refusal's "allowed now" list agrees with the checks: a listed command may
+            // still wait on its own precondition (slices not done), never on the table.
+            for name in operator_commands(state.status, state.phase) {
+                let command = GoalCommand::from_verb(&name).unwrap_or_else(|| panic!("`{name}` is not a goal command"));
+                if let Err(refusal @ Refusal::NotAllowed { .. }) = state.check_command(command) {
+                    prop_assert!(false, "in {}: `{}` is listed as allowed but refused: {}", state.status, name, refusal);
+                }
+            }
+        }
+    }
 
     #[test]
     fn folding_is_deterministic_and_snapshots_split_anywhere(events in prop::collection::vec(any_event(), 0..100)) {

@@ -17,8 +17,9 @@ use crate::plan::secrets::scan;
 use crate::plan::write_set::allows;
 use crate::shell::clock::Clock;
 use crate::shell::git::{git_paths, git_text, run_git, GitError};
+use crate::state::commands::GoalCommand;
 use crate::state::verdict::verdict_before_acceptance;
-use crate::state::{Action, GoalState, GoalStatus};
+use crate::state::{GoalState, GoalStatus};
 use crate::store::{GoalDir, Loaded, StoreError};
 
 /// The review could not run.
@@ -44,12 +45,9 @@ impl From<StoreError> for ReviewError {
 pub fn review_goal(goal: &GoalDir, repo_root: &Path, clock: &Clock) -> Result<Loaded, ReviewError> {
     let loaded = goal.load()?;
     let state = &loaded.state;
-    if !matches!(
-        state.status,
-        GoalStatus::Verifying | GoalStatus::Reviewing | GoalStatus::Integrating
-    ) {
-        return Err(StoreError::Refused(state.refuse(Action::EnterPhase(Phase::Reviewing))).into());
-    }
+    state
+        .check_command(GoalCommand::Review)
+        .map_err(StoreError::Refused)?;
     let Some(result) = state.result.clone() else {
         return Err(ReviewError::NoClaimedTree {
             goal_id: state.goal_id.clone(),

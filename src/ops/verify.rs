@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::event::{
     Event, GateFinished, GateName, GateStarted, GateTarget, Phase, PhaseEntered, ResultBuilt,
-    ResultConflicted, TaskId, TaskKind, TaskStatus,
+    ResultConflicted, TaskId, TaskKind,
 };
 use crate::plan::gates::GateSpec;
 use crate::shell::clock::Clock;
@@ -22,7 +22,8 @@ use crate::shell::git::{git_paths, git_text, run_git, GitError};
 use crate::shell::interrupt::Interrupt;
 use crate::shell::process::{reap_orphans, start, Capture, Ending, Exit, ProcessError, Spec, Tail};
 use crate::shell::worktree::{branch_name, checkout_fresh, conflicted_files};
-use crate::state::{Action, GoalState, GoalStatus, Refusal};
+use crate::state::commands::GoalCommand;
+use crate::state::{GoalState, GoalStatus};
 use crate::store::{GoalDir, Loaded, StoreError};
 
 /// What to verify.
@@ -150,7 +151,8 @@ pub fn verify_goal(
         )?;
         return Ok(VerifyOutcome::new(goal.load()?, ran, Vec::new(), request));
     }
-    check_verifiable(state)
+    state
+        .check_command(GoalCommand::Verify)
         .map_err(|refusal| VerifyError::Store(Box::new(StoreError::Refused(refusal))))?;
     let result_path = goal.dir().join("worktrees").join("_result");
     let built = build_result(goal, repo_root, clock, state, &result_path)?;
@@ -240,37 +242,6 @@ impl VerifyOutcome {
             failed_required,
             interrupted: request.interrupt.is_set(),
         }
-    }
-}
-
-/// A goal is verified once its slices are done: while executing (which moves it to
-/// verifying) or in a later phase (verifying again).
-fn check_verifiable(state: &GoalState) -> Result<(), Refusal> {
-    if !matches!(
-        state.status,
-        GoalStatus::Executing
-            | GoalStatus::Verifying
-            | GoalStatus::Reviewing
-            | GoalStatus::Integrating
-    ) {
-        return Err(state.refuse(Action::EnterPhase(Phase::Verifying)));
-    }
-    let undone: Vec<&str> = state
-        .tasks
-        .tasks()
-        .iter()
-        .filter(|task| {
-            task.spec.kind == TaskKind::Implementation && task.status != TaskStatus::Done
-        })
-        .map(|task| task.spec.id.as_str())
-        .collect();
-    if undone.is_empty() {
-        Ok(())
-    } else {
-        Err(Refusal::SlicesNotDone {
-            goal_id: state.goal_id.clone(),
-            slices: undone.join(", "),
-        })
     }
 }
 

@@ -35,6 +35,7 @@ use crate::shell::lease::{Holder, Liveness};
 use crate::shell::process::{reap_orphans, signal_group, start, ProcessError};
 use crate::shell::procfs::process_cwd;
 use crate::shell::worktree::{attempt_ref, branch_name, collect, prepare, Placement, Worktree};
+use crate::state::commands::GoalCommand;
 use crate::state::{Action, GoalState, GoalStatus, Task};
 use crate::store::{GoalDir, Loaded, StoreError};
 
@@ -292,14 +293,12 @@ impl Wave<'_> {
     /// Enters the executing phase (a planned goal) or checks the goal is executing.
     fn begin(&mut self) -> Result<(), WaveError> {
         let result = self.goal.transact(self.clock.now(), |state| {
+            state.check_command(GoalCommand::Execute)?;
             let mut events = Vec::new();
             if state.status == GoalStatus::Planning {
-                state.check(Action::EnterPhase(Phase::Executing))?;
                 events.push(Event::PhaseEntered(PhaseEntered {
                     phase: Phase::Executing,
                 }));
-            } else if state.status != GoalStatus::Executing {
-                return Err(state.refuse(Action::EnterPhase(Phase::Executing)));
             }
             Ok(events)
         })?;

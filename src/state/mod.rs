@@ -7,6 +7,7 @@
 //! copy of the state, so whatever the reducer refuses is refused before anything is appended.
 
 pub mod budget;
+pub mod commands;
 pub mod status;
 pub mod tasks;
 pub mod verdict;

@@ -282,6 +282,11 @@ pub fn operator_commands(status: GoalStatus, phase: Phase) -> Vec<String> {
     ALL_ACTIONS
         .into_iter()
         .filter(|action| action.is_operator_command() && permits(status, phase, *action))
+        // Back to executing from a later phase is a fix round's move, which `omk goal execute`
+        // does not make: it starts a planned goal's wave or runs the next one.
+        .filter(|action| {
+            *action != Action::EnterPhase(Phase::Executing) || phase <= Phase::Executing
+        })
         .map(Action::command)
         .collect()
 }

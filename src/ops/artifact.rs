@@ -28,7 +28,7 @@ pub struct FoundArtifact {
 pub enum LookupError {
     #[error("`{prefix}` is not a hash prefix: give at least {MIN_PREFIX} hex digits (0-9, a-f)")]
     NotAPrefix { prefix: String },
-    #[error("no artifact recorded {where_} has a hash starting `{prefix}`{unreadable}")]
+    #[error("no artifact with a hash starting `{prefix}` is recorded {where_}{unreadable}")]
     NotFound {
         prefix: String,
         where_: String,

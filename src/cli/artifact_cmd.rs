@@ -83,23 +83,23 @@ fn print_info(found: &FoundArtifact, format: Format) -> Result<(), Failure> {
 }
 
 fn lookup_failure(error: LookupError) -> Failure {
-    let hint = match &error {
-        LookupError::NotAPrefix { .. } => "copy the hash from `omk goal show` or the proof",
-        LookupError::NotFound { .. } => {
-            "check the digits, or pass --repo the repository the goal ran in (`omk goal show` lists its artifacts)"
-        }
-        LookupError::Ambiguous { .. } => "give more digits of the hash",
-        LookupError::Missing { .. } | LookupError::Damaged { .. } => {
-            "run `omk replay --verify` on the goal to see what else is damaged"
-        }
-        LookupError::Store(_) | LookupError::Read(_) => "",
-    };
     match error {
         LookupError::Store(error) => store_failure(*error),
-        error if error.is_damage() => {
-            Failure::with_code(error, Some(hint.to_owned()), EXIT_FINDINGS)
+        error @ LookupError::Read(_) => Failure::with_code(error, None, EXIT_ERROR),
+        error @ (LookupError::Missing { .. } | LookupError::Damaged { .. }) => Failure::with_code(
+            error,
+            Some("run `omk replay --verify` on the goal to see what else is damaged".to_owned()),
+            EXIT_FINDINGS,
+        ),
+        error @ LookupError::NotAPrefix { .. } => {
+            Failure::hinted(error, "copy the hash from `omk goal show` or the proof")
         }
-        error if hint.is_empty() => Failure::with_code(error, None, EXIT_ERROR),
-        error => Failure::hinted(error, hint),
+        error @ LookupError::NotFound { .. } => Failure::hinted(
+            error,
+            "check the digits, or pass --repo the repository the goal ran in (`omk goal show` lists its artifacts)",
+        ),
+        error @ LookupError::Ambiguous { .. } => {
+            Failure::hinted(error, "give more digits of the hash")
+        }
     }
 }

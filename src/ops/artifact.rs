@@ -64,16 +64,6 @@ impl From<StoreError> for LookupError {
     }
 }
 
-impl LookupError {
-    /// Returns whether the store holds bad bytes (as opposed to a bad question).
-    pub fn is_damage(&self) -> bool {
-        matches!(
-            self,
-            LookupError::Missing { .. } | LookupError::Damaged { .. }
-        )
-    }
-}
-
 fn describe(candidates: &[FoundArtifact]) -> String {
     let shown: Vec<String> = candidates
         .iter()

@@ -279,13 +279,14 @@ fn a_dependent_slice_starts_from_its_dependencys_branch() {
 }
 
 #[test]
-fn a_failing_agent_is_retried_then_leaves_the_goal_not_ready() {
+fn a_failing_agent_is_retried_then_waits_for_a_fix_round() {
     let repo = Repo::new();
     repo.script("slice-1 fail 3\nslice-2 write src/parser.rs ok\n");
     let (code, stdout, _) = repo.run(&["goal", "run", TWO_SLICES, "--agent-cmd", &agent_cmd()]);
     assert_eq!(code, 1);
+    // Issue 11: a slice that failed its retries is not final; the next step is a fix round.
     assert!(
-        stdout.contains("1 of 2 slices done (4 agent runs); now not_ready"),
+        stdout.contains("1 of 2 slices done (4 agent runs); now executing; next: slices failed every attempt: slice-1: omk goal continue "),
         "{stdout}"
     );
     let show = repo.show();
@@ -300,18 +301,30 @@ fn a_failing_agent_is_retried_then_leaves_the_goal_not_ready() {
         "the first run and two retries"
     );
     assert_eq!(slice["runs"][2]["finished"]["exit_code"], 3);
-    assert_eq!(show["state"]["status"], "not_ready");
-    assert!(show["state"]["outcome"]["reason"]
-        .as_str()
-        .unwrap()
-        .contains("slice-1 failed"));
-    // Issue 11: the proof of an ended goal named steps (verify, review) it would refuse.
+    assert_eq!(
+        slice["runs"][2]["finished"]["last_lines"], "scripted failure",
+        "a failed run keeps its last output lines"
+    );
+    assert_eq!(show["state"]["status"], "executing");
+    // Issue 11: the proof names only steps the goal accepts: no verify while a slice failed.
     let (code, proof, _) = repo.run(&["goal", "proof", "--format", "json"]);
     assert_eq!(code, 1);
     let proof: Value = serde_json::from_str(&proof).unwrap();
     let blockers = proof["verdict"]["blockers"].as_array().unwrap();
-    assert_eq!(blockers.len(), 1, "{blockers:#?}");
-    assert_eq!(blockers[0]["kind"], "goal_ended");
+    let task_blocker = blockers
+        .iter()
+        .find(|blocker| {
+            blocker["kind"] == "task_not_done"
+                && blocker["detail"].as_str().unwrap().contains("slice-1")
+        })
+        .unwrap();
+    assert!(
+        task_blocker["next_step"]
+            .as_str()
+            .unwrap()
+            .starts_with("omk goal continue "),
+        "{task_blocker}"
+    );
     repo.assert_log_verifies();
 }
 
@@ -830,7 +843,7 @@ fn an_agent_that_changes_the_users_checkout_fails_loudly_and_is_not_retried() {
     let slice = task(&show, "slice-1");
     assert_eq!(slice["status"], "failed");
     assert_eq!(slice["runs"].as_array().unwrap().len(), 1, "no retry");
-    assert_eq!(show["state"]["status"], "not_ready");
+    assert_eq!(show["state"]["status"], "executing");
     // omk never writes to the user's checkout, not even to undo what the agent did.
     assert!(fs::read_to_string(&target)
         .unwrap()
@@ -1107,7 +1120,7 @@ fn an_agent_that_changes_nothing_fails_with_no_change() {
     );
     let show = repo.show();
     assert_eq!(task(&show, "slice-1")["status"], "failed");
-    assert_eq!(show["state"]["status"], "not_ready");
+    assert_eq!(show["state"]["status"], "executing");
 }
 
 /// Issue 10: with an agent, the goal can be planned by the agent itself; an invalid plan, or

@@ -319,7 +319,7 @@ fn accept_and_reject_record_the_integrators_decision() {
     let (code, _, stderr) =
         output(omk(repo.path()).args(["goal", "accept", &id, "--summary", "looks right"]));
     assert_eq!(code, 1);
-    assert_eq!(stderr, format!("omk: refused: goal {id} is planning: accept is not allowed (accept needs a goal that is integrating: its gates passed and its review is done); allowed now: execute, edit-plan, pause, cancel, budget-add\n"));
+    assert_eq!(stderr, format!("omk: refused: goal {id} is planning: accept is not allowed (accept needs a goal that is integrating: its gates passed and its review is done); allowed now: execute, continue, edit-plan, pause, cancel, budget-add\n"));
     assert_eq!(log_bytes(repo.path(), &id), before);
 
     // Even in the integrating phase, accept needs the evidence: gates, review, done tasks.

@@ -11,9 +11,9 @@
 use omk::event::{
     BudgetExtended, BudgetLimits, Conclusion, Decision, Event, Evidence, GoalCancelled,
     GoalConcluded, GoalPaused, GoalResumed, IntegrationDecided, OracleChecked, Phase, PhaseEntered,
-    PlanSource, RecordedEvent, Risk, RunFailed, RunMode, RunOptions, RunStarted,
-    TaskEvidenceRecorded, TaskKind, TaskLeased, TaskRetried, TaskSpec, TaskStatus,
-    TaskTransitioned, TasksPlanned, Timestamp, UsageRecorded,
+    PlanSource, RecordedEvent, Risk, RoundCause, RoundStarted, RunFailed, RunMode, RunOptions,
+    RunStarted, TaskEvidenceRecorded, TaskId, TaskKind, TaskLeased, TaskRetried, TaskSpec,
+    TaskStatus, TaskTransitioned, TasksPlanned, Timestamp, UsageRecorded,
 };
 use omk::log::chain::Head;
 use omk::log::hash::EventHash;
@@ -24,6 +24,7 @@ use omk::project::snapshot::Snapshot;
 use omk::project::task_graph::task_graph_view;
 use omk::project::to_json;
 use omk::state::commands::GoalCommand;
+use omk::state::verdict::verdict;
 use omk::state::{fold, operator_commands, GoalState, Refusal};
 use omk::store::StateDir;
 use proptest::prelude::*;
@@ -164,6 +165,14 @@ fn any_event() -> impl Strategy<Value = Event> {
             decisions_required: vec![],
         })),
         1 => Just(Event::RunFailed(RunFailed { reason: "disk full".to_owned(), task_id: None })),
+        6 => (1u32..4, prop::sample::select(vec![RoundCause::GateFailed, RoundCause::ReviewFailed, RoundCause::SliceFailed]), prop::sample::subsequence(vec!["slice-1", "slice-2", "agent-execution"], 0..3))
+            .prop_map(|(round, cause, tasks)| Event::RoundStarted(RoundStarted {
+                round,
+                cause,
+                reason: "r".to_owned(),
+                tasks: tasks.into_iter().map(TaskId::from).collect(),
+                feedback: "f".to_owned(),
+            })),
         40 => (task.clone(), legal).prop_map(move |(task, moved)| transition(task, moved)),
         8 => (task.clone(), status.clone(), status).prop_map(move |(task, from, to)| transition(task, (from, to))),
         8 => task.clone().prop_map(|task| Event::TaskRetried(TaskRetried { task_id: task.into(), reason: "again".to_owned() })),
@@ -236,8 +245,9 @@ fn named_commands(text: &str, goal_id: &str) -> Vec<(String, Option<GoalCommand>
             let target = words
                 .next()
                 .map(|word| word.trim_end_matches(['`', ',', ';', ')']));
-            // `omk goal run` starts another goal; it is not a command on this one.
-            (verb != "run").then(|| {
+            // `omk goal run` starts another goal, and the views read any goal at any time.
+            let acts = !matches!(verb, "run" | "status" | "show" | "proof" | "budget");
+            acts.then(|| {
                 assert_eq!(target, Some(goal_id), "{text}");
                 (verb.to_owned(), GoalCommand::from_verb(verb))
             })
@@ -254,11 +264,16 @@ proptest! {
         let mut state = GoalState::start(&recorded[0]).unwrap();
         for event in &recorded[1..] {
             state.apply(event).unwrap();
-            let next = next_step(&state);
-            for (verb, command) in named_commands(&next, GOAL) {
-                let command = command.unwrap_or_else(|| panic!("`omk goal {verb}` is not a goal command: {next}"));
-                if let Err(refusal) = state.check_command(command) {
-                    prop_assert!(false, "in {}: next step `{}` would be refused: {}", state.status, next, refusal);
+            // What status and show print as the next step, and every blocker's next step in
+            // show and the proof.
+            let printed = std::iter::once(next_step(&state))
+                .chain(verdict(&state).blockers.into_iter().map(|blocker| blocker.next_step));
+            for next in printed {
+                for (verb, command) in named_commands(&next, GOAL) {
+                    let command = command.unwrap_or_else(|| panic!("`omk goal {verb}` is not a goal command: {next}"));
+                    if let Err(refusal) = state.check_command(command) {
+                        prop_assert!(false, "in {} ({}): next step `{}` would be refused: {}", state.status, state.phase.name(), next, refusal);
+                    }
                 }
             }
             // A refusal's "allowed now" list agrees with the checks: a listed command may

@@ -291,6 +291,7 @@ fn verified(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
                 Event::AgentStarted(AgentStarted {
                     task_id: slice.into(),
                     attempt: 0,
+                    round: 0,
                     agent: "claude".to_owned(),
                     argv: vec!["claude".to_owned(), "-p".to_owned(), "{prompt}".to_owned()],
                     worktree: format!("/repo/.omk/goals/{GOAL}/worktrees/{slice}"),
@@ -319,6 +320,7 @@ fn verified(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
                     transcript_truncated: false,
                     leftovers_killed: 0,
                     leftovers_survived: 0,
+                    last_lines: String::new(),
                 }),
                 Event::UsageRecorded(UsageRecorded {
                     task_id: Some(slice.into()),
@@ -392,6 +394,12 @@ fn verified(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
                 output_truncated: false,
                 leftovers_killed: 0,
                 leftovers_survived: 0,
+                last_lines: if exit_code == 0 {
+                    String::new()
+                } else {
+                    "test adds_two_numbers ... FAILED\ntest result: FAILED. 0 passed; 1 failed"
+                        .to_owned()
+                },
             }),
         ]
     };

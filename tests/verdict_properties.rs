@@ -150,6 +150,7 @@ fn gate_run(
         output_truncated: false,
         leftovers_killed: 0,
         leftovers_survived: 0,
+        last_lines: String::new(),
     })
 }
 

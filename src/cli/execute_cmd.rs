@@ -1,11 +1,15 @@
-//! `omk goal execute` and `omk goal clean`: the agent wave and the removal of its worktrees.
+//! `omk goal execute`, `omk goal continue` and `omk goal clean`: the agent wave, the fix loop
+//! around it, and the removal of their worktrees.
 
 use clap::Args;
 
 use crate::cli::context::{store_failure, AgentArgs, Context};
+use crate::cli::loop_view::run_loop;
 use crate::cli::wave_view::run_wave;
 use crate::cli::{print_stdout, Failure, Format, EXIT_FINDINGS, EXIT_OK};
 use crate::ops::clean::{clean_goal, CleanError};
+use crate::ops::fix_loop::DEFAULT_MAX_ROUNDS;
+use crate::ops::settings::Overrides;
 use crate::project::budget::command_result;
 use crate::project::to_json;
 
@@ -16,6 +20,24 @@ pub struct ExecuteArgs {
     goal: String,
     #[command(flatten)]
     agent: AgentArgs,
+    /// Output format (JSON carries timestamps, never ages)
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+}
+
+#[derive(Args, Debug)]
+pub struct ContinueArgs {
+    /// A goal id, or `latest`
+    #[arg(default_value = "latest")]
+    goal: String,
+    #[command(flatten)]
+    agent: AgentArgs,
+    /// The most fix rounds this run starts before it stops for you
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_ROUNDS)]
+    max_rounds: u32,
+    /// How many gates run at once
+    #[arg(long, value_name = "N")]
+    max_parallel: Option<usize>,
     /// Output format (JSON carries timestamps, never ages)
     #[arg(long, value_enum, default_value_t)]
     format: Format,
@@ -38,6 +60,16 @@ pub(super) fn execute_command(context: &Context, args: &ExecuteArgs) -> Result<u
     let goal = context.resolve(&args.goal)?;
     let settings = context.settings(&args.agent.overrides())?;
     run_wave(context, &goal, &settings, args.format)
+}
+
+/// Runs `omk goal continue`.
+pub(super) fn continue_command(context: &Context, args: &ContinueArgs) -> Result<u8, Failure> {
+    let goal = context.resolve(&args.goal)?;
+    let settings = context.settings(&Overrides {
+        max_parallel: args.max_parallel,
+        ..args.agent.overrides()
+    })?;
+    run_loop(context, &goal, &settings, args.max_rounds, args.format)
 }
 
 /// Runs `omk goal clean`.

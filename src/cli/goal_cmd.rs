@@ -6,9 +6,11 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use crate::cli::context::{load, refused, store_failure, AgentArgs, Context};
+use crate::cli::loop_view::run_loop;
 use crate::cli::wave_view::run_wave;
 use crate::cli::{print_stdout, Failure, Format, EXIT_FINDINGS, EXIT_OK};
 use crate::event::{BudgetLimits, Phase, RunMode};
+use crate::ops::fix_loop::DEFAULT_MAX_ROUNDS;
 use crate::ops::intake::{start_goal, IntakeError, StartRequest};
 use crate::ops::plan_edit::{edit_plan, editable_plan, EditPlanError};
 use crate::ops::settings::{parse_budget_time, parse_timeout, parse_usd, Overrides, PlannerChoice};
@@ -42,6 +44,12 @@ pub(super) struct StartArgs {
     /// With an agent, `run` goes on to execute the plan
     #[command(flatten)]
     agent: AgentArgs,
+    /// Go on unattended after the wave: verify, review and fix rounds until only your decision is left
+    #[arg(long)]
+    until_ready: bool,
+    /// With --until-ready, the most fix rounds before it stops for you
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_ROUNDS, requires = "until_ready")]
+    max_rounds: u32,
     /// A command to ask for the decomposition (docs/planner-hook.md); the built-in one stands in when it fails
     #[arg(long, value_name = "COMMAND")]
     planner_cmd: Option<String>,
@@ -178,6 +186,18 @@ pub(super) fn start_command(
         }
     };
     let has_agent = agent.name.is_some() || agent.cmd.is_some();
+    if args.until_ready && mode == RunMode::Plan {
+        return Err(Failure::hinted(
+            anyhow::anyhow!("`omk goal plan` only plans; --until-ready belongs to `omk goal run`"),
+            "omk goal run \"…\" --agent NAME --until-ready",
+        ));
+    }
+    if args.until_ready && !has_agent {
+        return Err(Failure::hinted(
+            anyhow::anyhow!("--until-ready drives the agents, and no agent is set"),
+            "pass --agent NAME or --agent-cmd '<command>' (or set [agent] in omk.toml)",
+        ));
+    }
     // A run that goes on to execute handles Ctrl-C from the start, planner included.
     let interrupt = if mode == RunMode::Run && has_agent {
         interrupt::listen()
@@ -248,6 +268,9 @@ pub(super) fn start_command(
     }
     if blocked {
         return Ok(EXIT_FINDINGS);
+    }
+    if executes && args.until_ready {
+        return run_loop(context, &goal, &settings, args.max_rounds, args.format);
     }
     if executes {
         return run_wave(context, &goal, &settings, args.format);

@@ -10,8 +10,10 @@ mod context;
 mod execute_cmd;
 mod goal_cmd;
 mod log_cmd;
+mod loop_view;
 mod replay_cmd;
 mod verify_cmd;
+mod verify_view;
 mod wave_view;
 
 use std::io::{self, Write};
@@ -105,6 +107,8 @@ enum GoalCommand {
     Reject(goal_cmd::RejectArgs),
     /// Run the agent wave: one agent per ready slice, each in its own git worktree
     Execute(execute_cmd::ExecuteArgs),
+    /// Drive a goal unattended (execute, verify, review, fix rounds) until only your decision is left
+    Continue(execute_cmd::ContinueArgs),
     /// Remove the worktrees of a finished goal (branches and their commits are kept)
     Clean(execute_cmd::CleanArgs),
     /// Build the goal's claimed tree and run the gates on it
@@ -139,6 +143,7 @@ fn goal(args: GoalArgs) -> Result<u8, Failure> {
         GoalCommand::Accept(args) => goal_cmd::accept(&context, &args),
         GoalCommand::Reject(args) => goal_cmd::reject(&context, &args),
         GoalCommand::Execute(args) => execute_cmd::execute_command(&context, &args),
+        GoalCommand::Continue(args) => execute_cmd::continue_command(&context, &args),
         GoalCommand::Clean(args) => execute_cmd::clean_command(&context, &args),
         GoalCommand::Verify(args) => verify_cmd::verify_command(&context, &args),
         GoalCommand::Review(args) => verify_cmd::review_command(&context, &args),

@@ -9,17 +9,17 @@ use crate::cli::{print_stderr, print_stdout, Failure, Format, EXIT_FINDINGS, EXI
 use crate::event::{FindingSeverity, TaskId};
 use crate::ops::review::{review_goal, ReviewError};
 use crate::ops::settings::Overrides;
-use crate::ops::verify::{verify_goal, VerifyError, VerifyProgress, VerifyRequest};
+use crate::ops::verify::{verify_goal, VerifyProgress, VerifyRequest};
 use crate::plan::documents::format_duration;
 use crate::project::budget::command_result;
 use crate::project::glance::next_step;
 use crate::project::proof::{proof, proof_markdown, statement};
-use crate::project::timeline::leftovers_clause;
 use crate::project::to_json;
 use crate::shell::interrupt::{self, EXIT_INTERRUPTED};
 use crate::store::StoreError;
 
 use crate::cli::context::{refused, store_failure, Context};
+use crate::cli::verify_view::{verify_failure, VerifyView};
 
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
@@ -84,25 +84,8 @@ pub(super) fn verify_command(context: &Context, args: &VerifyArgs) -> Result<u8,
         task: args.task.clone(),
         interrupt: interrupt::listen(),
     };
-    let terminal = std::io::stderr().is_terminal();
-    let mut report = |event: VerifyProgress| match &event {
-        // On a terminal, one line redrawn in place: which gate, how long, its last output line.
-        VerifyProgress::GateRunning {
-            gate,
-            seconds,
-            last_line,
-        } if terminal => {
-            let line: String = last_line.chars().take(80).collect();
-            eprint!("\r\x1b[2K  {gate} running {seconds}s: {line}");
-        }
-        VerifyProgress::GateRunning { .. } => {}
-        _ => {
-            if terminal {
-                eprint!("\r\x1b[2K");
-            }
-            print_stderr(&progress_line(&event));
-        }
-    };
+    let mut view = VerifyView::new(std::io::stderr().is_terminal());
+    let mut report = |event: VerifyProgress| view.show(&event);
     let outcome = verify_goal(
         &goal,
         &context.repo_root,
@@ -159,61 +142,6 @@ pub(super) fn verify_command(context: &Context, args: &VerifyArgs) -> Result<u8,
     } else {
         EXIT_FINDINGS
     })
-}
-
-fn progress_line(event: &VerifyProgress) -> String {
-    match event {
-        VerifyProgress::GateSkipped { gate, when_changed } => format!(
-            "omk: gate {gate} not needed: the goal changes nothing in {}",
-            when_changed.join(", ")
-        ),
-        VerifyProgress::GateRunning { gate, seconds, .. } => {
-            format!("omk: gate {gate} running {seconds}s")
-        }
-        VerifyProgress::Built { commit, merged } => format!(
-            "omk: claimed tree {} (merged {})",
-            &commit[..commit.len().min(12)],
-            merged.join(", ")
-        ),
-        VerifyProgress::GateStarted { gate, baseline } => format!(
-            "omk: gate {gate} started{}",
-            if *baseline { " on the base commit" } else { "" }
-        ),
-        VerifyProgress::GateFinished {
-            gate,
-            baseline,
-            passed,
-            seconds,
-            interrupted,
-            leftovers_killed,
-            last_line,
-        } => format!(
-            "omk: gate {gate}{} {} in {seconds}s{}{}",
-            if *baseline { " (base)" } else { "" },
-            match (interrupted, passed) {
-                (true, _) => "interrupted",
-                (false, true) => "passed",
-                (false, false) => "failed",
-            },
-            leftovers_clause(*leftovers_killed, 0),
-            // A failure shows how it ended; the whole output is in the proof's artifact.
-            match (passed, last_line.is_empty()) {
-                (false, false) => format!(": {}", last_line.chars().take(160).collect::<String>()),
-                _ => String::new(),
-            }
-        ),
-    }
-}
-
-fn verify_failure(error: VerifyError) -> Failure {
-    match error {
-        VerifyError::Store(error) => match *error {
-            StoreError::Refused(refusal) => refused(refusal),
-            other => store_failure(other),
-        },
-        VerifyError::Conflict { .. } => Failure::with_code(error, Some("resolve it in a slice (re-run it with a narrower write set) or by hand on the result branch".to_owned()), EXIT_FINDINGS),
-        other => Failure::from(other),
-    }
 }
 
 #[derive(Args, Debug)]

@@ -27,17 +27,7 @@ pub(super) fn run_wave(
     format: Format,
 ) -> Result<u8, Failure> {
     let loaded = goal.load().map_err(store_failure)?;
-    let agent = &settings.agent;
-    let backend = choose_backend(&loaded.state, agent)?;
-    let options = WaveOptions {
-        backend,
-        max_agents: agent.max_agents,
-        agent_timeout: agent.timeout,
-        lease_ttl: Duration::from_secs(30),
-        poll: Duration::from_millis(200),
-        interrupt: interrupt::listen(),
-        scope: settings.scope.clone(),
-    };
+    let options = wave_options(&loaded.state, settings)?;
     let mut view = ProgressView::new(std::io::stderr().is_terminal());
     let mut report = |event: Progress| view.show(&event);
     let loaded = execute(
@@ -66,6 +56,21 @@ pub(super) fn run_wave(
     print_outcome(&outcome.loaded, format)
 }
 
+/// Returns how the wave runs on this goal: its agent (from the flags, else the goal's own),
+/// limits and scope, stopped by Ctrl-C.
+pub(super) fn wave_options(state: &GoalState, settings: &Settings) -> Result<WaveOptions, Failure> {
+    let agent = &settings.agent;
+    Ok(WaveOptions {
+        backend: choose_backend(state, agent)?,
+        max_agents: agent.max_agents,
+        agent_timeout: agent.timeout,
+        lease_ttl: Duration::from_secs(30),
+        poll: Duration::from_millis(200),
+        interrupt: interrupt::listen(),
+        scope: settings.scope.clone(),
+    })
+}
+
 fn choose_backend(state: &GoalState, agent: &AgentSettings) -> Result<Backend, Failure> {
     let name = agent
         .name
@@ -92,14 +97,14 @@ fn choose_backend(state: &GoalState, agent: &AgentSettings) -> Result<Backend, F
 
 /// Prints the wave's progress: a line per event, and on a terminal a live block of one line
 /// per running agent, redrawn in place about once a second.
-struct ProgressView {
+pub(super) struct ProgressView {
     terminal: bool,
     drawn_lines: usize,
     last_draw: Option<std::time::Instant>,
 }
 
 impl ProgressView {
-    fn new(terminal: bool) -> ProgressView {
+    pub(super) fn new(terminal: bool) -> ProgressView {
         ProgressView {
             terminal,
             drawn_lines: 0,
@@ -107,7 +112,7 @@ impl ProgressView {
         }
     }
 
-    fn show(&mut self, event: &Progress) {
+    pub(super) fn show(&mut self, event: &Progress) {
         let line = match event {
             Progress::Running { agents } => {
                 let due = self
@@ -144,7 +149,7 @@ impl ProgressView {
     }
 
     /// Erases the live block, so event lines scroll above it.
-    fn clear(&mut self) {
+    pub(super) fn clear(&mut self) {
         if self.terminal && self.drawn_lines > 0 {
             // Up one line and erase it, once per line drawn.
             eprint!("{}", "\x1b[1A\x1b[2K".repeat(self.drawn_lines));
@@ -181,7 +186,8 @@ fn print_outcome(loaded: &Loaded, format: Format) -> Result<u8, Failure> {
     Ok(if complete { EXIT_OK } else { EXIT_FINDINGS })
 }
 
-fn wave_failure(error: WaveError) -> Failure {
+/// Returns the failure a wave error prints.
+pub(super) fn wave_failure(error: WaveError) -> Failure {
     match error {
         WaveError::Store(error) => match *error {
             StoreError::Refused(refusal) => refused(refusal),

@@ -16,6 +16,9 @@ pub struct AgentStarted {
     pub task_id: TaskId,
     /// Returns the attempt: 0 for the first run, then the task's retry count.
     pub attempt: u32,
+    /// The fix round the attempt belongs to (0: before any). Added in 0.1.0 with the fix loop.
+    #[serde(default, skip_serializing_if = "crate::event::is_zero")]
+    pub round: u32,
     /// Returns the backend: `claude`, `codex`, …, or `command`.
     pub agent: String,
     /// Returns the command line, with the prompt written as `{prompt}`.
@@ -65,6 +68,11 @@ pub struct AgentFinished {
     /// its process group and its tag). Added in 0.1.0 with the process supervisor; absent means 0.
     #[serde(default, skip_serializing_if = "crate::event::is_zero")]
     pub leftovers_survived: u32,
+    /// The last lines a failed run printed (stderr, else stdout), with secrets masked: what
+    /// status, the proof and the next attempt show. Added in 0.1.0 with the fix loop; empty for
+    /// a run that exited 0 and in older logs.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub last_lines: String,
 }
 
 /// `changes_recorded`: what omk found in the task's worktree after the agent ended.

@@ -93,6 +93,11 @@ pub struct GateFinished {
     /// its process group and its tag). Added in 0.1.0 with the process supervisor; absent means 0.
     #[serde(default, skip_serializing_if = "crate::event::is_zero")]
     pub leftovers_survived: u32,
+    /// The last lines of a failed run's output, with secrets masked: what status, the proof
+    /// and a fix round show (the whole output is the artifact). Added in 0.1.0 with the fix
+    /// loop; empty for a pass and in older logs.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub last_lines: String,
 }
 
 impl GateFinished {

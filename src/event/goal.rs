@@ -242,3 +242,45 @@ pub struct PlannerFellBack {
     /// Returns what went wrong, in a sentence.
     pub reason: String,
 }
+
+/// What sent the goal into a fix round.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RoundCause {
+    /// A required gate failed on the goal's claimed tree.
+    GateFailed,
+    /// The review found blocking problems.
+    ReviewFailed,
+    /// A slice failed every attempt it had.
+    SliceFailed,
+}
+
+impl RoundCause {
+    /// Returns the cause's stored name.
+    pub fn name(self) -> &'static str {
+        match self {
+            RoundCause::GateFailed => "gate_failed",
+            RoundCause::ReviewFailed => "review_failed",
+            RoundCause::SliceFailed => "slice_failed",
+        }
+    }
+}
+
+/// `round_started`: a fix round reopened slices, with what their agents are told about the
+/// failure; the goal is executing again. Added in 0.1.0 with the fix loop.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoundStarted {
+    /// The round's number in the goal: 1 for the first fix round.
+    pub round: u32,
+    /// What sent the goal into the round.
+    pub cause: RoundCause,
+    /// Why, in a sentence.
+    pub reason: String,
+    /// The slices that get a new attempt, in plan order.
+    pub tasks: Vec<TaskId>,
+    /// What their agents are told: each failing gate with its command, exit status and last
+    /// output lines, the review's blocking findings, or a slice's failure; bounded and with
+    /// secrets masked (the full output stays an artifact).
+    pub feedback: String,
+}

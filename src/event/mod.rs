@@ -20,7 +20,8 @@ pub use gate::{
 pub use goal::{
     BudgetExtended, BudgetLimits, Conclusion, Decision, GoalCancelled, GoalConcluded, GoalPaused,
     GoalResumed, IntegrationDecided, OracleChecked, OracleSignal, Phase, PhaseEntered,
-    PlannerFellBack, RunFailed, RunMode, RunOptions, RunStarted, UsageRecorded,
+    PlannerFellBack, RoundCause, RoundStarted, RunFailed, RunMode, RunOptions, RunStarted,
+    UsageRecorded,
 };
 pub use ids::{GateName, GoalId, TaskId};
 pub use task::{
@@ -127,6 +128,7 @@ event_kinds! {
     GateStarted(GateStarted) = "gate_started",
     GateFinished(GateFinished) = "gate_finished",
     ReviewRecorded(ReviewRecorded) = "review_recorded",
+    RoundStarted(RoundStarted) = "round_started",
 }
 
 /// An event as the fold sees it: where it sits in the log, when it was appended, and what it says.

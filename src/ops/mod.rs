@@ -10,6 +10,7 @@ pub mod agents;
 pub mod artifact;
 pub mod clean;
 pub mod demo;
+pub mod fix_loop;
 pub mod intake;
 pub mod plan_edit;
 pub mod replay;

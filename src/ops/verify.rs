@@ -17,6 +17,7 @@ use crate::event::{
     ResultConflicted, TaskId, TaskKind,
 };
 use crate::plan::gates::GateSpec;
+use crate::plan::secrets::mask;
 use crate::shell::clock::Clock;
 use crate::shell::git::{git_paths, git_text, run_git, GitError};
 use crate::shell::interrupt::Interrupt;
@@ -300,6 +301,9 @@ fn build_result(
     })
 }
 
+/// How many of a failed gate's last output lines its event keeps (from at most 4 KiB).
+const GATE_TAIL_LINES: usize = 30;
+
 /// The most bytes of a gate's output kept; the rest is counted and flagged as truncated.
 pub const MAX_GATE_OUTPUT: u64 = 64 << 20;
 
@@ -478,6 +482,7 @@ impl GateRunner<'_> {
             }
             Err(error) => (None, Some(error.to_string())),
         };
+        let could_not_run = failure.clone();
         let artifact = match exit.as_ref().and_then(|exit| exit.stdout.artifact.clone()) {
             Some(artifact) => artifact,
             None => self
@@ -495,7 +500,7 @@ impl GateRunner<'_> {
                 .map_err(|error| VerifyError::Artifact(error.to_string()))?,
         };
         let ending = exit.as_ref().map(|exit| exit.ending);
-        let record = GateFinished {
+        let mut record = GateFinished {
             gate: gate.name.clone(),
             command: gate.command.clone(),
             required: gate.required,
@@ -511,8 +516,16 @@ impl GateRunner<'_> {
                 .is_some_and(|exit| exit.stdout.truncated || exit.stdout.unfinished),
             leftovers_killed: exit.as_ref().map_or(0, |exit| exit.leftovers.killed),
             leftovers_survived: exit.as_ref().map_or(0, |exit| exit.leftovers.survivors),
+            last_lines: String::new(),
         };
         let passed = record.passed();
+        if !passed {
+            let tail = match (&exit, could_not_run) {
+                (Some(exit), _) => exit.stdout.tail.last_lines(GATE_TAIL_LINES),
+                (None, failure) => failure.unwrap_or_default(),
+            };
+            record.last_lines = mask(&tail);
+        }
         self.goal.transact(self.clock.now(), |_| {
             Ok(vec![
                 Event::ArtifactRecorded(artifact.clone()),

@@ -23,6 +23,7 @@ use crate::event::{
     TaskRetried, TaskStatus, TaskTransitioned, Timestamp, UsageRecorded,
 };
 use crate::log::artifacts::ArtifactRef;
+use crate::plan::secrets::mask;
 use crate::plan::write_set::{check_scope, ScopePolicy};
 use crate::project::timeline::leftovers_clause;
 use crate::shell::agent::{Backend, FailureKind, RunIds};
@@ -422,6 +423,7 @@ impl Wave<'_> {
             base: &base,
             dependency_branches: &dependencies,
             keep_ref: &keep_ref,
+            builds_on: task.reopened_from.as_deref(),
             side_files: &self.options.backend.side_files,
         };
         let worktree = match prepare(self.repo_root, placement) {
@@ -438,12 +440,12 @@ impl Wave<'_> {
             }
         };
         let prompt = agent_prompt(state, task, &worktree);
-        let prompt_file = self
-            .goal
-            .dir()
-            .join("prompts")
-            .join(format!("{task_id}-{attempt}.md"));
-        let prompt_ref = self.write_prompt(&prompt_file, &prompt, task_id, attempt)?;
+        let label = attempt_label(task);
+        let prompt_file = self.goal.dir().join("prompts").join(match task.round {
+            0 => format!("{task_id}-{attempt}.md"),
+            round => format!("{task_id}-round-{round}-{attempt}.md"),
+        });
+        let prompt_ref = self.write_prompt(&prompt_file, &prompt, &format!("{task_id}/{label}"))?;
         let invocation = self.options.backend.invocation(
             &prompt,
             RunIds {
@@ -468,7 +470,7 @@ impl Wave<'_> {
             }
         };
         let timeout = self.agent_timeout(state);
-        let prefix = format!("{task_id}/attempt-{attempt}/");
+        let prefix = format!("{task_id}/{label}/");
         let (spec, usage) = agent_spec(
             &invocation,
             &worktree.path,
@@ -501,6 +503,7 @@ impl Wave<'_> {
         let started = Event::AgentStarted(AgentStarted {
             task_id: task_id.clone(),
             attempt,
+            round: task.round,
             agent: self.options.backend.name.clone(),
             argv: invocation.recorded_argv.clone(),
             worktree: worktree.path.display().to_string(),
@@ -546,8 +549,7 @@ impl Wave<'_> {
         &self,
         file: &Path,
         prompt: &str,
-        task_id: &TaskId,
-        attempt: u32,
+        artifact_dir: &str,
     ) -> Result<ArtifactRef, WaveError> {
         if let Some(dir) = file.parent() {
             std::fs::create_dir_all(dir).map_err(|error| WaveError::Artifact(error.to_string()))?;
@@ -557,7 +559,7 @@ impl Wave<'_> {
         self.goal
             .artifacts()
             .put(
-                &format!("{task_id}/attempt-{attempt}/prompt.md"),
+                &format!("{artifact_dir}/prompt.md"),
                 "text/markdown",
                 prompt.as_bytes(),
             )
@@ -591,6 +593,11 @@ impl Wave<'_> {
             transcript_truncated: ended.truncated,
             leftovers_killed: ended.leftovers_killed,
             leftovers_survived: ended.leftovers_survived,
+            last_lines: if ended.exit_code == Some(0) && !ended.timed_out {
+                String::new()
+            } else {
+                mask(&ended.last_lines)
+            },
         }));
         events.push(Event::UsageRecorded(UsageRecorded {
             task_id: Some(task_id.clone()),
@@ -599,10 +606,10 @@ impl Wave<'_> {
             usd_micros: ended.report.usd_micros,
         }));
         let state = self.goal.load()?.state;
-        let (write_set, attempt) = state
+        let (write_set, label) = state
             .tasks
             .get(task_id)
-            .map(|task| (task.spec.write_set.clone(), task.retries))
+            .map(|task| (task.spec.write_set.clone(), attempt_label(task)))
             .unwrap_or_default();
         let others: Vec<&[String]> = state
             .tasks
@@ -616,7 +623,7 @@ impl Wave<'_> {
             task_id,
             &agent.worktree.start_commit,
             &self.goal.artifacts(),
-            &format!("{task_id}/attempt-{attempt}/diff.patch"),
+            &format!("{task_id}/{label}/diff.patch"),
             &self.options.backend.side_files,
         );
         let (summary, violations) = match &changes {
@@ -895,66 +902,42 @@ impl Wave<'_> {
         }
     }
 
-    /// Closes the wave: the controller's task is done once every slice is; a slice that failed
-    /// for good leaves the goal not ready.
+    /// Closes the wave: the controller's task is done once every slice is.
     fn finish(&self) -> Result<Loaded, WaveError> {
         let result = self.goal.transact(self.clock.now(), |state| {
             if state.status != GoalStatus::Executing {
                 return Ok(Vec::new());
             }
-            let slices: Vec<&Task> = state
+            // Until every slice is done the controller's task stays open: another wave may be
+            // at work, and a slice that failed every attempt leaves the goal executing, for a
+            // fix round (`omk goal continue`) to give it another go with its failure.
+            let all_done = state
                 .tasks
                 .tasks()
                 .iter()
                 .filter(|task| task.spec.kind == TaskKind::Implementation)
-                .collect();
-            if slices.iter().any(|task| task.status == TaskStatus::Running) {
-                // Another wave is still at work.
-                return Ok(Vec::new());
-            }
+                .all(|task| task.status == TaskStatus::Done);
             let controller = state.tasks.tasks().iter().find(|task| {
                 task.spec.kind == TaskKind::AgentExecution && task.status == TaskStatus::Pending
             });
-            if slices.iter().all(|task| task.status == TaskStatus::Done) {
-                // The controller's own task: the wave it ran is complete.
-                return Ok(controller
-                    .map(|task| {
-                        let id = &task.spec.id;
-                        vec![
-                            transition(
-                                id,
-                                TaskStatus::Pending,
-                                TaskStatus::Running,
-                                "every slice is done".to_owned(),
-                            ),
-                            transition(
-                                id,
-                                TaskStatus::Running,
-                                TaskStatus::Done,
-                                "every slice is done with a commit on its branch".to_owned(),
-                            ),
-                        ]
-                    })
-                    .unwrap_or_default());
-            }
-            let stuck: Vec<String> = slices
-                .iter()
-                .filter(|task| matches!(task.status, TaskStatus::Failed | TaskStatus::Blocked))
-                .map(|task| format!("{} {}", task.spec.id, task.status.name()))
-                .collect();
-            if stuck.is_empty()
-                || state
-                    .tasks
-                    .startable()
-                    .any(|task| task.spec.kind == TaskKind::Implementation)
-            {
+            let (true, Some(controller)) = (all_done, controller) else {
                 return Ok(Vec::new());
-            }
-            Ok(vec![Event::GoalConcluded(GoalConcluded {
-                status: Conclusion::NotReady,
-                reason: format!("slices could not be completed: {}", stuck.join(", ")),
-                decisions_required: Vec::new(),
-            })])
+            };
+            let id = &controller.spec.id;
+            Ok(vec![
+                transition(
+                    id,
+                    TaskStatus::Pending,
+                    TaskStatus::Running,
+                    "every slice is done".to_owned(),
+                ),
+                transition(
+                    id,
+                    TaskStatus::Running,
+                    TaskStatus::Done,
+                    "every slice is done with a commit on its branch".to_owned(),
+                ),
+            ])
         });
         match result {
             Ok((loaded, _)) => Ok(loaded),
@@ -1185,16 +1168,23 @@ fn plain_outcome(
     (TaskStatus::Done, summary.to_owned())
 }
 
+/// Returns the name of a task's current attempt in artifact names: `attempt-1`, and in a fix
+/// round `round-2/attempt-0`.
+fn attempt_label(task: &Task) -> String {
+    match task.round {
+        0 => format!("attempt-{}", task.retries),
+        round => format!("round-{round}/attempt-{}", task.retries),
+    }
+}
+
 /// Returns what a retry is told about the attempt before it: why it failed and what the agent
 /// said then (empty for a first attempt).
 fn previous_attempt(task: &Task) -> String {
     let Some(failure) = &task.last_failure else {
         return String::new();
     };
-    let said = task
-        .runs
-        .last()
-        .and_then(|run| run.finished.as_ref())
+    let finished = task.runs.last().and_then(|run| run.finished.as_ref());
+    let said = finished
         .and_then(|finished| finished.claim.as_deref())
         .map_or(String::new(), |claim| {
             format!(
@@ -1202,10 +1192,53 @@ fn previous_attempt(task: &Task) -> String {
                 claim.chars().take(600).collect::<String>()
             )
         });
+    let printed = finished
+        .map(|finished| finished.last_lines.as_str())
+        .filter(|lines| !lines.is_empty())
+        .map_or(String::new(), |lines| {
+            format!("\n\nIts last output lines:\n\n```\n{lines}\n```")
+        });
+    let start = if task.reopened_from.is_some() {
+        "Start again from your earlier work on this slice (the worktree is back at it)"
+    } else {
+        "Start again from the slice's starting point"
+    };
     format!(
-        "## Your previous attempt failed\n\nThis is attempt {} of {}. The last one failed: {failure}.{said}\n\nStart again from the slice's starting point and avoid that failure.\n\n",
+        "## Your previous attempt failed\n\nThis is attempt {} of {}. The last one failed: {failure}.{said}{printed}\n\n{start} and avoid that failure.\n\n",
         task.retries + 1,
         task.spec.max_retries + 1
+    )
+}
+
+/// Returns what an attempt in a fix round is told: why the goal's result failed, and what the
+/// slice's last agent claimed (empty outside a round).
+fn fix_round(state: &GoalState, task: &Task) -> String {
+    let Some(round) = task
+        .round
+        .checked_sub(1)
+        .and_then(|index| state.rounds.get(usize::try_from(index).ok()?))
+    else {
+        return String::new();
+    };
+    let claim = task
+        .runs
+        .iter()
+        .rev()
+        .find_map(|run| run.finished.as_ref()?.claim.as_deref())
+        .map_or(String::new(), |claim| {
+            format!(
+                "Your last attempt said: {}\n\n",
+                claim.chars().take(600).collect::<String>()
+            )
+        });
+    let start = if task.reopened_from.is_some() {
+        "Your earlier work on this slice is already in the worktree: fix the failure on top of it."
+    } else {
+        "Start again from the slice's starting point and avoid that failure."
+    };
+    format!(
+        "## Fix round {}: the last result failed\n\n{}.\n\n{}\n\n{claim}{start}\n\n",
+        round.started.round, round.started.reason, round.started.feedback
     )
 }
 
@@ -1245,7 +1278,7 @@ fn agent_prompt(state: &GoalState, task: &Task, worktree: &Worktree) -> String {
          ## Where the work is planned (write set)\n\n{write_set}\n\n\
          ## Read first\n\n{read_set}\n\n\
          ## Done means\n\n{acceptance}\n\n\
-         ## Plan\n\n{plan}\n\n{previous}\
+         ## Plan\n\n{plan}\n\n{round}{previous}\
          Make the change, add or update a test that shows it, and leave the work in the worktree \
          (committing is optional: omk commits what you leave). Other files may change when the work \
          needs it (that is recorded as widening), but never files another slice plans to change, \
@@ -1261,6 +1294,7 @@ fn agent_prompt(state: &GoalState, task: &Task, worktree: &Worktree) -> String {
         read_set = list(&task.spec.read_set),
         acceptance = list(&task.spec.acceptance),
         plan = if plan_docs.is_empty() { "- (none)".to_owned() } else { plan_docs.join("\n") },
+        round = fix_round(state, task),
         previous = previous_attempt(task),
     )
 }

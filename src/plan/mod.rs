@@ -9,6 +9,7 @@ pub mod documents;
 pub mod gates;
 pub mod oracle;
 pub mod relevance;
+pub mod rounds;
 pub mod secrets;
 pub mod write_set;
 

@@ -56,6 +56,18 @@ pub fn scan(path: &str, text: &str) -> Vec<ReviewFinding> {
     findings
 }
 
+/// Returns `text` with every line the scan flags replaced by a note of what it held, so that
+/// output shown to people and agents never repeats a secret.
+pub fn mask(text: &str) -> String {
+    text.lines()
+        .map(|line| match scan("", line).first() {
+            Some(finding) => format!("[omk: line hidden: it holds {}]", finding.message),
+            None => line.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn provider_key(line: &str) -> Option<&'static str> {
     PROVIDER_KEYS.iter().find_map(|(prefix, min_len, kind)| {
         line.match_indices(prefix).find_map(|(start, _)| {
@@ -115,6 +127,16 @@ fn entropy(text: &str) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn masking_hides_the_lines_that_hold_secrets_and_keeps_the_rest() {
+        let output =
+            "test parse ... FAILED\nAWS_KEY=AKIAIOSFODNN7EXAMPLE\nassertion failed: left == right";
+        assert_eq!(
+            mask(output),
+            "test parse ... FAILED\n[omk: line hidden: it holds what looks like an AWS access key id]\nassertion failed: left == right"
+        );
+    }
 
     #[test]
     fn secrets_are_found_by_place_without_copying_them() {

@@ -5,9 +5,12 @@
 
 use serde::Serialize;
 
-use crate::event::{Phase, TaskKind, TaskStatus, Timestamp};
+use crate::event::{Phase, TaskStatus, Timestamp};
 use crate::log::chain::Head;
 use crate::plan::documents::{format_duration, format_usd};
+use crate::plan::rounds::round_for;
+use crate::state::commands::LoopMove;
+use crate::state::verdict::verdict_before_acceptance;
 use crate::state::{GoalState, GoalStatus, LimitUse};
 
 /// A limit and how much of it is used.
@@ -102,23 +105,19 @@ pub fn next_step(state: &GoalState) -> String {
     match state.status {
         GoalStatus::Intake => format!("intake was interrupted before planning: start again with `omk goal run` (then `omk goal cancel {id}`)"),
         GoalStatus::Planning if state.plan.is_none() => format!("planning was interrupted: start again with `omk goal run` (then `omk goal cancel {id}`)"),
-        GoalStatus::Executing if slices_done(state) => format!("omk goal verify {id}"),
-        GoalStatus::Planning | GoalStatus::Executing => format!("omk goal execute {id}"),
-        GoalStatus::Verifying => {
-            // The first gate blocker says what to fix; with none, the review is next.
-            let gates = crate::state::verdict::verdict_before_acceptance(state)
-                .blockers
-                .into_iter()
-                .find(|blocker| blocker.kind.is_about_gates());
-            match gates {
-                Some(blocker) => format!("{}: {}", blocker.detail, blocker.next_step),
-                None => format!("omk goal review {id}"),
-            }
-        }
-        GoalStatus::Reviewing => format!("omk goal review {id}"),
+        GoalStatus::Planning => format!("omk goal execute {id}"),
+        GoalStatus::Executing | GoalStatus::Verifying | GoalStatus::Reviewing => loop_step(state),
         GoalStatus::Integrating => format!("omk goal accept {id} --summary '…'  or  omk goal reject {id} --reason '…'"),
         GoalStatus::Paused => format!("omk goal resume {id}"),
         GoalStatus::NeedsMoreBudget => format!("omk goal budget-add {id} --time 1h (or --tokens/--usd), then omk goal resume {id}"),
+        GoalStatus::BlockedOnHuman if state.phase >= Phase::Executing => {
+            let decisions = state
+                .outcome
+                .as_ref()
+                .map(|outcome| outcome.decisions_required.join("; "))
+                .unwrap_or_default();
+            format!("decide: {decisions}")
+        }
         GoalStatus::BlockedOnHuman => {
             let decisions = state
                 .outcome
@@ -135,15 +134,35 @@ pub fn next_step(state: &GoalState) -> String {
     }
 }
 
-/// Returns whether every implementation slice is done (the wave's work is finished).
-fn slices_done(state: &GoalState) -> bool {
-    let mut slices = state
-        .tasks
-        .tasks()
-        .iter()
-        .filter(|task| task.spec.kind == TaskKind::Implementation)
-        .peekable();
-    slices.peek().is_some() && slices.all(|task| task.status == TaskStatus::Done)
+/// Returns the next step of a goal in a working phase: the fix loop's next move, as the one
+/// command that makes it.
+fn loop_step(state: &GoalState) -> String {
+    let id = &state.goal_id;
+    let first_blocker = || {
+        verdict_before_acceptance(state)
+            .blockers
+            .into_iter()
+            .next()
+            .map_or(String::new(), |blocker| format!("{}: ", blocker.detail))
+    };
+    match state.next_move() {
+        LoopMove::Execute => format!("omk goal execute {id}"),
+        LoopMove::Verify if state.phase == Phase::Executing => format!("omk goal verify {id}"),
+        LoopMove::Verify => format!("{}omk goal verify {id}", first_blocker()),
+        LoopMove::Review => format!("omk goal review {id}"),
+        LoopMove::Round { cause, candidates } => format!(
+            "{}: omk goal continue {id} (a fix round hands {} what failed)",
+            round_for(state, cause, &candidates).reason,
+            candidates.join(", ")
+        ),
+        LoopMove::Integrate => {
+            format!("omk goal accept {id} --summary '…'  or  omk goal reject {id} --reason '…'")
+        }
+        LoopMove::Stop => format!(
+            "{}nothing more runs unattended: see `omk goal show {id}`",
+            first_blocker()
+        ),
+    }
 }
 
 /// Returns the status and phase in words: `executing`, `paused (in executing)`, `planning (plan ready)`.
@@ -192,8 +211,16 @@ pub fn age(then: Timestamp, now: Timestamp) -> String {
 
 /// Returns the glance as the text of `omk goal status`.
 pub fn status_text(glance: &Glance<'_>, state: &GoalState, now: Timestamp) -> String {
+    let failures: String = failures(state)
+        .iter()
+        .map(|failure| format!("  failed: {failure}\n"))
+        .collect();
+    let rounds = match state.rounds.len() {
+        0 => String::new(),
+        count => format!(" · fix round {count}"),
+    };
     format!(
-        "{}  {}  updated {}\n  tasks {}/{} done · {}\n  next: {}\n",
+        "{}  {}{rounds}  updated {}\n  tasks {}/{} done · {}\n{failures}  next: {}\n",
         glance.goal_id,
         status_words(state),
         age(glance.updated_at, now),
@@ -202,6 +229,45 @@ pub fn status_text(glance: &Glance<'_>, state: &GoalState, now: Timestamp) -> St
         budget_words(&glance.budget),
         glance.next_step,
     )
+}
+
+/// Returns what failed, one line each with the reason inline: every slice that failed or is
+/// blocked, and every required gate that failed on the claimed tree, with its last output line.
+pub fn failures(state: &GoalState) -> Vec<String> {
+    let last_line = |lines: &str| {
+        lines
+            .lines()
+            .last()
+            .map_or(String::new(), |line| format!(" ({})", line.trim()))
+    };
+    let slices = state
+        .tasks
+        .tasks()
+        .iter()
+        .filter(|task| matches!(task.status, TaskStatus::Failed | TaskStatus::Blocked))
+        .map(|task| {
+            format!(
+                "{} is {}: {}",
+                task.spec.id,
+                task.status.name(),
+                task.last_failure.as_deref().unwrap_or("no reason recorded")
+            )
+        });
+    let commit = state.result.as_ref().map(|result| result.commit.as_str());
+    let gates = crate::state::verdict::latest_gate_runs(state)
+        .into_iter()
+        .map(|record| &record.run)
+        .filter(|run| run.required && !run.passed() && Some(run.target.commit.as_str()) == commit)
+        .map(|run| {
+            format!(
+                "gate {} on {}{}; output: omk artifact show {}",
+                run.gate,
+                &run.target.commit[..run.target.commit.len().min(12)],
+                last_line(&run.last_lines),
+                &run.output.to_hex()[..12]
+            )
+        });
+    slices.chain(gates).collect()
 }
 
 /// Returns the rows of `omk goal list` as an aligned table.

@@ -9,12 +9,12 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use crate::event::{Evidence, ReviewFinding, TaskId, TaskStatus, Timestamp};
+use crate::event::{Evidence, ReviewFinding, RoundCause, TaskId, TaskStatus, Timestamp};
 use crate::log::chain::Head;
 use crate::plan::documents::label;
 use crate::project::glance::{budget_glance, BudgetGlance};
 use crate::state::verdict::{latest_gate_runs, verdict, Verdict};
-use crate::state::{GoalState, GoalStatus};
+use crate::state::{GateRecord, GoalState, GoalStatus};
 
 /// The in-toto predicate type of an omk proof.
 pub const PREDICATE_TYPE: &str = "https://omk.dev/attestation/proof/v1";
@@ -34,6 +34,8 @@ pub struct Proof<'a> {
     /// Returns the claimed tree: the result branch, commit and tree, and the slices merged.
     pub claimed: Option<Claimed<'a>>,
     pub tasks: Vec<TaskProof<'a>>,
+    /// Returns the fix rounds, oldest first.
+    pub rounds: Vec<RoundProof<'a>>,
     pub gates: Vec<GateProof<'a>>,
     pub review: Option<ReviewProof<'a>>,
     /// Returns the integrator's decision: `accepted` or `rejected`, with the note.
@@ -68,6 +70,31 @@ pub struct TaskProof<'a> {
     pub evidence: &'a [Evidence],
     /// Returns what the agent said it did: a claim, not evidence.
     pub claim: Option<&'a str>,
+    /// Returns why its last attempt failed, while it is not done.
+    pub failure: Option<&'a str>,
+    /// Returns the last lines its last agent printed, when that run failed (secrets masked).
+    pub last_lines: &'a str,
+}
+
+/// A fix round: why, and which slices it reopened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct RoundProof<'a> {
+    pub round: u32,
+    pub cause: RoundCause,
+    pub reason: &'a str,
+    pub tasks: &'a [TaskId],
+    pub started_at: Timestamp,
+    /// Returns the `seq` of its `round_started` event.
+    pub seq: u64,
+}
+
+/// A gate's run on an earlier claimed tree.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct GateAttempt<'a> {
+    pub commit: &'a str,
+    /// Returns `passed` or `failed`.
+    pub outcome: &'static str,
+    pub output: String,
 }
 
 /// A gate's latest result on the claimed tree, next to its baseline.
@@ -87,6 +114,10 @@ pub struct GateProof<'a> {
     pub duration_ms: u64,
     /// Returns the hash of the output artifact.
     pub output: String,
+    /// Returns the last lines of its output when it failed (secrets masked).
+    pub last_lines: &'a str,
+    /// Returns its runs on the goal's earlier claimed trees, oldest first: red before green.
+    pub earlier: Vec<GateAttempt<'a>>,
 }
 
 /// The review's outcome.
@@ -142,6 +173,12 @@ pub fn proof(state: &GoalState, head: Head) -> Proof<'_> {
                 claim: last
                     .and_then(|run| run.finished.as_ref())
                     .and_then(|finished| finished.claim.as_deref()),
+                failure: (task.status != TaskStatus::Done)
+                    .then_some(task.last_failure.as_deref())
+                    .flatten(),
+                last_lines: last
+                    .and_then(|run| run.finished.as_ref())
+                    .map_or("", |finished| finished.last_lines.as_str()),
             }
         })
         .collect();
@@ -167,7 +204,21 @@ pub fn proof(state: &GoalState, head: Head) -> Proof<'_> {
                 timed_out: run.timed_out,
                 duration_ms: run.duration_ms,
                 output: run.output.to_hex(),
+                last_lines: &run.last_lines,
+                earlier: earlier_runs(state, record),
             }
+        })
+        .collect();
+    let rounds = state
+        .rounds
+        .iter()
+        .map(|record| RoundProof {
+            round: record.started.round,
+            cause: record.started.cause,
+            reason: &record.started.reason,
+            tasks: &record.started.tasks,
+            started_at: record.at,
+            seq: record.seq,
         })
         .collect();
     let mut known_gaps = Vec::new();
@@ -200,6 +251,7 @@ pub fn proof(state: &GoalState, head: Head) -> Proof<'_> {
             merged: &result.merged,
         }),
         tasks,
+        rounds,
         gates,
         review: state.review.as_ref().map(|review| ReviewProof {
             commit: &review.commit,
@@ -220,6 +272,30 @@ pub fn proof(state: &GoalState, head: Head) -> Proof<'_> {
             .collect(),
         budget: budget_glance(state),
     }
+}
+
+/// Returns the runs of `latest`'s gate on the goal's earlier claimed trees (each tree's last).
+fn earlier_runs<'a>(state: &'a GoalState, latest: &GateRecord) -> Vec<GateAttempt<'a>> {
+    let mut earlier: Vec<GateAttempt<'a>> = Vec::new();
+    for record in state.gate_runs.iter().filter(|record| {
+        let run = &record.run;
+        run.gate == latest.run.gate
+            && !run.target.baseline
+            && run.target.task_id.is_none()
+            && run.target.commit != latest.run.target.commit
+            && !run.interrupted
+    }) {
+        let attempt = GateAttempt {
+            commit: &record.run.target.commit,
+            outcome: outcome(record.run.passed()),
+            output: record.run.output.to_hex(),
+        };
+        match earlier.last_mut() {
+            Some(last) if last.commit == attempt.commit => *last = attempt,
+            _ => earlier.push(attempt),
+        }
+    }
+    earlier
 }
 
 /// An in-toto Statement v1 carrying the proof.
@@ -316,6 +392,21 @@ pub fn proof_markdown(proof: &Proof<'_>) -> String {
             blocker.kind, blocker.detail, blocker.next_step
         );
     }
+    if !proof.rounds.is_empty() {
+        let _ = writeln!(out, "\n## Fix rounds\n");
+        for round in &proof.rounds {
+            let _ = writeln!(
+                out,
+                "- Round {} ({}): {}; reopened {} (seq {}, {})",
+                round.round,
+                round.cause.name(),
+                round.reason,
+                round.tasks.join(", "),
+                round.seq,
+                round.started_at
+            );
+        }
+    }
     let _ = writeln!(out, "\n## Gates\n");
     if proof.gates.is_empty() {
         let _ = writeln!(out, "No gate has run on the claimed tree.");
@@ -336,6 +427,33 @@ pub fn proof_markdown(proof: &Proof<'_>) -> String {
                 &gate.commit[..gate.commit.len().min(12)],
                 gate.output
             );
+        }
+        for gate in &proof.gates {
+            if !gate.earlier.is_empty() {
+                let history: Vec<String> = gate
+                    .earlier
+                    .iter()
+                    .map(|run| format!("{} on `{}`", run.outcome, short(run.commit)))
+                    .chain(std::iter::once(format!(
+                        "{} on `{}` (now)",
+                        gate.head,
+                        short(gate.commit)
+                    )))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "\n- `{}` over the rounds: {}",
+                    gate.gate,
+                    history.join(" → ")
+                );
+            }
+            if !gate.last_lines.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "\nThe last lines of `{}`:\n\n```\n{}\n```",
+                    gate.gate, gate.last_lines
+                );
+            }
         }
         let _ = writeln!(
             out,
@@ -367,6 +485,14 @@ pub fn proof_markdown(proof: &Proof<'_>) -> String {
                 "  - the agent claims (not evidence): {}",
                 claim.lines().next().unwrap_or("")
             );
+        }
+        if let Some(failure) = task.failure {
+            let _ = writeln!(out, "  - last failure: {failure}");
+        }
+        if !task.last_lines.is_empty() && task.status != TaskStatus::Done {
+            for line in task.last_lines.lines() {
+                let _ = writeln!(out, "    > {line}");
+            }
         }
     }
     let _ = writeln!(out, "\n## Review\n");
@@ -418,4 +544,8 @@ pub fn proof_markdown(proof: &Proof<'_>) -> String {
         }
     }
     out
+}
+
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(12)]
 }

@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
+use crate::event::TaskStatus;
 use crate::log::chain::Head;
 use crate::plan::documents::{format_usd, label};
 use crate::project::glance::{budget_glance, budget_words, next_step, status_words};
@@ -148,6 +149,24 @@ pub fn show_document(state: &GoalState, head: Head, markdown: bool) -> String {
                 lease.holder, lease.expires_at
             );
         }
+        if task.round > 0 {
+            let _ = writeln!(out, "  - reopened in fix round {}", task.round);
+        }
+        if let Some(failure) = task
+            .last_failure
+            .as_deref()
+            .filter(|_| task.status != TaskStatus::Done)
+        {
+            let _ = writeln!(out, "  - last failure: {failure}");
+            let printed = task
+                .runs
+                .last()
+                .and_then(|run| run.finished.as_ref())
+                .map_or("", |finished| finished.last_lines.as_str());
+            for line in printed.lines() {
+                let _ = writeln!(out, "    > {line}");
+            }
+        }
         for evidence in &task.evidence {
             let artifact = evidence
                 .artifact
@@ -158,6 +177,22 @@ pub fn show_document(state: &GoalState, head: Head, markdown: bool) -> String {
     }
     if state.tasks.tasks().is_empty() {
         let _ = writeln!(out, "No tasks yet.");
+    }
+    if !state.rounds.is_empty() {
+        out.push('\n');
+        out.push_str(&heading(2, "Fix rounds"));
+        for record in &state.rounds {
+            let round = &record.started;
+            let _ = writeln!(
+                out,
+                "- Round {} ({}, {}): {}; reopened {}",
+                round.round,
+                round.cause.name(),
+                record.at,
+                round.reason,
+                round.tasks.join(", ")
+            );
+        }
     }
     out.push('\n');
     out.push_str(&heading(2, "Artifacts"));

@@ -114,6 +114,17 @@ pub fn sentence(event: &Event) -> String {
                 .unwrap_or_default()
         ),
         Event::TaskRetried(e) => format!("{} will be retried: {}", e.task_id, e.reason),
+        Event::RoundStarted(e) => format!(
+            "fix round {} started ({}): {}; reopened {}",
+            e.round,
+            e.cause.name(),
+            e.reason,
+            e.tasks
+                .iter()
+                .map(|task| task.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         Event::TaskLeased(e) => format!(
             "{} leased by {} until {}",
             e.task_id, e.holder, e.expires_at
@@ -162,9 +173,13 @@ pub fn sentence(event: &Event) -> String {
             e.note
         ),
         Event::AgentStarted(e) => format!(
-            "{} agent started on {} (attempt {}, pid {}) from {}",
+            "{} agent started on {} ({}attempt {}, pid {}) from {}",
             e.agent,
             e.task_id,
+            match e.round {
+                0 => String::new(),
+                round => format!("fix round {round}, "),
+            },
             e.attempt,
             e.pid,
             short(&e.start_commit)

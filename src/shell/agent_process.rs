@@ -12,6 +12,9 @@ use crate::log::artifacts::{ArtifactRef, ArtifactStore};
 use crate::shell::agent::{AgentReport, Dialect, Invocation, UsageReader};
 use crate::shell::process::{Capture, Ending, Exit, ProcessError, Spec};
 
+/// How many of a stream's last lines a failed run keeps (from at most 4 KiB).
+const AGENT_TAIL_LINES: usize = 20;
+
 /// The most bytes of one transcript stream kept; the rest is counted and flagged as truncated.
 pub const MAX_TRANSCRIPT_BYTES: u64 = 64 << 20;
 
@@ -30,7 +33,8 @@ pub struct Ended {
     pub leftovers_killed: u32,
     /// How many processes would not die.
     pub leftovers_survived: u32,
-    /// The last lines the agent printed on stderr, then stdout (for failure messages).
+    /// The last lines the agent printed on stderr, else stdout (for failure messages, the
+    /// status view and the next attempt's prompt).
     pub last_lines: String,
     pub report: AgentReport,
 }
@@ -147,7 +151,7 @@ impl Usage {
         };
         let last_lines = [&exit.stderr, &exit.stdout]
             .iter()
-            .map(|captured| captured.tail.last_lines(5))
+            .map(|captured| captured.tail.last_lines(AGENT_TAIL_LINES))
             .find(|lines| !lines.is_empty())
             .unwrap_or_default();
         Ok(Ended {

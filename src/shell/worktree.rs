@@ -75,12 +75,15 @@ pub struct Placement<'a> {
     pub dependency_branches: &'a [String],
     /// Returns the ref that keeps a previous attempt's work when the worktree is re-created.
     pub keep_ref: &'a str,
+    /// Returns the commit a fix round builds on (the slice's done work), with the
+    /// dependencies' branches merged on top; `None` starts from the base or the dependencies.
+    pub builds_on: Option<&'a str>,
     /// The agent CLI's own files, never committed as the agent's work.
     pub side_files: &'a [String],
 }
 
 /// Creates (or re-creates, clean) the worktree of a task, starting from its base or its
-/// dependencies' branches (merged in order).
+/// dependencies' branches (merged in order), or in a fix round from the work it had done.
 pub fn prepare(repo_root: &Path, placement: Placement<'_>) -> Result<Worktree, WorktreeError> {
     let Placement {
         path,
@@ -89,6 +92,7 @@ pub fn prepare(repo_root: &Path, placement: Placement<'_>) -> Result<Worktree, W
         base,
         dependency_branches,
         keep_ref,
+        builds_on,
         side_files,
     } = placement;
     if path.exists() {
@@ -100,9 +104,10 @@ pub fn prepare(repo_root: &Path, placement: Placement<'_>) -> Result<Worktree, W
             source,
         })?;
     }
-    let (start, merges) = match dependency_branches.split_first() {
-        Some((first, rest)) => (first.as_str(), rest),
-        None => (base, &[][..]),
+    let (start, merges) = match (builds_on, dependency_branches.split_first()) {
+        (Some(work), _) => (work, dependency_branches),
+        (None, Some((first, rest))) => (first.as_str(), rest),
+        (None, None) => (base, &[][..]),
     };
     checkout_fresh(repo_root, path, Some(branch), start)?;
     for dependency in merges {

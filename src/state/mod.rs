@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::{
     Decision, Event, GateFinished, GoalId, IntegrationDecided, OracleChecked, Phase, PlanSource,
-    PlannerFellBack, RecordedEvent, ResultBuilt, ResultConflicted, ReviewRecorded, RunOptions,
-    TaskStatus, Timestamp,
+    PlannerFellBack, RecordedEvent, ResultBuilt, ResultConflicted, ReviewRecorded, RoundStarted,
+    RunOptions, TaskStatus, Timestamp,
 };
 use crate::log::artifacts::ArtifactRef;
 
@@ -55,6 +55,18 @@ pub struct GateRecord {
     pub seq: u64,
     /// Returns the run.
     pub run: GateFinished,
+}
+
+/// A fix round and the event that started it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoundRecord {
+    /// Returns the `seq` of its `round_started` event.
+    pub seq: u64,
+    /// Returns when it started.
+    pub at: Timestamp,
+    /// Returns the round.
+    pub started: RoundStarted,
 }
 
 /// How the goal was decomposed.
@@ -115,6 +127,9 @@ pub struct GoalState {
     pub gate_runs: Vec<GateRecord>,
     /// Returns the latest review.
     pub review: Option<ReviewRecorded>,
+    /// Returns the fix rounds, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rounds: Vec<RoundRecord>,
 }
 
 /// Why an event cannot apply to a goal.
@@ -140,6 +155,12 @@ pub enum Refusal {
     },
     #[error("goal {goal_id} cannot be verified yet: slices not done: {slices}; run `omk goal execute {goal_id}`")]
     SlicesNotDone { goal_id: GoalId, slices: String },
+    #[error("goal {goal_id} has had {previous} fix rounds: the next is round {}, not {round}", previous + 1)]
+    RoundOutOfOrder {
+        goal_id: GoalId,
+        round: u32,
+        previous: u32,
+    },
     #[error("goal {goal_id} cannot be accepted: {}", blockers.join("; "))]
     NotReadyToAccept {
         goal_id: GoalId,
@@ -203,6 +224,7 @@ impl GoalState {
             result_conflict: None,
             gate_runs: Vec::new(),
             review: None,
+            rounds: Vec::new(),
         })
     }
 
@@ -294,8 +316,13 @@ impl GoalState {
             Event::TaskTransitioned(moved) => {
                 self.check(Action::WorkOnTask)?;
                 self.check_may_start(moved.to)?;
-                self.tasks
-                    .transition(&moved.task_id, moved.from, moved.to, seq)?;
+                self.tasks.transition(
+                    &moved.task_id,
+                    moved.from,
+                    moved.to,
+                    moved.reason.as_deref(),
+                    seq,
+                )?;
             }
             Event::TaskRetried(retried) => {
                 self.check(Action::WorkOnTask)?;
@@ -337,6 +364,30 @@ impl GoalState {
                 seq,
                 run: finished.clone(),
             }),
+            Event::RoundStarted(round) => {
+                self.check(Action::StartRound)?;
+                let previous = u32::try_from(self.rounds.len()).unwrap_or(u32::MAX);
+                if round.round != previous.saturating_add(1) {
+                    return Err(Refusal::RoundOutOfOrder {
+                        goal_id: self.goal_id.clone(),
+                        round: round.round,
+                        previous,
+                    });
+                }
+                self.tasks.reopen(&round.tasks, round.round, seq)?;
+                if !self.status.is_live() {
+                    // A fix loop that stopped for a person goes on: its clock runs again.
+                    self.budget.start_clock(recorded.at);
+                }
+                self.phase = Phase::Executing;
+                self.status = GoalStatus::Executing;
+                self.outcome = None;
+                self.rounds.push(RoundRecord {
+                    seq,
+                    at: recorded.at,
+                    started: round.clone(),
+                });
+            }
             Event::BudgetExtended(extended) => {
                 self.check(Action::ExtendBudget)?;
                 self.budget.extend(&extended.added);

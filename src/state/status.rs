@@ -123,6 +123,8 @@ pub enum Action {
     EnterPhase(Phase),
     /// Start, finish, retry or lease a task.
     WorkOnTask,
+    /// Reopen slices for a fix round (`round_started`; `omk goal continue` starts one).
+    StartRound,
     /// Pause the goal (`omk goal pause`).
     Pause,
     /// Resume a paused or held goal (`omk goal resume`).
@@ -155,6 +157,7 @@ impl Action {
             Action::EnterPhase(Phase::Reviewing) => "review".to_owned(),
             Action::EnterPhase(phase) => format!("entering {}", phase.name()),
             Action::WorkOnTask => "task work".to_owned(),
+            Action::StartRound => "continue".to_owned(),
             Action::Pause => "pause".to_owned(),
             Action::Resume => "resume".to_owned(),
             Action::Cancel => "cancel".to_owned(),
@@ -175,6 +178,7 @@ impl Action {
             Action::Resume => " (resume needs a paused goal, or one held for budget, an external blocker or an infrastructure failure)",
             Action::EnterPhase(Phase::Executing) => " (execute needs a planned goal that is not paused)",
             Action::EditPlan => " (edit-plan needs a goal that is planned and has not started executing)",
+            Action::StartRound => " (continue needs a planned goal that is not paused or held, or one its fix loop stopped)",
             _ => "",
         }
     }
@@ -196,10 +200,11 @@ impl Action {
 }
 
 /// Every action, in the order refusal messages list them.
-const ALL_ACTIONS: [Action; 19] = [
+const ALL_ACTIONS: [Action; 20] = [
     Action::EnterPhase(Phase::Executing),
     Action::EnterPhase(Phase::Verifying),
     Action::EnterPhase(Phase::Reviewing),
+    Action::StartRound,
     Action::Accept,
     Action::Reject,
     Action::EditPlan,
@@ -247,6 +252,12 @@ pub fn permits(status: GoalStatus, phase: Phase, action: Action) -> bool {
                     | S::Cancelled
             ) && phase >= Phase::Executing
         }
+        // A round follows a failure: a slice that failed while executing, failed gates while
+        // verifying, blocking findings while reviewing, or a fix loop that stopped at its limit.
+        Action::StartRound => {
+            matches!(status, S::Executing | S::Verifying | S::Reviewing)
+                || status == S::BlockedOnHuman && phase >= Phase::Executing
+        }
         Action::Pause => status.is_live(),
         Action::Resume => matches!(
             status,
@@ -261,9 +272,8 @@ pub fn permits(status: GoalStatus, phase: Phase, action: Action) -> bool {
     }
 }
 
-/// Returns whether a live goal in `current` may move to `next`.
-///
-/// Forward one step at a time; back to executing from any later phase (a fix round).
+/// Returns whether a live goal in `current` may move to `next`: forward one step at a time.
+/// Back to executing is a fix round's move (`round_started`), which says what it reopens.
 fn phase_follows(current: Phase, next: Phase) -> bool {
     use Phase as P;
     matches!(
@@ -273,19 +283,24 @@ fn phase_follows(current: Phase, next: Phase) -> bool {
             | (P::Executing, P::Verifying)
             | (P::Verifying, P::Reviewing)
             | (P::Reviewing, P::Integrating)
-            | (P::Verifying | P::Reviewing | P::Integrating, P::Executing)
     )
+}
+
+/// Returns whether `omk goal continue` may drive a goal in `status` (last in `phase`): a
+/// planned goal that is live, or one its fix loop stopped for a person to decide.
+pub fn continue_allowed(status: GoalStatus, phase: Phase) -> bool {
+    status.is_live() && phase >= Phase::Planning
+        || status == GoalStatus::BlockedOnHuman && phase >= Phase::Executing
 }
 
 /// Returns the operator commands a goal in `status` (last in `phase`) permits, for messages.
 pub fn operator_commands(status: GoalStatus, phase: Phase) -> Vec<String> {
     ALL_ACTIONS
         .into_iter()
-        .filter(|action| action.is_operator_command() && permits(status, phase, *action))
-        // Back to executing from a later phase is a fix round's move, which `omk goal execute`
-        // does not make: it starts a planned goal's wave or runs the next one.
         .filter(|action| {
-            *action != Action::EnterPhase(Phase::Executing) || phase <= Phase::Executing
+            action.is_operator_command() && permits(status, phase, *action)
+                // `continue` drives every step of the loop, a round being only one of them.
+                || *action == Action::StartRound && continue_allowed(status, phase)
         })
         .map(Action::command)
         .collect()
@@ -351,6 +366,7 @@ fn action_label(action: Action) -> String {
         Action::CheckOracle => "oracle".to_owned(),
         Action::Plan => "plan tasks".to_owned(),
         Action::WorkOnTask => "task work".to_owned(),
+        Action::StartRound => "fix round".to_owned(),
         Action::Conclude => "conclude".to_owned(),
         Action::FailInfra => "fail infra".to_owned(),
         Action::Record => "record".to_owned(),
@@ -383,16 +399,29 @@ mod tests {
     }
 
     #[test]
-    fn phases_move_forward_one_step_or_back_to_executing() {
-        let live = |phase| {
-            permits(
-                GoalStatus::live(phase),
-                phase,
-                Action::EnterPhase(Phase::Executing),
-            )
-        };
-        assert!(live(Phase::Planning) && live(Phase::Verifying) && live(Phase::Integrating));
-        assert!(!live(Phase::Intake) && !live(Phase::Executing));
+    fn phases_move_forward_one_step_and_back_only_in_a_fix_round() {
+        let live = |phase, action| permits(GoalStatus::live(phase), phase, action);
+        let execute = Action::EnterPhase(Phase::Executing);
+        assert!(live(Phase::Planning, execute));
+        assert!(!live(Phase::Intake, execute) && !live(Phase::Verifying, execute));
+        assert!(
+            live(Phase::Verifying, Action::StartRound)
+                && live(Phase::Reviewing, Action::StartRound)
+        );
+        assert!(
+            !live(Phase::Integrating, Action::StartRound)
+                && !live(Phase::Planning, Action::StartRound)
+        );
+        assert!(permits(
+            GoalStatus::BlockedOnHuman,
+            Phase::Verifying,
+            Action::StartRound
+        ));
+        assert!(!permits(
+            GoalStatus::BlockedOnHuman,
+            Phase::Intake,
+            Action::StartRound
+        ));
         assert!(!permits(
             GoalStatus::Planning,
             Phase::Planning,

@@ -57,6 +57,16 @@ pub struct Task {
     /// Why its last attempt failed, as its retry recorded it: what the next attempt is told.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_failure: Option<String>,
+    /// The fix round that last reopened it (0: none did).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub round: u32,
+    /// The commit its reopened attempt builds on: the head of the work it had done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reopened_from: Option<String>,
+}
+
+fn is_zero(count: &u32) -> bool {
+    *count == 0
 }
 
 /// The tasks of a goal, in plan order.
@@ -111,6 +121,10 @@ pub enum GraphError {
     AgentNotRunning { id: TaskId, status: &'static str },
     #[error("task `{id}` has no agent run to record this against")]
     NoAgentRun { id: TaskId },
+    #[error("a fix round must reopen at least one slice")]
+    EmptyRound,
+    #[error("task `{id}` cannot be reopened for a fix round: it is {status}, and only a done, failed or blocked slice can be")]
+    NotReopenable { id: TaskId, status: &'static str },
 }
 
 impl TaskGraph {
@@ -183,16 +197,19 @@ impl TaskGraph {
             runs: Vec::new(),
             updated_seq: seq,
             last_failure: None,
+            round: 0,
+            reopened_from: None,
         }));
         Ok(())
     }
 
-    /// Moves task `id` from `from` to `to`, as recorded at `seq`.
+    /// Moves task `id` from `from` to `to` for `reason`, as recorded at `seq`.
     pub fn transition(
         &mut self,
         id: &str,
         from: TaskStatus,
         to: TaskStatus,
+        reason: Option<&str>,
         seq: u64,
     ) -> Result<(), GraphError> {
         let task = self.get(id).ok_or_else(|| unknown(id))?;
@@ -217,6 +234,62 @@ impl TaskGraph {
         task.status = to;
         task.lease = None;
         task.updated_seq = seq;
+        if matches!(to, TaskStatus::Failed | TaskStatus::Blocked) {
+            if let Some(reason) = reason {
+                task.last_failure = Some(reason.to_owned());
+            }
+        }
+        Ok(())
+    }
+
+    /// Reopens the slices `ids` for fix round `round`: each gets a fresh set of retries and
+    /// builds on the work it had done; the controller's wave task is open again with them.
+    pub fn reopen(&mut self, ids: &[TaskId], round: u32, seq: u64) -> Result<(), GraphError> {
+        if ids.is_empty() {
+            return Err(GraphError::EmptyRound);
+        }
+        for (index, id) in ids.iter().enumerate() {
+            if ids[..index].contains(id) {
+                return Err(GraphError::DuplicateId { id: id.clone() });
+            }
+            let task = self.get(id).ok_or_else(|| unknown(id))?;
+            let reopenable = task.spec.kind == TaskKind::Implementation
+                && matches!(
+                    task.status,
+                    TaskStatus::Done | TaskStatus::Failed | TaskStatus::Blocked
+                );
+            if !reopenable {
+                return Err(GraphError::NotReopenable {
+                    id: id.clone(),
+                    status: task.status.name(),
+                });
+            }
+        }
+        for task in &mut self.tasks {
+            let reopened = ids.contains(&task.spec.id);
+            let wave =
+                task.spec.kind == TaskKind::AgentExecution && task.status == TaskStatus::Done;
+            if !reopened && !wave {
+                continue;
+            }
+            if reopened {
+                task.reopened_from = match task.status {
+                    TaskStatus::Done => task
+                        .runs
+                        .iter()
+                        .rev()
+                        .find_map(|run| run.changes.as_ref())
+                        .map(|changes| changes.head_commit.clone()),
+                    _ => None,
+                };
+                task.round = round;
+                task.retries = 0;
+                task.last_failure = None;
+            }
+            task.status = TaskStatus::Pending;
+            task.lease = None;
+            task.updated_seq = seq;
+        }
         Ok(())
     }
 
@@ -557,18 +630,18 @@ mod tests {
         use TaskStatus::*;
         let mut graph = TaskGraph::from_specs(&[spec("a", &[]), spec("b", &["a"])]).unwrap();
         assert!(matches!(
-            graph.transition("b", Pending, Running, 1),
+            graph.transition("b", Pending, Running, None, 1),
             Err(GraphError::DependencyNotDone { .. })
         ));
         assert!(matches!(
-            graph.transition("a", Running, Done, 1),
+            graph.transition("a", Running, Done, None, 1),
             Err(GraphError::StaleStatus { .. })
         ));
         assert!(matches!(
-            graph.transition("a", Pending, Done, 1),
+            graph.transition("a", Pending, Done, None, 1),
             Err(GraphError::IllegalTransition { .. })
         ));
-        graph.transition("a", Pending, Running, 1).unwrap();
+        graph.transition("a", Pending, Running, None, 1).unwrap();
         graph
             .lease(
                 "a",
@@ -579,7 +652,7 @@ mod tests {
                 2,
             )
             .unwrap();
-        graph.transition("a", Running, Failed, 3).unwrap();
+        graph.transition("a", Running, Failed, None, 3).unwrap();
         assert_eq!(
             graph.get("a").unwrap().lease,
             None,
@@ -593,8 +666,8 @@ mod tests {
             ),
             (Pending, 1)
         );
-        graph.transition("a", Pending, Running, 5).unwrap();
-        graph.transition("a", Running, Failed, 6).unwrap();
+        graph.transition("a", Pending, Running, None, 5).unwrap();
+        graph.transition("a", Running, Failed, None, 6).unwrap();
         assert_eq!(
             graph.retry("a", "it failed", 7).unwrap_err(),
             GraphError::RetriesExhausted {
@@ -602,8 +675,8 @@ mod tests {
                 max_retries: 1
             }
         );
-        graph.transition("a", Failed, Cancelled, 8).unwrap();
-        assert!(graph.transition("a", Cancelled, Pending, 9).is_err());
+        graph.transition("a", Failed, Cancelled, None, 8).unwrap();
+        assert!(graph.transition("a", Cancelled, Pending, None, 9).is_err());
         assert_eq!(graph.startable().count(), 0);
         assert_eq!(graph.required_not_done().count(), 2);
     }

@@ -8,13 +8,14 @@
 use serde::Serialize;
 
 use crate::event::{Decision, TaskStatus};
+use crate::state::commands::{GoalCommand, LoopMove};
 use crate::state::{GateRecord, GoalState, GoalStatus};
 
 /// What kind of thing keeps a goal from `ready`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BlockerKind {
-    /// The goal ended (cancelled, failed, blocked) before its result was judged.
+    /// The goal is paused, held or ended (cancelled, rejected, blocked) before its result was judged.
     GoalEnded,
     /// A slice's branch does not merge into the result branch.
     ResultConflict,
@@ -160,10 +161,12 @@ pub fn verdict(state: &GoalState) -> Verdict {
         None => verdict.blockers.push(blocker(
             BlockerKind::NotAccepted,
             "the integrator has not accepted it".to_owned(),
-            format!(
-                "omk goal accept {} --summary '…' (once every other blocker is gone)",
-                state.goal_id
-            ),
+            if state.status == GoalStatus::Integrating {
+                format!("omk goal accept {} --summary '…'", state.goal_id)
+            } else {
+                "nothing to do yet: the integrator decides once every other blocker is gone"
+                    .to_owned()
+            },
         )),
     }
     verdict.ready = verdict.blockers.is_empty();
@@ -174,30 +177,22 @@ pub fn verdict(state: &GoalState) -> Verdict {
 pub fn verdict_before_acceptance(state: &GoalState) -> Verdict {
     let id = &state.goal_id;
     let mut blockers = Vec::new();
-    if matches!(
-        state.status,
-        GoalStatus::Cancelled
-            | GoalStatus::NotReady
-            | GoalStatus::BlockedOnHuman
-            | GoalStatus::BlockedOnExternal
-            | GoalStatus::NeedsMoreBudget
-            | GoalStatus::FailedInfra
-    ) {
+    let held = !state.status.is_live() && state.status != GoalStatus::Ready;
+    if held {
         let reason = state
             .outcome
             .as_ref()
-            .map_or(String::new(), |outcome| outcome.reason.clone());
+            .map_or(String::new(), |outcome| format!(": {}", outcome.reason));
         blockers.push(blocker(
             BlockerKind::GoalEnded,
-            format!("the goal is {}: {reason}", state.status),
-            format!("omk goal status {id}"),
+            format!("the goal is {}{reason}", state.status),
+            held_step(state),
         ));
         // Nothing more can be done in a cancelled or failed goal, or before a human decides:
         // the other blockers would only list steps (verify, review) that are not open.
-        if matches!(
-            state.status,
-            GoalStatus::Cancelled | GoalStatus::NotReady | GoalStatus::BlockedOnHuman
-        ) {
+        if state.status.is_final()
+            || state.next_move() == LoopMove::Stop && state.status == GoalStatus::BlockedOnHuman
+        {
             return Verdict {
                 ready: false,
                 status: state.status,
@@ -205,6 +200,69 @@ pub fn verdict_before_acceptance(state: &GoalState) -> Verdict {
             };
         }
     }
+    blockers.extend(evidence_blockers(state));
+    for task in state.tasks.required_not_done() {
+        blockers.push(blocker(
+            BlockerKind::TaskNotDone,
+            format!("required task `{}` is {}", task.spec.id, task.status.name()),
+            match task.status {
+                TaskStatus::Failed | TaskStatus::Blocked => step_for(
+                    state,
+                    GoalCommand::Continue,
+                    format!(
+                        "omk goal continue {id} (a fix round retries `{}` with its failure)",
+                        task.spec.id
+                    ),
+                ),
+                _ => format!("omk goal status {id}"),
+            },
+        ));
+    }
+    match &state.review {
+        None => blockers.push(blocker(
+            BlockerKind::ReviewMissing,
+            "the change has not been reviewed".to_owned(),
+            step_for(state, GoalCommand::Review, format!("omk goal review {id}")),
+        )),
+        Some(review) if !review.passed => blockers.push(blocker(
+            BlockerKind::ReviewFailed,
+            format!(
+                "the review found {} blocking {} (artifact {})",
+                review.blocking,
+                if review.blocking == 1 {
+                    "finding"
+                } else {
+                    "findings"
+                },
+                review.findings_artifact
+            ),
+            step_for(
+                state,
+                GoalCommand::Continue,
+                format!("omk goal continue {id} (a fix round hands the slices the findings)"),
+            ),
+        )),
+        Some(_) => {}
+    }
+    if held {
+        // A held goal takes no step before the one that lifts the hold.
+        let step = held_step(state);
+        for blocker in &mut blockers {
+            blocker.next_step.clone_from(&step);
+        }
+    }
+    Verdict {
+        ready: blockers.is_empty(),
+        status: state.status,
+        blockers,
+    }
+}
+
+/// Returns what keeps the claimed tree from counting: no tree, a conflict, no change, and each
+/// required gate whose latest run on it is missing, stale, failed or on a dirty checkout.
+pub fn evidence_blockers(state: &GoalState) -> Vec<Blocker> {
+    let id = &state.goal_id;
+    let mut blockers = Vec::new();
     match (&state.result, &state.result_conflict) {
         (_, Some(conflict)) => blockers.push(blocker(
             BlockerKind::ResultConflict,
@@ -222,7 +280,7 @@ pub fn verdict_before_acceptance(state: &GoalState) -> Verdict {
         (None, None) => blockers.push(blocker(
             BlockerKind::NoClaimedTree,
             "no result branch has been built".to_owned(),
-            format!("omk goal verify {id}"),
+            step_for(state, GoalCommand::Verify, format!("omk goal verify {id}")),
         )),
         (Some(result), None) if result.base_tree.as_ref() == Some(&result.tree) => {
             blockers.push(blocker(
@@ -251,7 +309,7 @@ pub fn verdict_before_acceptance(state: &GoalState) -> Verdict {
                         short(&run.target.commit),
                         short(&result.commit)
                     ),
-                    format!("omk goal verify {id}"),
+                    step_for(state, GoalCommand::Verify, format!("omk goal verify {id}")),
                 ));
             } else if !run.passed() {
                 let how = if run.timed_out {
@@ -262,14 +320,25 @@ pub fn verdict_before_acceptance(state: &GoalState) -> Verdict {
                 };
                 blockers.push(blocker(
                     BlockerKind::GateFailed,
-                    format!("gate `{}` {how} on {} (output: artifact {})", run.gate, short(&run.target.commit), run.output),
-                    format!("fix the failure (a new goal, or re-execute the slice), then `omk goal verify {id}`"),
+                    format!(
+                        "gate `{}` {how} on {} (output: artifact {})",
+                        run.gate,
+                        short(&run.target.commit),
+                        run.output
+                    ),
+                    step_for(
+                        state,
+                        GoalCommand::Continue,
+                        format!(
+                            "omk goal continue {id} (a fix round hands the slices this output)"
+                        ),
+                    ),
                 ));
             } else if run.red_first && !failed_on_base(state, &run.gate) {
                 blockers.push(blocker(
                     BlockerKind::RedFirst,
                     format!("gate `{}` must fail on the base commit and pass on the goal's tree, but it did not fail on the base", run.gate),
-                    "make the gate test the change (a test that fails without it), then `omk goal verify`".to_owned(),
+                    step_for(state, GoalCommand::Continue, format!("omk goal continue {id} (a fix round asks for a test that fails without the change)")),
                 ));
             } else if run.target.dirty {
                 blockers.push(blocker(
@@ -278,7 +347,7 @@ pub fn verdict_before_acceptance(state: &GoalState) -> Verdict {
                         "gate `{}` passed on a checkout with uncommitted changes",
                         run.gate
                     ),
-                    format!("omk goal verify {id}"),
+                    step_for(state, GoalCommand::Verify, format!("omk goal verify {id}")),
                 ));
             }
         }
@@ -290,54 +359,44 @@ pub fn verdict_before_acceptance(state: &GoalState) -> Verdict {
             blockers.push(blocker(
                 BlockerKind::GateMissing,
                 "no required gate has run on the claimed tree".to_owned(),
-                format!("omk goal verify {id}"),
+                step_for(state, GoalCommand::Verify, format!("omk goal verify {id}")),
             ));
         }
     }
-    for task in state.tasks.required_not_done() {
-        blockers.push(blocker(
-            BlockerKind::TaskNotDone,
-            format!("required task `{}` is {}", task.spec.id, task.status.name()),
-            match task.status {
-                TaskStatus::Failed | TaskStatus::Blocked => format!(
-                    "inspect `{}` with `omk goal show {id}`; start a new goal for another attempt",
-                    task.spec.id
-                ),
-                _ => format!("omk goal status {id}"),
-            },
-        ));
+    blockers
+}
+
+/// Returns `step` when the goal accepts `command` now, or else the step that gets it there.
+fn step_for(state: &GoalState, command: GoalCommand, step: String) -> String {
+    let id = &state.goal_id;
+    if state.check_command(command).is_ok() {
+        step
+    } else if state.check_command(GoalCommand::Continue).is_ok() {
+        format!("omk goal continue {id} (it runs every step up to this one)")
+    } else {
+        format!("nothing to do yet: see `omk goal status {id}`")
     }
-    match &state.review {
-        None => blockers.push(blocker(
-            BlockerKind::ReviewMissing,
-            "the change has not been reviewed".to_owned(),
-            format!("omk goal review {id}"),
-        )),
-        Some(review) if !review.passed => blockers.push(blocker(
-            BlockerKind::ReviewFailed,
-            format!(
-                "the review found {} blocking {} (artifact {})",
-                review.blocking,
-                if review.blocking == 1 {
-                    "finding"
-                } else {
-                    "findings"
-                },
-                review.findings_artifact
-            ),
-            format!("fix them, re-execute, then `omk goal review {id}`"),
-        )),
-        Some(_) => {}
-    }
-    Verdict {
-        ready: blockers.is_empty(),
-        status: state.status,
-        blockers,
+}
+
+/// Returns the step that lifts the hold on a goal that is paused, held or ended.
+fn held_step(state: &GoalState) -> String {
+    let id = &state.goal_id;
+    match state.status {
+        GoalStatus::Paused | GoalStatus::BlockedOnExternal | GoalStatus::FailedInfra => {
+            format!("omk goal resume {id}")
+        }
+        GoalStatus::NeedsMoreBudget => format!(
+            "omk goal budget-add {id} --time 1h (or --tokens/--usd), then omk goal resume {id}"
+        ),
+        GoalStatus::BlockedOnHuman if state.next_move() != LoopMove::Stop => {
+            format!("omk goal continue {id} (another fix round), or omk goal cancel {id}")
+        }
+        _ => format!("nothing to do: see `omk goal status {id}`"),
     }
 }
 
 /// Returns whether the latest baseline run of `gate` failed.
-fn failed_on_base(state: &GoalState, gate: &str) -> bool {
+pub fn failed_on_base(state: &GoalState, gate: &str) -> bool {
     state
         .gate_runs
         .iter()

@@ -340,6 +340,12 @@ fn a_retry_succeeds_from_a_clean_worktree() {
         (slice["status"].as_str(), slice["retries"].as_u64()),
         (Some("done"), Some(1))
     );
+    // Issue 11: the retry waited (1s, jittered over 0.5s to 1.5s), and the log says how long.
+    let (_, timeline, _) = repo.run(&["replay", "latest"]);
+    let said = "slice-1 will be retried in ";
+    let at = timeline.find(said).unwrap_or_else(|| panic!("{timeline}")) + said.len();
+    let wait: f64 = timeline[at..].split_once('s').unwrap().0.parse().unwrap();
+    assert!((0.5..=1.5).contains(&wait), "{wait}");
     assert_eq!(slice["runs"][0]["finished"]["exit_code"], 4);
     // The failed attempt's edit did not leak into the retry: one commit, from the base.
     assert_eq!(
@@ -1089,11 +1095,24 @@ else touch "$marker"; echo '{"type":"result","subtype":"success","is_error":true
         agent,
     ]);
     assert_eq!(code, 0, "{stdout}{stderr}");
+    // The wait is 5s spread by jitter over 2.5s to 7.5s, and recorded in the log.
+    let said = "slice-1: pending (the provider rate-limited the agent (exit status 0): API Error: 429 rate_limit_error; omk starts it again in ";
+    let at = stderr.find(said).unwrap_or_else(|| panic!("{stderr}")) + said.len();
+    let (wait, rest) = stderr[at..].split_once('s').unwrap();
+    assert!(rest.starts_with(" without spending a retry)"), "{stderr}");
+    let wait: f64 = wait.parse().unwrap();
+    assert!((2.5..=7.5).contains(&wait), "{wait}");
     assert!(
-        stderr.contains("slice-1: pending (the provider rate-limited the agent (exit status 0): API Error: 429 rate_limit_error; omk starts it again in 5s without spending a retry)"),
-        "{stderr}"
+        started.elapsed() >= Duration::from_secs_f64(wait),
+        "it waited"
     );
-    assert!(started.elapsed() >= Duration::from_secs(5), "it waited");
+    let (_, timeline, _) = repo.run(&["replay", "latest"]);
+    assert!(
+        timeline.contains(&format!(
+            "omk starts it again in {wait:.1}s without spending a retry"
+        )),
+        "{timeline}"
+    );
     let show = repo.show();
     let slice = task(&show, "slice-1");
     assert_eq!(slice["status"], "done");

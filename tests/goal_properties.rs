@@ -175,7 +175,7 @@ fn any_event() -> impl Strategy<Value = Event> {
             })),
         40 => (task.clone(), legal).prop_map(move |(task, moved)| transition(task, moved)),
         8 => (task.clone(), status.clone(), status).prop_map(move |(task, from, to)| transition(task, (from, to))),
-        8 => task.clone().prop_map(|task| Event::TaskRetried(TaskRetried { task_id: task.into(), reason: "again".to_owned() })),
+        8 => task.clone().prop_map(|task| Event::TaskRetried(TaskRetried { task_id: task.into(), reason: "again".to_owned(), backoff_ms: None })),
         8 => (task.clone(), 0u64..900).prop_map(|(task, secs)| Event::TaskLeased(TaskLeased {
             task_id: task.into(),
             holder: "42@host".to_owned(),

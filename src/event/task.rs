@@ -152,6 +152,10 @@ pub struct TaskRetried {
     pub task_id: TaskId,
     /// Returns why it is retried.
     pub reason: String,
+    /// How long omk waits before the retry starts (exponential, with jitter). Added in 0.1.0
+    /// with the fix loop; absent for a retry that starts at once (a crashed wave's task).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff_ms: Option<u64>,
 }
 
 /// `task_leased`: a process took (or renewed) the right to run a task until `expires_at`.

@@ -29,7 +29,7 @@ use crate::project::timeline::leftovers_clause;
 use crate::shell::agent::{Backend, FailureKind, RunIds};
 use crate::shell::agent_process::{agent_spec, Ended};
 use crate::shell::checkout::{checkout_print, CheckoutPrint};
-use crate::shell::clock::Clock;
+use crate::shell::clock::{jittered, Clock};
 use crate::shell::git::GitError;
 use crate::shell::interrupt::Interrupt;
 use crate::shell::lease::{Holder, Liveness};
@@ -164,6 +164,10 @@ struct Wave<'a> {
 const FIRST_BACKOFF: Duration = Duration::from_secs(5);
 /// The longest wait after a rate limit.
 const MAX_BACKOFF: Duration = Duration::from_secs(600);
+/// The wait before a failed task's first retry; each further retry doubles it.
+const FIRST_RETRY_WAIT: Duration = Duration::from_secs(1);
+/// The longest wait before a retry.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(60);
 /// How many rate limits in a row a task waits out before the next one counts as a failure.
 const MAX_RATE_LIMITS: u32 = 6;
 
@@ -269,6 +273,7 @@ impl Wave<'_> {
                     Event::TaskRetried(TaskRetried {
                         task_id: task_id.clone(),
                         reason: why.clone(),
+                        backoff_ms: None,
                     })
                 } else {
                     transition(
@@ -739,14 +744,17 @@ impl Wave<'_> {
     /// Appends `facts`, then moves the running task to `to` (retrying a failure while retries
     /// last and the goal is executing). A task no longer running keeps its status.
     fn settle(
-        &self,
+        &mut self,
         task_id: &TaskId,
         to: TaskStatus,
         reason: String,
         facts: Vec<Event>,
         retry: bool,
     ) -> Result<(), WaveError> {
-        self.goal.transact(self.clock.now(), |state| {
+        // Chosen once, so a decision repeated after a conflict records the wait it keeps.
+        let wait = self.retry_wait(task_id);
+        let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+        let (_, appended) = self.goal.transact(self.clock.now(), |state| {
             let mut events = facts.clone();
             let Some(task) = state
                 .tasks
@@ -769,11 +777,38 @@ impl Wave<'_> {
                 events.push(Event::TaskRetried(TaskRetried {
                     task_id: task_id.clone(),
                     reason: format!("attempt {} failed: {reason}", task.retries + 1),
+                    backoff_ms: Some(wait_ms),
                 }));
             }
             Ok(events)
         })?;
+        let retried = appended.iter().any(
+            |event| matches!(event, Event::TaskRetried(retried) if retried.task_id == *task_id),
+        );
+        if retried {
+            let rate_limits = self.backoff.get(task_id).map_or(0, |(_, times)| *times);
+            self.backoff.insert(
+                task_id.clone(),
+                (tokio::time::Instant::now() + wait, rate_limits),
+            );
+        }
         Ok(())
+    }
+
+    /// Returns how long the next retry of `task_id` waits: doubling from `FIRST_RETRY_WAIT`
+    /// with each retry it already had, up to `MAX_RETRY_WAIT`, with jitter.
+    fn retry_wait(&self, task_id: &TaskId) -> Duration {
+        let retries = self
+            .goal
+            .load()
+            .ok()
+            .and_then(|loaded| loaded.state.tasks.get(task_id).map(|task| task.retries))
+            .unwrap_or(0);
+        jittered(
+            FIRST_RETRY_WAIT
+                .saturating_mul(1 << retries.min(16))
+                .min(MAX_RETRY_WAIT),
+        )
     }
 
     /// Returns whether a pending task of this goal waits out a rate limit.
@@ -805,15 +840,17 @@ impl Wave<'_> {
             );
             return;
         }
-        let wait = FIRST_BACKOFF
-            .saturating_mul(1 << (times - 1).min(16))
-            .min(MAX_BACKOFF);
+        let wait = jittered(
+            FIRST_BACKOFF
+                .saturating_mul(1 << (times - 1).min(16))
+                .min(MAX_BACKOFF),
+        );
         self.backoff
             .insert(task_id.clone(), (tokio::time::Instant::now() + wait, times));
         settled.reason = format!(
-            "{}; omk starts it again in {}s without spending a retry",
+            "{}; omk starts it again in {:.1}s without spending a retry",
             settled.reason,
-            wait.as_secs()
+            wait.as_secs_f64()
         );
     }
 

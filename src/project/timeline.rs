@@ -113,7 +113,16 @@ pub fn sentence(event: &Event) -> String {
                 .map(|reason| format!(": {reason}"))
                 .unwrap_or_default()
         ),
-        Event::TaskRetried(e) => format!("{} will be retried: {}", e.task_id, e.reason),
+        Event::TaskRetried(e) => format!(
+            "{} will be retried{}: {}",
+            e.task_id,
+            e.backoff_ms.map_or(String::new(), |ms| format!(
+                " in {}.{}s",
+                ms / 1000,
+                ms % 1000 / 100
+            )),
+            e.reason
+        ),
         Event::RoundStarted(e) => format!(
             "fix round {} started ({}): {}; reopened {}",
             e.round,

@@ -82,6 +82,14 @@ pub fn new_event_ids(count: usize) -> Result<Vec<EventId>, InvalidEvent> {
         .collect()
 }
 
+/// Returns `wait` spread at random over 50% to 150% of itself, so that agents retried or
+/// rate-limited together do not all come back at the same instant.
+pub fn jittered(wait: std::time::Duration) -> std::time::Duration {
+    // The nonce's low bits are uniform enough for a spread, and need no random crate.
+    let per_mille = 500 + process_nonce() % 1001;
+    wait.saturating_mul(u32::try_from(per_mille).unwrap_or(1000)) / 1000
+}
+
 /// Returns a value unique to this call in this process: pid, nanoseconds and a counter mixed.
 #[allow(clippy::disallowed_methods)] // Only for uniqueness, never stored as time.
 fn process_nonce() -> u64 {

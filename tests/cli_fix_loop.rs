@@ -9,7 +9,8 @@ mod common;
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -44,8 +45,9 @@ impl Repo {
         self.dir.path()
     }
 
-    fn omk(&self, args: &[&str]) -> (i32, String, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_omk"))
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_omk"));
+        command
             .args(args)
             .current_dir(self.root())
             .env_remove("OMK_HOME")
@@ -54,9 +56,50 @@ impl Repo {
             .env(
                 "SCRIPTED_AGENT_STATE",
                 self.root().join(".git/scripted-agent-state"),
-            )
-            .output()
-            .unwrap();
+            );
+        command
+    }
+
+    /// Starts `omk goal run … --until-ready` in the background, its output discarded.
+    fn spawn_until_ready(&self) -> Child {
+        let agent = agent_cmd();
+        self.command(&[
+            "goal",
+            "run",
+            TWO_SLICES,
+            "--agent-cmd",
+            &agent,
+            "--until-ready",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+    }
+
+    /// Waits until the goal's log holds a line containing every one of `parts`.
+    fn wait_for_event(&self, parts: &[&str]) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            let logs = fs::read_dir(self.root().join(".omk/goals"))
+                .into_iter()
+                .flatten();
+            for goal in logs.flatten() {
+                let log = fs::read_to_string(goal.path().join("events.jsonl")).unwrap_or_default();
+                if log
+                    .lines()
+                    .any(|line| parts.iter().all(|part| line.contains(part)))
+                {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("no event with {parts:?} within 60s");
+    }
+
+    fn omk(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self.command(args).output().unwrap();
         (
             out.status.code().unwrap_or(-1),
             String::from_utf8(out.stdout).unwrap(),
@@ -309,5 +352,130 @@ slice-2 write src/parser.rs pub fn parse() -> usize { 0 }\n";
         runs[0]["started"]["start_commit"]
     );
     assert_eq!(show["state"]["status"], "integrating");
+    repo.assert_replay_intact();
+}
+
+/// A round whose agent is still at work when the person pauses: the loop stops with the goal
+/// paused; resumed, `continue` finishes the round where it stopped.
+#[test]
+fn a_pause_in_the_middle_of_a_round_holds_the_loop_and_continue_finishes_it() {
+    let script = format!("{WRONG_THEN_RIGHT}slice-2 on-run 2 sleep 30\n");
+    let repo = Repo::new(&script);
+    let mut run = repo.spawn_until_ready();
+    repo.wait_for_event(&["\"agent_started\"", "\"round\":1"]);
+    let (code, _, stderr) = repo.omk(&["goal", "pause", "latest", "--reason", "lunch"]);
+    assert_eq!(code, 0, "{stderr}");
+    let status = run.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "the loop stops for the pause");
+    let show = repo.show();
+    assert_eq!(show["state"]["status"], "paused");
+    assert_eq!(
+        task(&show, "slice-2")["status"],
+        "pending",
+        "its agent was stopped"
+    );
+
+    let (code, _, stderr) = repo.omk(&["goal", "continue"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("is paused: continue is not allowed"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("allowed now: resume, cancel, budget-add"),
+        "{stderr}"
+    );
+    assert_eq!(repo.omk(&["goal", "resume", "latest"]).0, 0);
+    let (code, stdout, stderr) = repo.omk(&["goal", "continue"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("is integrating after 1 fix round"),
+        "{stdout}"
+    );
+    repo.assert_replay_intact();
+}
+
+/// Cancelled while a round runs, the goal ends: nothing is left running and nothing resumes it.
+#[test]
+fn a_cancel_in_the_middle_of_a_round_ends_the_goal() {
+    let script = format!("{WRONG_THEN_RIGHT}slice-2 on-run 2 sleep 30\n");
+    let repo = Repo::new(&script);
+    let mut run = repo.spawn_until_ready();
+    repo.wait_for_event(&["\"agent_started\"", "\"round\":1"]);
+    assert_eq!(repo.omk(&["goal", "cancel", "latest"]).0, 0);
+    assert_eq!(run.wait().unwrap().code(), Some(1));
+    let show = repo.show();
+    assert_eq!(show["state"]["status"], "cancelled");
+    assert_eq!(task(&show, "slice-2")["status"], "cancelled");
+    let (code, stdout, _) = repo.omk(&["goal", "status"]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("next: nothing: the goal was cancelled"),
+        "{stdout}"
+    );
+    repo.assert_replay_intact();
+}
+
+/// omk killed outright in the middle of a round: its agent dies with it, and `continue`
+/// recovers the round's task and finishes the goal.
+#[test]
+fn continue_after_kill_9_in_the_middle_of_a_round_finishes_the_goal() {
+    let script = format!("{WRONG_THEN_RIGHT}slice-2 on-run 2 sleep 30\n");
+    let repo = Repo::new(&script);
+    let mut run = repo.spawn_until_ready();
+    repo.wait_for_event(&["\"agent_started\"", "\"round\":1"]);
+    run.kill().unwrap();
+    run.wait().unwrap();
+    let (code, stdout, stderr) = repo.omk(&["goal", "continue"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("omk: slice-2: recovered from a crashed wave"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("is integrating after 1 fix round"),
+        "{stdout}"
+    );
+    let show = repo.show();
+    let runs = task(&show, "slice-2")["runs"].as_array().unwrap();
+    assert_eq!(
+        runs.len(),
+        3,
+        "the first wave, the killed round attempt, its retry"
+    );
+    assert_eq!(runs[2]["started"]["round"], 1);
+    repo.assert_replay_intact();
+}
+
+/// A budget that runs out in the middle of the loop holds the goal; raised and resumed,
+/// `continue` finishes it.
+#[test]
+fn a_budget_spent_in_the_middle_of_the_loop_holds_the_goal_until_it_is_raised() {
+    let script = format!("{WRONG_THEN_RIGHT}slice-1 usage 50 50\nslice-2 usage 50 50\n");
+    let repo = Repo::new(&script);
+    // The first wave spends 200 tokens; the round's attempt 100 more, past the limit.
+    let (code, stdout, stderr) = repo.run_until_ready(&["--budget-tokens", "250"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stdout
+            .contains("stopped (needs_more_budget) after 1 fix round: the tokens budget is spent"),
+        "{stdout}"
+    );
+    let id = repo.show()["state"]["goal_id"].as_str().unwrap().to_owned();
+    assert!(
+        stdout.contains(&format!("next: omk goal budget-add {id} --time 1h (or --tokens/--usd), then omk goal resume {id}")),
+        "{stdout}"
+    );
+    assert_eq!(
+        repo.omk(&["goal", "budget-add", &id, "--tokens", "1000"]).0,
+        0
+    );
+    assert_eq!(repo.omk(&["goal", "resume", &id]).0, 0);
+    let (code, stdout, stderr) = repo.omk(&["goal", "continue", &id]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("is integrating after 1 fix round"),
+        "{stdout}"
+    );
     repo.assert_replay_intact();
 }

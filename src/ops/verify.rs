@@ -16,6 +16,7 @@ use crate::event::{
     Event, GateFinished, GateName, GateStarted, GateTarget, Phase, PhaseEntered, ResultBuilt,
     ResultConflicted, TaskId, TaskKind,
 };
+use crate::ops::wave::close_wave;
 use crate::plan::gates::GateSpec;
 use crate::plan::secrets::mask;
 use crate::shell::clock::Clock;
@@ -164,6 +165,8 @@ pub fn verify_goal(
     goal.transact(clock.now(), |state| {
         let mut events = vec![Event::ResultBuilt(built.clone())];
         if state.status == GoalStatus::Executing {
+            // A wave stopped before it closed (a budget hold, a crash) leaves its task open.
+            events.extend(close_wave(state));
             events.push(Event::PhaseEntered(PhaseEntered {
                 phase: Phase::Verifying,
             }));

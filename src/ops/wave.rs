@@ -945,36 +945,7 @@ impl Wave<'_> {
             if state.status != GoalStatus::Executing {
                 return Ok(Vec::new());
             }
-            // Until every slice is done the controller's task stays open: another wave may be
-            // at work, and a slice that failed every attempt leaves the goal executing, for a
-            // fix round (`omk goal continue`) to give it another go with its failure.
-            let all_done = state
-                .tasks
-                .tasks()
-                .iter()
-                .filter(|task| task.spec.kind == TaskKind::Implementation)
-                .all(|task| task.status == TaskStatus::Done);
-            let controller = state.tasks.tasks().iter().find(|task| {
-                task.spec.kind == TaskKind::AgentExecution && task.status == TaskStatus::Pending
-            });
-            let (true, Some(controller)) = (all_done, controller) else {
-                return Ok(Vec::new());
-            };
-            let id = &controller.spec.id;
-            Ok(vec![
-                transition(
-                    id,
-                    TaskStatus::Pending,
-                    TaskStatus::Running,
-                    "every slice is done".to_owned(),
-                ),
-                transition(
-                    id,
-                    TaskStatus::Running,
-                    TaskStatus::Done,
-                    "every slice is done with a commit on its branch".to_owned(),
-                ),
-            ])
+            Ok(close_wave(state))
         });
         match result {
             Ok((loaded, _)) => Ok(loaded),
@@ -1000,6 +971,40 @@ impl Wave<'_> {
             None => self.options.agent_timeout,
         }
     }
+}
+
+/// Returns the events that close the wave once every slice is done: the controller's own
+/// task, open until then, is done. Until then it stays open: another wave may be at work, and a
+/// slice that failed every attempt leaves the goal executing, for a fix round
+/// (`omk goal continue`) to give it another go with its failure.
+pub fn close_wave(state: &GoalState) -> Vec<Event> {
+    let all_done = state
+        .tasks
+        .tasks()
+        .iter()
+        .filter(|task| task.spec.kind == TaskKind::Implementation)
+        .all(|task| task.status == TaskStatus::Done);
+    let controller = state.tasks.tasks().iter().find(|task| {
+        task.spec.kind == TaskKind::AgentExecution && task.status == TaskStatus::Pending
+    });
+    let (true, Some(controller)) = (all_done, controller) else {
+        return Vec::new();
+    };
+    let id = &controller.spec.id;
+    vec![
+        transition(
+            id,
+            TaskStatus::Pending,
+            TaskStatus::Running,
+            "every slice is done".to_owned(),
+        ),
+        transition(
+            id,
+            TaskStatus::Running,
+            TaskStatus::Done,
+            "every slice is done with a commit on its branch".to_owned(),
+        ),
+    ]
 }
 
 /// Returns why a running task's lease is broken, or `None` while its holder may still be working.

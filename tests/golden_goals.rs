@@ -18,9 +18,9 @@ use omk::event::{
     AgentFinished, AgentStarted, BudgetExtended, BudgetLimits, ChangesRecorded, Conclusion,
     Decision, Event, Evidence, FindingSeverity, GateFinished, GateTarget, GoalCancelled,
     GoalConcluded, GoalPaused, GoalResumed, IntegrationDecided, Phase, PhaseEntered, PlanSource,
-    ResultBuilt, ReviewCheck, ReviewFinding, ReviewRecorded, RunMode, RunOptions, RunStarted,
-    TaskEvidenceRecorded, TaskLeased, TaskStatus, TaskTransitioned, TasksPlanned, Timestamp,
-    UsageRecorded,
+    ResultBuilt, ReviewCheck, ReviewFinding, ReviewRecorded, RoundCause, RoundStarted, RunMode,
+    RunOptions, RunStarted, TaskEvidenceRecorded, TaskLeased, TaskStatus, TaskTransitioned,
+    TasksPlanned, Timestamp, UsageRecorded,
 };
 use omk::log::writer::Expected;
 use omk::log::{ArtifactStore, EventId, LogPaths, LogReader, LogWriter, NewEvent};
@@ -34,7 +34,7 @@ use omk::project::to_json;
 use omk::store::StateDir;
 use serde_json::Value;
 
-const CASES: [&str; 7] = [
+const CASES: [&str; 8] = [
     "planned",
     "executing",
     "blocked",
@@ -42,6 +42,7 @@ const CASES: [&str; 7] = [
     "ready",
     "gate-failed",
     "stale",
+    "two-rounds",
 ];
 const GOAL: &str = "g-20261124-140000-000-gold";
 
@@ -152,7 +153,7 @@ fn history(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
             ));
             return batches;
         }
-        "ready" | "gate-failed" | "stale" => {
+        "ready" | "gate-failed" | "stale" | "two-rounds" => {
             batches.extend(verified(case, store));
             return batches;
         }
@@ -268,83 +269,15 @@ fn verified(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
         .into_iter()
         .enumerate()
     {
-        let at = 120 + index as i64 * 60;
-        let prompt = put(
-            &format!("{slice}/attempt-0/prompt.md"),
-            format!("Do {slice}").as_bytes(),
-        );
-        let stdout = put(
-            &format!("{slice}/attempt-0/stdout"),
-            b"{\"type\":\"result\",\"result\":\"done\"}\n",
-        );
-        let stderr = put(&format!("{slice}/attempt-0/stderr"), b"");
-        let diff = put(
-            &format!("{slice}/attempt-0/diff.patch"),
-            format!("--- a/{file}\n+++ b/{file}\n").as_bytes(),
-        );
         let head = format!("{:040x}", index + 1);
-        batches.push((
-            at,
-            vec![
-                moved(slice, TaskStatus::Pending, TaskStatus::Running),
-                Event::ArtifactRecorded(prompt.clone()),
-                Event::AgentStarted(AgentStarted {
-                    task_id: slice.into(),
-                    attempt: 0,
-                    round: 0,
-                    agent: "claude".to_owned(),
-                    argv: vec!["claude".to_owned(), "-p".to_owned(), "{prompt}".to_owned()],
-                    worktree: format!("/repo/.omk/goals/{GOAL}/worktrees/{slice}"),
-                    branch: format!("omk/{GOAL}/{slice}"),
-                    start_commit: BASE.to_owned(),
-                    pid: 4242,
-                    prompt: prompt.hash,
-                }),
-            ],
-        ));
-        batches.push((
-            at + 30,
-            vec![
-                Event::ArtifactRecorded(stdout.clone()),
-                Event::ArtifactRecorded(stderr.clone()),
-                Event::AgentFinished(AgentFinished {
-                    task_id: slice.into(),
-                    exit_code: Some(0),
-                    timed_out: false,
-                    interrupted: false,
-                    duration_ms: 30_000,
-                    stdout: stdout.hash,
-                    stderr: stderr.hash,
-                    limit_stop: None,
-                    claim: Some("done".to_owned()),
-                    transcript_truncated: false,
-                    leftovers_killed: 0,
-                    leftovers_survived: 0,
-                    last_lines: String::new(),
-                }),
-                Event::UsageRecorded(UsageRecorded {
-                    task_id: Some(slice.into()),
-                    input_tokens: Some(1000),
-                    output_tokens: Some(200),
-                    usd_micros: Some(50_000),
-                }),
-                Event::ArtifactRecorded(diff.clone()),
-                Event::ChangesRecorded(ChangesRecorded {
-                    task_id: slice.into(),
-                    start_commit: BASE.to_owned(),
-                    head_commit: head.clone(),
-                    commits: vec![head],
-                    committed_leftovers: true,
-                    changed_files: vec![file.to_owned()],
-                    insertions: 3,
-                    deletions: 1,
-                    diff: Some(diff.hash),
-                    diff_truncated: false,
-                    outside_write_set: vec![],
-                    widened: vec![],
-                }),
-                moved(slice, TaskStatus::Running, TaskStatus::Done),
-            ],
+        batches.extend(agent_run(
+            store,
+            slice,
+            file,
+            120 + index as i64 * 60,
+            0,
+            BASE,
+            &head,
         ));
     }
     batches.push((
@@ -403,7 +336,11 @@ fn verified(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
             }),
         ]
     };
-    let head_test = if case == "gate-failed" { 101 } else { 0 };
+    let head_test = if matches!(case, "gate-failed" | "two-rounds") {
+        101
+    } else {
+        0
+    };
     batches.push((
         360,
         [gate("test", BASE, true, 101), gate("fmt", BASE, true, 0)].concat(),
@@ -416,6 +353,10 @@ fn verified(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
         ]
         .concat(),
     ));
+    if case == "two-rounds" {
+        batches.extend(two_fix_rounds(store, &gate));
+        return batches;
+    }
     if case == "stale" {
         batches.push((
             480,
@@ -481,6 +422,221 @@ fn verified(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
         ));
     }
     batches
+}
+
+/// The rest of a goal whose `test` gate failed on its first result: a fix round reopens
+/// slice-1 with the gate's output, the gate fails again, a second round fixes it, and the
+/// review passes: the goal waits at `integrating` for the integrator.
+fn two_fix_rounds(
+    store: &ArtifactStore,
+    gate: &dyn Fn(&str, &str, bool, i32) -> Vec<Event>,
+) -> Vec<(i64, Vec<Event>)> {
+    let moved = |task: &str, from, to| {
+        Event::TaskTransitioned(TaskTransitioned {
+            task_id: task.into(),
+            from,
+            to,
+            reason: None,
+        })
+    };
+    let round = |round: u32, on: &str| {
+        Event::RoundStarted(RoundStarted {
+            round,
+            cause: RoundCause::GateFailed,
+            reason: "required gate `test` exited 101 on the result".to_owned(),
+            tasks: vec!["slice-1".into()],
+            feedback: format!(
+                "### Gate `test` exited 101\n\nCommand: `cargo test`, run on the goal's result (every slice merged) at {}.\n\nIts last output lines:\n\n```\ntest adds_two_numbers ... FAILED\ntest result: FAILED. 0 passed; 1 failed\n```",
+                &on[..12]
+            ),
+        })
+    };
+    let rebuilt = |commit: &str| {
+        vec![
+            moved("agent-execution", TaskStatus::Pending, TaskStatus::Running),
+            moved("agent-execution", TaskStatus::Running, TaskStatus::Done),
+            Event::ResultBuilt(ResultBuilt {
+                branch: format!("omk/{GOAL}/result"),
+                commit: commit.to_owned(),
+                tree: CLAIMED_TREE.to_owned(),
+                merged: vec!["slice-1".into(), "slice-2".into()],
+                base_tree: None,
+            }),
+            Event::PhaseEntered(PhaseEntered {
+                phase: Phase::Verifying,
+            }),
+        ]
+    };
+    let (first_fix, second_fix) = ("1a".repeat(20), "1b".repeat(20));
+    let (second_result, third_result) = ("2a".repeat(20), "2b".repeat(20));
+    let mut batches = vec![(600, vec![round(1, CLAIMED)])];
+    batches.extend(agent_run(
+        store,
+        "slice-1",
+        "src/cli/list.rs",
+        620,
+        1,
+        &format!("{:040x}", 1),
+        &first_fix,
+    ));
+    batches.push((700, rebuilt(&second_result)));
+    batches.push((
+        720,
+        [
+            gate("test", &second_result, false, 101),
+            gate("fmt", &second_result, false, 0),
+        ]
+        .concat(),
+    ));
+    batches.push((800, vec![round(2, &second_result)]));
+    batches.extend(agent_run(
+        store,
+        "slice-1",
+        "src/cli/list.rs",
+        820,
+        2,
+        &first_fix,
+        &second_fix,
+    ));
+    batches.push((900, rebuilt(&third_result)));
+    batches.push((
+        920,
+        [
+            gate("test", &third_result, false, 0),
+            gate("fmt", &third_result, false, 0),
+        ]
+        .concat(),
+    ));
+    let findings = store
+        .put("review/findings.json", "text/plain", b"[]\n")
+        .unwrap();
+    let mut review = vec![
+        Event::ArtifactRecorded(findings.clone()),
+        Event::ReviewRecorded(ReviewRecorded {
+            commit: third_result.clone(),
+            files_reviewed: 2,
+            blocking: 0,
+            passed: true,
+            findings: vec![],
+            findings_artifact: findings.hash,
+        }),
+        Event::PhaseEntered(PhaseEntered {
+            phase: Phase::Reviewing,
+        }),
+    ];
+    for task in ["local-verify", "security-review", "review"] {
+        review.push(moved(task, TaskStatus::Pending, TaskStatus::Running));
+        review.push(moved(task, TaskStatus::Running, TaskStatus::Done));
+    }
+    review.push(Event::PhaseEntered(PhaseEntered {
+        phase: Phase::Integrating,
+    }));
+    batches.push((980, review));
+    batches
+}
+
+/// Returns the batches of one agent run on `slice` that changed `file`: launched at `at` from
+/// `start` in fix round `round`, done 30 seconds later at commit `head`.
+fn agent_run(
+    store: &ArtifactStore,
+    slice: &str,
+    file: &str,
+    at: i64,
+    round: u32,
+    start: &str,
+    head: &str,
+) -> Vec<(i64, Vec<Event>)> {
+    let moved = |task: &str, from, to| {
+        Event::TaskTransitioned(TaskTransitioned {
+            task_id: task.into(),
+            from,
+            to,
+            reason: None,
+        })
+    };
+    let put = |name: &str, bytes: &[u8]| store.put(name, "text/plain", bytes).unwrap();
+    let label = match round {
+        0 => "attempt-0".to_owned(),
+        round => format!("round-{round}/attempt-0"),
+    };
+    let prompt = put(
+        &format!("{slice}/{label}/prompt.md"),
+        format!("Do {slice}").as_bytes(),
+    );
+    let stdout = put(
+        &format!("{slice}/{label}/stdout"),
+        b"{\"type\":\"result\",\"result\":\"done\"}\n",
+    );
+    let stderr = put(&format!("{slice}/{label}/stderr"), b"");
+    let diff = put(
+        &format!("{slice}/{label}/diff.patch"),
+        format!("--- a/{file}\n+++ b/{file}\n").as_bytes(),
+    );
+    vec![
+        (
+            at,
+            vec![
+                moved(slice, TaskStatus::Pending, TaskStatus::Running),
+                Event::ArtifactRecorded(prompt.clone()),
+                Event::AgentStarted(AgentStarted {
+                    task_id: slice.into(),
+                    attempt: 0,
+                    round,
+                    agent: "claude".to_owned(),
+                    argv: vec!["claude".to_owned(), "-p".to_owned(), "{prompt}".to_owned()],
+                    worktree: format!("/repo/.omk/goals/{GOAL}/worktrees/{slice}"),
+                    branch: format!("omk/{GOAL}/{slice}"),
+                    start_commit: start.to_owned(),
+                    pid: 4242,
+                    prompt: prompt.hash,
+                }),
+            ],
+        ),
+        (
+            at + 30,
+            vec![
+                Event::ArtifactRecorded(stdout.clone()),
+                Event::ArtifactRecorded(stderr.clone()),
+                Event::AgentFinished(AgentFinished {
+                    task_id: slice.into(),
+                    exit_code: Some(0),
+                    timed_out: false,
+                    interrupted: false,
+                    duration_ms: 30_000,
+                    stdout: stdout.hash,
+                    stderr: stderr.hash,
+                    limit_stop: None,
+                    claim: Some("done".to_owned()),
+                    transcript_truncated: false,
+                    leftovers_killed: 0,
+                    leftovers_survived: 0,
+                    last_lines: String::new(),
+                }),
+                Event::UsageRecorded(UsageRecorded {
+                    task_id: Some(slice.into()),
+                    input_tokens: Some(1000),
+                    output_tokens: Some(200),
+                    usd_micros: Some(50_000),
+                }),
+                Event::ArtifactRecorded(diff.clone()),
+                Event::ChangesRecorded(ChangesRecorded {
+                    task_id: slice.into(),
+                    start_commit: start.to_owned(),
+                    head_commit: head.to_owned(),
+                    commits: vec![head.to_owned()],
+                    committed_leftovers: true,
+                    changed_files: vec![file.to_owned()],
+                    insertions: 3,
+                    deletions: 1,
+                    diff: Some(diff.hash),
+                    diff_truncated: false,
+                    outside_write_set: vec![],
+                    widened: vec![],
+                }),
+                moved(slice, TaskStatus::Running, TaskStatus::Done),
+            ],
+        ),
+    ]
 }
 
 /// Builds the case's state directory in `home` (which must be empty).

@@ -10,6 +10,8 @@
 
 mod common;
 
+use common::agent_clis::{isolate, runnable, ModelStub, PRESETS};
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -902,159 +904,36 @@ fn an_error_in_the_agents_stream_fails_the_run_and_a_used_up_quota_holds_the_goa
     );
 }
 
-/// The model stub in `fixtures/stubs/`, running until dropped.
-struct ModelStub {
-    child: Child,
-    port: u16,
-}
-
-impl ModelStub {
-    /// Starts the stub: asked to act, it makes the agent write `path` with `content`.
-    fn start(path: &str, content: &str) -> ModelStub {
-        use std::io::BufRead;
-        let mut child = Command::new("python3")
-            .arg(format!(
-                "{}/fixtures/stubs/model-stub.py",
-                env!("CARGO_MANIFEST_DIR")
-            ))
-            .args(["--path", path, "--content", content])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut first = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
-        let port = first.trim().strip_prefix("port ").unwrap().parse().unwrap();
-        ModelStub { child, port }
-    }
-}
-
-impl Drop for ModelStub {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Returns whether `program` is on `PATH`.
-fn installed(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
-}
-
 /// Issue 18: each real agent CLI installed here runs through its preset end to end, pointed at
 /// the local model stub: it must edit in its worktree, leave the user's checkout alone, and
 /// have its usage read. A CLI that is not installed is skipped, saying so: CI installs none.
 #[test]
 fn installed_agent_clis_run_through_their_presets_against_a_local_model_stub() {
-    if !installed("python3") {
-        eprintln!("skipped: the model stub needs python3");
-        return;
-    }
     let mut ran = Vec::new();
-    for (preset, program, install) in [
-        (
-            "claude",
-            "claude",
-            "npm install -g @anthropic-ai/claude-code",
-        ),
-        ("aider", "aider", "pip install aider-chat"),
-        ("opencode", "opencode", "npm install -g opencode-ai"),
-        ("gemini", "gemini", "npm install -g @google/gemini-cli"),
-        (
-            "kimi",
-            "kimi",
-            "npm install -g @moonshot-ai/kimi-code (Node 22.19 or newer)",
-        ),
-    ] {
-        if !installed(program) {
-            eprintln!("skipped the {preset} preset: `{program}` is not on PATH ({install})");
-            continue;
-        }
-        let version = Command::new(program).arg("--version").output().ok();
-        let version = version.map_or(String::new(), |out| {
-            String::from_utf8_lossy(&out.stdout).into_owned()
-        });
-        if version.starts_with("kimi, version") {
-            eprintln!("skipped the kimi preset: `kimi` is the retired kimi-cli ({install})");
+    for (preset, program, install) in PRESETS {
+        if !runnable(preset, program, install) {
             continue;
         }
         let repo = Repo::new();
-        let stub = ModelStub::start("src/hello.txt", "hello from the stub");
+        let stub = ModelStub::start(&[
+            "--path",
+            "src/hello.txt",
+            "--content",
+            "hello from the stub",
+        ]);
         let home = tempfile::tempdir().unwrap();
-        let base = format!("http://127.0.0.1:{}", stub.port);
-        let opencode_config = home.path().join("opencode.json");
-        fs::write(
-            &opencode_config,
-            serde_json::json!({
-                "provider": {"stub": {
-                    "npm": "@ai-sdk/openai-compatible",
-                    "name": "Stub",
-                    "options": {"baseURL": format!("{base}/v1"), "apiKey": "stub-key"},
-                    "models": {"stub-model": {"name": "stub-model"}}
-                }},
-                "model": "stub/stub-model",
-                "autoupdate": false,
-                "share": "disabled"
-            })
-            .to_string(),
-        )
-        .unwrap();
-        // Each CLI gets only its own provider's settings: aider would pick Anthropic's API
-        // if it saw an Anthropic key.
-        let v1 = format!("{base}/v1");
-        let config = opencode_config.display().to_string();
-        let env: Vec<(&str, &str)> = match preset {
-            "claude" => vec![
-                ("ANTHROPIC_BASE_URL", base.as_str()),
-                ("ANTHROPIC_API_KEY", "stub-key"),
-                ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1"),
-                ("DISABLE_AUTOUPDATER", "1"),
-            ],
-            "aider" => vec![
-                ("OPENAI_API_BASE", v1.as_str()),
-                ("OPENAI_API_KEY", "stub-key"),
-                ("LITELLM_LOCAL_MODEL_COST_MAP", "True"),
-            ],
-            "gemini" => vec![
-                ("GEMINI_API_KEY", "stub-key"),
-                ("GOOGLE_GEMINI_BASE_URL", base.as_str()),
-            ],
-            "kimi" => vec![
-                ("KIMI_MODEL_NAME", "stub"),
-                ("KIMI_MODEL_API_KEY", "stub-key"),
-                ("KIMI_MODEL_PROVIDER_TYPE", "kimi"),
-                ("KIMI_MODEL_BASE_URL", v1.as_str()),
-            ],
-            _ => vec![("OPENCODE_CONFIG", config.as_str())],
-        };
-        // gemini-cli takes its API key only once told to use one.
-        fs::create_dir_all(home.path().join(".gemini")).unwrap();
-        fs::write(
-            home.path().join(".gemini/settings.json"),
-            r#"{"security":{"auth":{"selectedType":"gemini-api-key"}}}"#,
-        )
-        .unwrap();
-        let out = repo
-            .omk(&[
-                "goal",
-                "run",
-                "Add a hello file",
-                "--agent",
-                preset,
-                "--agent-timeout",
-                "180s",
-            ])
-            .env("HOME", home.path())
-            .env("KIMI_CODE_HOME", home.path().join(".kimi-code"))
-            .env_remove("ANTHROPIC_API_KEY")
-            .env_remove("OPENAI_API_KEY")
-            .env_remove("GEMINI_API_KEY")
-            .envs(env)
-            .output()
-            .unwrap();
+        let env = stub.environment(preset, home.path());
+        let mut command = repo.omk(&[
+            "goal",
+            "run",
+            "Add a hello file",
+            "--agent",
+            preset,
+            "--agent-timeout",
+            "180s",
+        ]);
+        isolate(&mut command, &env);
+        let out = command.output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(0), "{preset}: {stderr}");
         let show = repo.show();

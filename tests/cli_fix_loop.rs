@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::agent_clis::{isolate, runnable, ModelStub, PRESETS};
+
 use std::fs;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -478,4 +480,62 @@ fn a_budget_spent_in_the_middle_of_the_loop_holds_the_goal_until_it_is_raised() 
         "{stdout}"
     );
     repo.assert_replay_intact();
+}
+
+/// Each real agent CLI installed here, pointed at the local model stub, goes through a fix
+/// round unattended: the stub writes the wrong text until the request it answers quotes the
+/// failing gate's output, which only the fix round's prompt does.
+#[test]
+fn installed_agent_clis_fix_a_failing_gate_in_a_round() {
+    let mut ran = Vec::new();
+    for (preset, program, install) in PRESETS {
+        if !runnable(preset, program, install) {
+            continue;
+        }
+        let dir = common::git_repo(&[("src/lib.rs", "pub fn hello() {}\n")]);
+        let root = dir.path();
+        fs::write(
+            root.join("omk.toml"),
+            "[gates.hello]\ncommand = \"grep -q fixed-by-feedback src/hello.txt || { echo 'hello gate: src/hello.txt must say fixed-by-feedback'; exit 1; }\"\n",
+        )
+        .unwrap();
+        let stub = ModelStub::start(&[
+            "--path",
+            "src/hello.txt",
+            "--content",
+            "hello",
+            "--when",
+            "fixed-by-feedback",
+            "--fixed-content",
+            "fixed-by-feedback",
+        ]);
+        let home = tempfile::tempdir().unwrap();
+        let env = stub.environment(preset, home.path());
+        let mut command = Command::new(env!("CARGO_BIN_EXE_omk"));
+        command
+            .args(["goal", "run", "Add a hello file", "--agent", preset])
+            .args(["--agent-timeout", "180s", "--until-ready"])
+            .current_dir(root)
+            .env_remove("OMK_HOME")
+            .env_remove("OMK_TEST_NOW");
+        isolate(&mut command, &env);
+        let out = command.output().unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert_eq!(out.status.code(), Some(0), "{preset}: {stdout}{stderr}");
+        assert!(
+            stdout.contains("is integrating after 1 fix round"),
+            "{preset}: {stdout}{stderr}"
+        );
+        assert!(
+            stderr.contains(
+                "omk: fix round 1: required gate `hello` exited 1 on the result; reopening slice-1"
+            ),
+            "{preset}: {stderr}"
+        );
+        ran.push(preset);
+    }
+    eprintln!("ran for real: {ran:?}");
 }

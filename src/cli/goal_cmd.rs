@@ -256,11 +256,18 @@ pub(super) fn start_command(
                     next_step(state)
                 )
             } else {
+                let next = match (executes, args.until_ready) {
+                    (true, true) => format!(
+                        "running it until only your decision is left (at most {} fix rounds)",
+                        args.max_rounds
+                    ),
+                    (true, false) => "executing it now".to_owned(),
+                    (false, _) => format!("next: {}", next_step(state)),
+                };
                 format!(
-                    "planned goal {} in {}: {total} tasks; next: {}\n",
+                    "planned goal {} in {}: {total} tasks; {next}\n",
                     state.goal_id,
                     goal.dir().display(),
-                    next_step(state)
                 )
             };
             print_stdout(&line)?;

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: a fixed clock, event builders, whole-log I/O.
 #![allow(dead_code)] // Each test crate uses a different subset.
 
+pub mod agent_clis;
+
 use std::path::Path;
 
 use chrono::{DateTime, TimeZone, Utc};

@@ -539,3 +539,35 @@ fn installed_agent_clis_fix_a_failing_gate_in_a_round() {
     }
     eprintln!("ran for real: {ran:?}");
 }
+
+/// A review that finds a secret sends the slice that wrote it into a round with the finding
+/// (never the secret itself); the slice removes it and the goal reaches `integrating`.
+#[test]
+fn a_blocking_review_finding_reopens_the_slice_that_wrote_the_file() {
+    let script = "slice-1 write src/list.rs json\n\
+slice-1 write src/config.rs api_token = \"q8Zr2LwX9vK4mN7pT1sY6hJ3\"\n\
+slice-1 when-prompt review's write src/config.rs api_token = std::env::var(\"API_TOKEN\")\n\
+slice-2 write src/parser.rs pub fn parse() -> usize { 0 }\n";
+    let repo = Repo::new(script);
+    let (code, stdout, stderr) = repo.run_until_ready(&[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("omk: fix round 1: the review found 1 blocking finding; reopening slice-1 with that feedback"),
+        "{stderr}"
+    );
+    let show = repo.show();
+    let round = &show["state"]["rounds"][0]["started"];
+    assert_eq!(round["cause"], "review_failed");
+    let feedback = round["feedback"].as_str().unwrap();
+    assert!(
+        feedback.contains("- src/config.rs:1: a high-entropy value assigned to `api_token`"),
+        "{feedback}"
+    );
+    assert!(
+        !feedback.contains("q8Zr2"),
+        "the secret itself is never repeated"
+    );
+    assert_eq!(task(&show, "slice-2")["runs"].as_array().unwrap().len(), 1);
+    assert_eq!(show["state"]["review"]["passed"], true);
+    repo.assert_replay_intact();
+}

@@ -186,16 +186,25 @@ fn attribution(state: &GoalState, file: &str) -> Attribution {
         .iter()
         .filter(|task| task.spec.kind == TaskKind::Implementation)
     {
-        let Some(changes) = task.runs.last().and_then(|run| run.changes.as_ref()) else {
-            continue;
-        };
-        if !changes.changed_files.iter().any(|changed| changed == file) {
+        // A fix round builds on the slice's earlier work, so every run's changes count.
+        let changes: Vec<_> = task
+            .runs
+            .iter()
+            .filter_map(|run| run.changes.as_ref())
+            .collect();
+        if !changes
+            .iter()
+            .any(|changes| changes.changed_files.iter().any(|changed| changed == file))
+        {
             continue;
         }
         if allows(&task.spec.write_set, file) {
             return Attribution::Planned;
         }
-        if changes.widened.iter().any(|path| path == file) {
+        if changes
+            .iter()
+            .any(|changes| changes.widened.iter().any(|path| path == file))
+        {
             widened = Some(task.spec.id.to_string());
         }
     }

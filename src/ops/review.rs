@@ -186,12 +186,8 @@ fn attribution(state: &GoalState, file: &str) -> Attribution {
         .iter()
         .filter(|task| task.spec.kind == TaskKind::Implementation)
     {
-        // A fix round builds on the slice's earlier work, so every run's changes count.
-        let changes: Vec<_> = task
-            .runs
-            .iter()
-            .filter_map(|run| run.changes.as_ref())
-            .collect();
+        // A fix round builds on the slice's earlier work: all of it is on the branch.
+        let changes = task.work_on_branch();
         if !changes
             .iter()
             .any(|changes| changes.changed_files.iter().any(|changed| changed == file))

@@ -73,7 +73,10 @@ fn gate_feedback(state: &GoalState, candidates: &[TaskId]) -> (String, String, V
     let named = candidates
         .iter()
         .filter(|id| {
-            let files = changed_files(state, id);
+            let files = state
+                .tasks
+                .get(id)
+                .map_or(Vec::new(), |task| task.changed_files());
             failing
                 .iter()
                 .any(|run| files.iter().any(|file| mentions(&run.last_lines, file)))
@@ -159,17 +162,6 @@ fn slice_feedback(state: &GoalState, candidates: &[TaskId]) -> (String, String, 
         sections.join("\n\n"),
         candidates.to_vec(),
     )
-}
-
-/// Returns every file the slice's agent runs changed.
-fn changed_files(state: &GoalState, id: &str) -> Vec<String> {
-    state.tasks.get(id).map_or(Vec::new(), |task| {
-        task.runs
-            .iter()
-            .filter_map(|run| run.changes.as_ref())
-            .flat_map(|changes| changes.changed_files.iter().cloned())
-            .collect()
-    })
 }
 
 /// Returns whether gate output names `file`: its path, or its file name as a word (test

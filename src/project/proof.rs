@@ -146,28 +146,23 @@ pub fn proof(state: &GoalState, head: Head) -> Proof<'_> {
         .iter()
         .map(|task| {
             let last = task.runs.last();
-            let changes = last.and_then(|run| run.changes.as_ref());
+            // Oldest first: the work of every run the branch holds (a fix round builds on it).
+            let work: Vec<_> = task.work_on_branch().into_iter().rev().collect();
             TaskProof {
                 id: &task.spec.id,
                 title: &task.spec.title,
                 status: task.status,
                 required: task.spec.required,
                 branch: last.map(|run| run.started.branch.as_str()),
-                commits: changes
-                    .map(|changes| changes.commits.iter().map(String::as_str).collect())
-                    .unwrap_or_default(),
-                changed_files: changes
-                    .map(|changes| changes.changed_files.iter().map(String::as_str).collect())
-                    .unwrap_or_default(),
-                outside_write_set: changes
-                    .map(|changes| {
-                        changes
-                            .outside_write_set
-                            .iter()
-                            .map(String::as_str)
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                commits: work
+                    .iter()
+                    .flat_map(|changes| changes.commits.iter().map(String::as_str))
+                    .collect(),
+                changed_files: task.changed_files(),
+                outside_write_set: work
+                    .iter()
+                    .flat_map(|changes| changes.outside_write_set.iter().map(String::as_str))
+                    .collect(),
                 agent_runs: task.runs.len(),
                 evidence: &task.evidence,
                 claim: last

@@ -186,11 +186,9 @@ impl GoalState {
                 task.spec.kind == TaskKind::Implementation && task.status == TaskStatus::Done
             })
             .filter(|task| {
-                task.runs
+                task.changed_files()
                     .iter()
-                    .filter_map(|run| run.changes.as_ref())
-                    .flat_map(|changes| &changes.changed_files)
-                    .any(|changed| files.contains(&changed.as_str()))
+                    .any(|changed| files.contains(changed))
             })
             .map(|task| task.spec.id.clone())
             .collect();

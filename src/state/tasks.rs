@@ -69,6 +69,45 @@ fn is_zero(count: &u32) -> bool {
     *count == 0
 }
 
+impl Task {
+    /// Returns what the runs whose work is on the task's branch changed, newest first: the
+    /// last run's, then each earlier run a later one built on (a fix round starts from the
+    /// head of the work before it; a retry starts afresh, leaving its predecessor off).
+    pub fn work_on_branch(&self) -> Vec<&ChangesRecorded> {
+        let mut work = Vec::new();
+        let mut start: Option<&str> = None;
+        for run in self.runs.iter().rev() {
+            let Some(changes) = &run.changes else {
+                if start.is_none() {
+                    // The last run left nothing recorded yet: what is on the branch is older.
+                    start = Some(run.started.start_commit.as_str());
+                    continue;
+                }
+                break;
+            };
+            if start.is_some_and(|start| start != changes.head_commit) {
+                break;
+            }
+            work.push(changes);
+            start = Some(changes.start_commit.as_str());
+        }
+        work
+    }
+
+    /// Returns every file the work on the task's branch changed, in first-seen order.
+    pub fn changed_files(&self) -> Vec<&str> {
+        let mut files: Vec<&str> = Vec::new();
+        for changes in self.work_on_branch().into_iter().rev() {
+            for file in &changes.changed_files {
+                if !files.contains(&file.as_str()) {
+                    files.push(file);
+                }
+            }
+        }
+        files
+    }
+}
+
 /// The tasks of a goal, in plan order.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]

@@ -276,6 +276,19 @@ proptest! {
                     }
                 }
             }
+            // Every refusal names only commands the goal accepts (`allowed now` aside, which
+            // lists commands, not steps).
+            for verb in ["execute", "verify", "review", "continue", "edit-plan", "pause", "resume", "cancel", "budget-add", "accept", "reject"] {
+                let Err(refusal) = state.check_command(GoalCommand::from_verb(verb).unwrap()) else {
+                    continue;
+                };
+                let message = refusal.to_string();
+                let steps = message.split("; allowed now:").next().unwrap_or_default();
+                for (named, command) in named_commands(steps, GOAL) {
+                    let command = command.unwrap_or_else(|| panic!("`omk goal {named}` is not a goal command: {message}"));
+                    prop_assert!(state.check_command(command).is_ok(), "in {}: refusing {} names `{}`, which is refused too: {}", state.status, verb, named, message);
+                }
+            }
             // A refusal's "allowed now" list agrees with the checks: a listed command may
             // still wait on its own precondition (slices not done), never on the table.
             for name in operator_commands(state.status, state.phase) {

@@ -8,7 +8,7 @@
 use crate::event::{FindingSeverity, Phase, RoundCause, TaskId, TaskKind, TaskStatus};
 use crate::state::status::{continue_allowed, Action, GoalStatus};
 use crate::state::verdict::{evidence_blockers, BlockerKind};
-use crate::state::{GoalState, Refusal};
+use crate::state::{GoalState, Refusal, Task};
 
 /// A command a person runs on an existing goal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -233,23 +233,37 @@ impl GoalState {
         ) {
             return Err(self.refuse(Action::EnterPhase(Phase::Verifying)));
         }
-        let undone: Vec<&str> = self
+        let undone: Vec<&Task> = self
             .tasks
             .tasks()
             .iter()
             .filter(|task| {
                 task.spec.kind == TaskKind::Implementation && task.status != TaskStatus::Done
             })
-            .map(|task| task.spec.id.as_str())
             .collect();
         if undone.is_empty() {
-            Ok(())
-        } else {
-            Err(Refusal::SlicesNotDone {
-                goal_id: self.goal_id.clone(),
-                slices: undone.join(", "),
-            })
+            return Ok(());
         }
+        let id = &self.goal_id;
+        let failed = undone
+            .iter()
+            .any(|task| matches!(task.status, TaskStatus::Failed | TaskStatus::Blocked));
+        let next = match self.next_move() {
+            LoopMove::Round { .. } if failed => {
+                format!("run `omk goal continue {id}` (a fix round retries the failed ones with their failure)")
+            }
+            LoopMove::Execute => format!("run `omk goal execute {id}`"),
+            _ => format!("see `omk goal status {id}`"),
+        };
+        Err(Refusal::SlicesNotDone {
+            goal_id: id.clone(),
+            slices: undone
+                .iter()
+                .map(|task| format!("{} ({})", task.spec.id, task.status.name()))
+                .collect::<Vec<_>>()
+                .join(", "),
+            next,
+        })
     }
 
     /// A goal is reviewed after it was verified, and again later.

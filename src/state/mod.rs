@@ -153,8 +153,12 @@ pub enum Refusal {
         goal_id: GoalId,
         limits: Vec<&'static str>,
     },
-    #[error("goal {goal_id} cannot be verified yet: slices not done: {slices}; run `omk goal execute {goal_id}`")]
-    SlicesNotDone { goal_id: GoalId, slices: String },
+    #[error("goal {goal_id} cannot be verified yet: slices not done: {slices}; {next}")]
+    SlicesNotDone {
+        goal_id: GoalId,
+        slices: String,
+        next: String,
+    },
     #[error("goal {goal_id} has had {previous} fix rounds: the next is round {}, not {round}", previous + 1)]
     RoundOutOfOrder {
         goal_id: GoalId,

@@ -258,6 +258,17 @@ fn a_wrong_then_right_agent_reaches_integrating_after_one_fix_round() {
     assert!(timeline.contains("(fix round 1, attempt 0"), "{timeline}");
     repo.assert_replay_intact();
 
+    // A gate's or a task's output is one command away, by name.
+    let (code, output, _) = repo.omk(&["goal", "output", "slice-2"]);
+    assert_eq!(code, 0);
+    assert!(output.contains("\"result\":\"fixed\""), "{output}");
+    let (code, _, stderr) = repo.omk(&["goal", "output", "lint"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("has no output for `lint`: gates with output: json, parser; tasks with agent runs: slice-1, slice-2"),
+        "{stderr}"
+    );
+
     // Nothing is left for the loop: continue says so and changes nothing.
     let (code, stdout, _) = repo.omk(&["goal", "continue"]);
     assert_eq!(code, 0, "{stdout}");

@@ -1,5 +1,6 @@
-//! `omk artifact show`: print a recorded artifact (gate output, a transcript, a diff) given a
-//! prefix of the hash that status, show and the proof print.
+//! `omk artifact show` and `omk goal output`: print a recorded artifact (gate output, a
+//! transcript, a diff) given a prefix of the hash that status, show and the proof print, or
+//! the gate or task that produced it.
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -8,8 +9,9 @@ use clap::{Args, Subcommand};
 
 use crate::cli::context::{store_failure, Context};
 use crate::cli::{print_stdout, Failure, Format, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
-use crate::ops::artifact::{find, open, FoundArtifact, LookupError};
+use crate::ops::artifact::{find, open, output_of, FoundArtifact, LookupError, Stream};
 use crate::project::to_json;
+use crate::store::StateDir;
 
 #[derive(Subcommand, Debug)]
 pub enum ArtifactCommand {
@@ -36,6 +38,32 @@ pub struct ShowArgs {
     format: Format,
 }
 
+#[derive(Args, Debug)]
+pub struct OutputArgs {
+    /// A gate (its latest run on the claimed tree) or a task (its last agent run)
+    #[arg(value_name = "GATE|TASK")]
+    name: String,
+    /// The goal: an id, or `latest`
+    #[arg(long, value_name = "ID", default_value = "latest")]
+    goal: String,
+    /// For a task, print its agent's stderr instead of its stdout
+    #[arg(long)]
+    stderr: bool,
+}
+
+/// Runs `omk goal output`.
+pub(super) fn output_command(context: &Context, args: &OutputArgs) -> Result<u8, Failure> {
+    let goal = context.resolve(&args.goal)?;
+    let loaded = goal.load().map_err(store_failure)?;
+    let stream = if args.stderr {
+        Stream::Stderr
+    } else {
+        Stream::Stdout
+    };
+    let found = output_of(goal.id(), &loaded.state, &args.name, stream).map_err(lookup_failure)?;
+    print_bytes(&context.state_dir, &found)
+}
+
 /// Runs an `artifact` subcommand.
 pub(super) fn run(command: ArtifactCommand) -> Result<u8, Failure> {
     match command {
@@ -54,7 +82,12 @@ fn show(args: &ShowArgs) -> Result<u8, Failure> {
         print_info(&found, args.format)?;
         return Ok(EXIT_OK);
     }
-    let mut file = open(&context.state_dir, &found).map_err(lookup_failure)?;
+    print_bytes(&context.state_dir, &found)
+}
+
+/// Copies the artifact's checked bytes to stdout; a closed pipe is not an error.
+fn print_bytes(state_dir: &StateDir, found: &FoundArtifact) -> Result<u8, Failure> {
+    let mut file = open(state_dir, found).map_err(lookup_failure)?;
     let mut stdout = io::stdout().lock();
     match io::copy(&mut file, &mut stdout).and_then(|_| stdout.flush()) {
         Err(error) if error.kind() != io::ErrorKind::BrokenPipe => Err(error.into()),
@@ -100,6 +133,9 @@ fn lookup_failure(error: LookupError) -> Failure {
         ),
         error @ LookupError::Ambiguous { .. } => {
             Failure::hinted(error, "give more digits of the hash")
+        }
+        error @ LookupError::NoOutput { .. } => {
+            Failure::hinted(error, "name a gate or a task from the list")
         }
     }
 }

@@ -117,6 +117,8 @@ enum GoalCommand {
     Review(verify_cmd::ReviewArgs),
     /// Print the proof: the verdict and every piece of evidence behind it
     Proof(verify_cmd::ProofArgs),
+    /// Print a gate's latest output, or a task's last agent transcript
+    Output(artifact_cmd::OutputArgs),
 }
 
 /// Runs a `goal` subcommand and returns its exit code.
@@ -148,6 +150,7 @@ fn goal(args: GoalArgs) -> Result<u8, Failure> {
         GoalCommand::Verify(args) => verify_cmd::verify_command(&context, &args),
         GoalCommand::Review(args) => verify_cmd::review_command(&context, &args),
         GoalCommand::Proof(args) => verify_cmd::proof_command(&context, &args),
+        GoalCommand::Output(args) => artifact_cmd::output_command(&context, &args),
     }
 }
 

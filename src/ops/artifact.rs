@@ -1,4 +1,5 @@
-//! `omk artifact show`: finding a recorded artifact by a prefix of its hash.
+//! `omk artifact show` and `omk goal output`: finding a recorded artifact by a prefix of its
+//! hash, or by the gate or task that produced it.
 //!
 //! Status, show and the proof name gate output, transcripts and diffs by hash; this turns such
 //! a hash (or its first few digits) back into the bytes. Only artifacts a goal's log records
@@ -8,7 +9,8 @@
 use std::fs::File;
 
 use crate::log::artifacts::{ArtifactCheck, ArtifactError, ContentHash};
-use crate::state::RecordedArtifact;
+use crate::state::verdict::latest_gate_runs;
+use crate::state::{GoalState, RecordedArtifact};
 use crate::store::{GoalDir, StateDir, StoreError};
 
 /// The fewest hex digits a prefix may have: fewer would match by accident.
@@ -51,6 +53,12 @@ pub enum LookupError {
         name: String,
         goal_id: String,
         detail: String,
+    },
+    #[error("goal {goal_id} has no output for `{name}`: {known}")]
+    NoOutput {
+        goal_id: String,
+        name: String,
+        known: String,
     },
     #[error(transparent)]
     Store(Box<StoreError>),
@@ -155,6 +163,79 @@ pub fn find(
             prefix,
             candidates: matches,
         }),
+    }
+}
+
+/// Which stream of an agent run `omk goal output` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Returns the output `name` left in `state`: a gate's latest run on the claimed tree (else on
+/// the base commit), or a task's last agent run (`stream`).
+pub fn output_of(
+    goal_id: &str,
+    state: &GoalState,
+    name: &str,
+    stream: Stream,
+) -> Result<FoundArtifact, LookupError> {
+    let gate = latest_gate_runs(state)
+        .into_iter()
+        .chain(state.gate_runs.iter().rev())
+        .find(|record| record.run.gate == name)
+        .map(|record| record.run.output);
+    let task = state
+        .tasks
+        .get(name)
+        .and_then(|task| task.runs.last()?.finished.as_ref())
+        .map(|finished| match stream {
+            Stream::Stdout => finished.stdout,
+            Stream::Stderr => finished.stderr,
+        });
+    let recorded = gate.or(task).and_then(|hash| {
+        state
+            .artifacts
+            .iter()
+            .find(|recorded| recorded.artifact.hash == hash)
+    });
+    match recorded {
+        Some(recorded) => Ok(FoundArtifact {
+            goal_id: goal_id.to_owned(),
+            recorded: recorded.clone(),
+        }),
+        None => {
+            let mut gates: Vec<&str> = Vec::new();
+            for record in &state.gate_runs {
+                if !gates.contains(&record.run.gate.as_str()) {
+                    gates.push(&record.run.gate);
+                }
+            }
+            let tasks: Vec<&str> = state
+                .tasks
+                .tasks()
+                .iter()
+                .filter(|task| task.runs.iter().any(|run| run.finished.is_some()))
+                .map(|task| task.spec.id.as_str())
+                .collect();
+            let list = |items: &[&str]| {
+                if items.is_empty() {
+                    "none yet".to_owned()
+                } else {
+                    items.join(", ")
+                }
+            };
+            Err(LookupError::NoOutput {
+                goal_id: goal_id.to_owned(),
+                name: name.to_owned(),
+                known: format!(
+                    "gates with output: {}; tasks with agent runs: {}",
+                    list(&gates),
+                    list(&tasks)
+                ),
+            })
+        }
     }
 }
 

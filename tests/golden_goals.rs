@@ -589,6 +589,7 @@ fn agent_run(
                     start_commit: start.to_owned(),
                     pid: 4242,
                     prompt: prompt.hash,
+                    builds_on: (round > 0).then(|| start.to_owned()),
                 }),
             ],
         ),

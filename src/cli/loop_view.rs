@@ -76,10 +76,17 @@ pub(super) fn run_loop(
         ));
         return Ok(EXIT_INTERRUPTED);
     }
-    let rounds = match state.rounds.len() {
+    let total = u32::try_from(state.rounds.len()).unwrap_or(u32::MAX);
+    let counted = |count: u32| match count {
         0 => "no fix round".to_owned(),
         1 => "1 fix round".to_owned(),
         count => format!("{count} fix rounds"),
+    };
+    // Earlier runs of the loop may have started rounds too: say which were this run's.
+    let rounds = if total == outcome.rounds {
+        counted(total)
+    } else {
+        format!("{} ({} in this run)", counted(total), outcome.rounds)
     };
     let summary = match outcome.stop {
         LoopStop::Integrating => format!(

@@ -33,6 +33,11 @@ pub struct AgentStarted {
     pub pid: u32,
     /// Returns the hash of the prompt artifact.
     pub prompt: ContentHash,
+    /// The head of the slice's earlier work a fix round's attempt builds on (before the
+    /// dependencies' branches are merged on top); absent for an attempt that starts afresh.
+    /// Added in 0.1.0 with the fix loop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builds_on: Option<String>,
 }
 
 /// `agent_finished`: an agent process ended.

@@ -187,16 +187,25 @@ pub fn continue_goal(
                     rounds,
                 });
             }
-            LoopMove::Round { cause, candidates } => {
-                let started = round_for(state, cause, &candidates);
+            LoopMove::Round { .. } => {
+                // Decided again on the state the append sees, which another command may have
+                // moved on since this loop loaded it.
+                let (_, appended) = goal.transact(clock.now(), |state| {
+                    Ok(match state.next_move() {
+                        LoopMove::Round { cause, candidates } => {
+                            vec![Event::RoundStarted(round_for(state, cause, &candidates))]
+                        }
+                        _ => Vec::new(),
+                    })
+                })?;
+                let Some(Event::RoundStarted(started)) = appended.into_iter().next() else {
+                    continue;
+                };
                 progress(LoopProgress::Round {
                     round: started.round,
-                    reason: started.reason.clone(),
-                    tasks: started.tasks.clone(),
+                    reason: started.reason,
+                    tasks: started.tasks,
                 });
-                goal.transact(clock.now(), |_| {
-                    Ok(vec![Event::RoundStarted(started.clone())])
-                })?;
                 rounds += 1;
             }
         }
@@ -215,7 +224,7 @@ fn hold_if_budget_spent(
     }
     let id = &state.goal_id;
     let reason = format!(
-        "the {} budget is spent; raise it with `omk goal budget-add {id}`, then `omk goal resume {id}` and `omk goal continue {id}`",
+        "the {} budget is spent; raise it with `omk goal budget-add {id} --tokens N` (or --time, --usd), then `omk goal resume {id}` and `omk goal continue {id}`",
         spent.join(", ")
     );
     goal.transact(clock.now(), |_| {
@@ -250,7 +259,7 @@ fn block_at_round_limit(
         pending.reason
     );
     let decisions = vec![format!(
-        "another round (`omk goal continue {id}`), a fix by hand on the slices' branches, or `omk goal cancel {id}`"
+        "another round (`omk goal continue {id}`), or an end to it (`omk goal cancel {id}`)"
     )];
     let (loaded, _) = goal.transact(clock.now(), |_| {
         Ok(vec![Event::GoalConcluded(GoalConcluded {

@@ -516,6 +516,7 @@ impl Wave<'_> {
             start_commit: worktree.start_commit.clone(),
             pid,
             prompt: prompt_ref.hash,
+            builds_on: task.reopened_from.clone(),
         });
         self.goal.transact(self.clock.now(), |_| {
             Ok(vec![

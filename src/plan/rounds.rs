@@ -143,16 +143,18 @@ fn slice_feedback(state: &GoalState, candidates: &[TaskId]) -> (String, String, 
                 .map_or(String::new(), |lines| {
                     format!("\n\nIts agent's last output lines:\n\n```\n{lines}\n```")
                 });
+            // The attempts of the round it failed in, not the work it did before.
+            let attempts = task
+                .runs
+                .iter()
+                .filter(|run| run.started.round == task.round)
+                .count();
             format!(
                 "### Slice `{}` {} after {} {}\n\nThe last failure: {failure}.{printed}",
                 task.spec.id,
                 task.status.name(),
-                task.runs.len(),
-                if task.runs.len() == 1 {
-                    "attempt"
-                } else {
-                    "attempts"
-                }
+                attempts,
+                if attempts == 1 { "attempt" } else { "attempts" }
             )
         })
         .collect();

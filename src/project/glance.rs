@@ -150,11 +150,14 @@ fn loop_step(state: &GoalState) -> String {
         LoopMove::Verify if state.phase == Phase::Executing => format!("omk goal verify {id}"),
         LoopMove::Verify => format!("{}omk goal verify {id}", first_blocker()),
         LoopMove::Review => format!("omk goal review {id}"),
-        LoopMove::Round { cause, candidates } => format!(
-            "{}: omk goal continue {id} (a fix round hands {} what failed)",
-            round_for(state, cause, &candidates).reason,
-            candidates.join(", ")
-        ),
+        LoopMove::Round { cause, candidates } => {
+            let round = round_for(state, cause, &candidates);
+            format!(
+                "{}: omk goal continue {id} (a fix round hands {} what failed)",
+                round.reason,
+                round.tasks.join(", ")
+            )
+        }
         LoopMove::Integrate => {
             format!("omk goal accept {id} --summary '…'  or  omk goal reject {id} --reason '…'")
         }

@@ -71,25 +71,25 @@ fn is_zero(count: &u32) -> bool {
 
 impl Task {
     /// Returns what the runs whose work is on the task's branch changed, newest first: the
-    /// last run's, then each earlier run a later one built on (a fix round starts from the
-    /// head of the work before it; a retry starts afresh, leaving its predecessor off).
+    /// last run that recorded changes, then the run whose head it built on (a fix round's
+    /// attempt), and so on; an attempt that started afresh ends the chain.
     pub fn work_on_branch(&self) -> Vec<&ChangesRecorded> {
-        let mut work = Vec::new();
-        let mut start: Option<&str> = None;
-        for run in self.runs.iter().rev() {
-            let Some(changes) = &run.changes else {
-                if start.is_none() {
-                    // The last run left nothing recorded yet: what is on the branch is older.
-                    start = Some(run.started.start_commit.as_str());
-                    continue;
-                }
-                break;
-            };
-            if start.is_some_and(|start| start != changes.head_commit) {
+        let mut work: Vec<&ChangesRecorded> = Vec::new();
+        let mut next = self.runs.iter().rev().find(|run| run.changes.is_some());
+        while let Some(run) = next {
+            let Some(changes) = &run.changes else { break };
+            if work.len() == self.runs.len() || work.contains(&changes) {
                 break;
             }
             work.push(changes);
-            start = Some(changes.start_commit.as_str());
+            next = run.started.builds_on.as_deref().and_then(|head| {
+                self.runs.iter().rev().find(|earlier| {
+                    earlier
+                        .changes
+                        .as_ref()
+                        .is_some_and(|changes| changes.head_commit == head)
+                })
+            });
         }
         work
     }
@@ -164,6 +164,8 @@ pub enum GraphError {
     EmptyRound,
     #[error("task `{id}` cannot be reopened for a fix round: it is {status}, and only a done, failed or blocked slice can be")]
     NotReopenable { id: TaskId, status: &'static str },
+    #[error("task `{id}` cannot be reopened for a fix round while `{dependent}`, which builds on it, is running")]
+    DependentRunning { id: TaskId, dependent: TaskId },
 }
 
 impl TaskGraph {
@@ -303,6 +305,15 @@ impl TaskGraph {
                     status: task.status.name(),
                 });
             }
+            // Its work is what a running dependent started from.
+            if let Some(dependent) = self.tasks.iter().find(|other| {
+                other.status == TaskStatus::Running && other.spec.depends_on.contains(id)
+            }) {
+                return Err(GraphError::DependentRunning {
+                    id: id.clone(),
+                    dependent: dependent.spec.id.clone(),
+                });
+            }
         }
         for task in &mut self.tasks {
             let reopened = ids.contains(&task.spec.id);
@@ -312,15 +323,16 @@ impl TaskGraph {
                 continue;
             }
             if reopened {
-                task.reopened_from = match task.status {
-                    TaskStatus::Done => task
+                // A done slice's next attempt builds on its work; a failed one starts again
+                // from where its failed attempts did, keeping any work a round had built on.
+                if task.status == TaskStatus::Done {
+                    task.reopened_from = task
                         .runs
                         .iter()
                         .rev()
                         .find_map(|run| run.changes.as_ref())
-                        .map(|changes| changes.head_commit.clone()),
-                    _ => None,
-                };
+                        .map(|changes| changes.head_commit.clone());
+                }
                 task.round = round;
                 task.retries = 0;
                 task.last_failure = None;
@@ -718,5 +730,91 @@ mod tests {
         assert!(graph.transition("a", Cancelled, Pending, None, 9).is_err());
         assert_eq!(graph.startable().count(), 0);
         assert_eq!(graph.required_not_done().count(), 2);
+    }
+
+    /// An agent run that started from `start` (building on `builds_on`) and, when `head` is
+    /// given, recorded changes up to it touching `file`.
+    fn run(start: &str, builds_on: Option<&str>, head: Option<(&str, &str)>) -> AgentRun {
+        AgentRun {
+            started: AgentStarted {
+                task_id: "a".into(),
+                attempt: 0,
+                round: 0,
+                agent: "command".to_owned(),
+                argv: vec![],
+                worktree: "/w".to_owned(),
+                branch: "omk/g/a".to_owned(),
+                start_commit: start.to_owned(),
+                pid: 1,
+                prompt: crate::log::artifacts::ContentHash::of(b""),
+                builds_on: builds_on.map(str::to_owned),
+            },
+            finished: None,
+            changes: head.map(|(head, file)| ChangesRecorded {
+                task_id: "a".into(),
+                start_commit: start.to_owned(),
+                head_commit: head.to_owned(),
+                commits: vec![head.to_owned()],
+                committed_leftovers: false,
+                changed_files: vec![file.to_owned()],
+                insertions: 1,
+                deletions: 0,
+                diff: None,
+                diff_truncated: false,
+                outside_write_set: vec![],
+                widened: vec![],
+            }),
+            removed: None,
+        }
+    }
+
+    #[test]
+    fn the_work_on_a_branch_follows_what_each_round_built_on() {
+        let mut graph = TaskGraph::from_specs(&[spec("a", &[])]).unwrap();
+        let task = graph.get_mut("a").unwrap();
+        task.runs = vec![
+            // A first attempt that failed, then its retry from the same base: done.
+            run("base", None, Some(("h0", "src/dropped.rs"))),
+            run("base", None, Some(("h1", "src/a.rs"))),
+            // A fix round on top of h1 (after a dependency merge, so it starts at m1), whose
+            // first attempt failed and whose retry worked.
+            run("m1", Some("h1"), Some(("h2", "src/failed-try.rs"))),
+            run("m2", Some("h1"), Some(("h3", "src/b.rs"))),
+        ];
+        let task = graph.get("a").unwrap();
+        let heads: Vec<&str> = task
+            .work_on_branch()
+            .iter()
+            .map(|changes| changes.head_commit.as_str())
+            .collect();
+        assert_eq!(heads, ["h3", "h1"]);
+        assert_eq!(task.changed_files(), ["src/a.rs", "src/b.rs"]);
+    }
+
+    #[test]
+    fn a_round_does_not_reopen_a_slice_while_one_built_on_it_runs() {
+        use TaskStatus::*;
+        let mut graph = TaskGraph::from_specs(&[spec("a", &[]), spec("b", &["a"])]).unwrap();
+        graph.transition("a", Pending, Running, None, 1).unwrap();
+        graph.transition("a", Running, Done, None, 2).unwrap();
+        graph.transition("b", Pending, Running, None, 3).unwrap();
+        let before = graph.clone();
+        assert_eq!(
+            graph.reopen(&["a".into()], 1, 4).unwrap_err(),
+            GraphError::DependentRunning {
+                id: "a".into(),
+                dependent: "b".into()
+            }
+        );
+        assert_eq!(graph, before);
+        graph.transition("b", Running, Done, None, 5).unwrap();
+        graph.reopen(&["a".into()], 1, 6).unwrap();
+        assert_eq!(
+            (
+                graph.get("a").unwrap().status,
+                graph.get("a").unwrap().round
+            ),
+            (Pending, 1)
+        );
     }
 }

@@ -368,14 +368,20 @@ slice-2 write src/parser.rs pub fn parse() -> usize { 0 }\n";
     repo.assert_replay_intact();
 }
 
+/// Starts `run --until-ready` with the wrong-then-right agent, whose round attempt takes 30 s,
+/// and returns once that attempt's agent has started.
+fn in_the_middle_of_a_round() -> (Repo, Child) {
+    let repo = Repo::new(&format!("{WRONG_THEN_RIGHT}slice-2 on-run 2 sleep 30\n"));
+    let run = repo.spawn_until_ready();
+    repo.wait_for_event(&["\"agent_started\"", "\"round\":1"]);
+    (repo, run)
+}
+
 /// A round whose agent is still at work when the person pauses: the loop stops with the goal
 /// paused; resumed, `continue` finishes the round where it stopped.
 #[test]
 fn a_pause_in_the_middle_of_a_round_holds_the_loop_and_continue_finishes_it() {
-    let script = format!("{WRONG_THEN_RIGHT}slice-2 on-run 2 sleep 30\n");
-    let repo = Repo::new(&script);
-    let mut run = repo.spawn_until_ready();
-    repo.wait_for_event(&["\"agent_started\"", "\"round\":1"]);
+    let (repo, mut run) = in_the_middle_of_a_round();
     let (code, _, stderr) = repo.omk(&["goal", "pause", "latest", "--reason", "lunch"]);
     assert_eq!(code, 0, "{stderr}");
     let status = run.wait().unwrap();
@@ -411,10 +417,7 @@ fn a_pause_in_the_middle_of_a_round_holds_the_loop_and_continue_finishes_it() {
 /// Cancelled while a round runs, the goal ends: nothing is left running and nothing resumes it.
 #[test]
 fn a_cancel_in_the_middle_of_a_round_ends_the_goal() {
-    let script = format!("{WRONG_THEN_RIGHT}slice-2 on-run 2 sleep 30\n");
-    let repo = Repo::new(&script);
-    let mut run = repo.spawn_until_ready();
-    repo.wait_for_event(&["\"agent_started\"", "\"round\":1"]);
+    let (repo, mut run) = in_the_middle_of_a_round();
     assert_eq!(repo.omk(&["goal", "cancel", "latest"]).0, 0);
     assert_eq!(run.wait().unwrap().code(), Some(1));
     let show = repo.show();
@@ -433,10 +436,7 @@ fn a_cancel_in_the_middle_of_a_round_ends_the_goal() {
 /// recovers the round's task and finishes the goal.
 #[test]
 fn continue_after_kill_9_in_the_middle_of_a_round_finishes_the_goal() {
-    let script = format!("{WRONG_THEN_RIGHT}slice-2 on-run 2 sleep 30\n");
-    let repo = Repo::new(&script);
-    let mut run = repo.spawn_until_ready();
-    repo.wait_for_event(&["\"agent_started\"", "\"round\":1"]);
+    let (repo, mut run) = in_the_middle_of_a_round();
     run.kill().unwrap();
     run.wait().unwrap();
     let (code, stdout, stderr) = repo.omk(&["goal", "continue"]);

@@ -68,6 +68,16 @@ fn scanned() -> Vec<ScannedFile> {
     ]
 }
 
+/// Returns `task_transitioned` for `task`, from `from` to `to`, with no reason.
+fn moved(task: &str, from: TaskStatus, to: TaskStatus) -> Event {
+    Event::TaskTransitioned(TaskTransitioned {
+        task_id: task.into(),
+        from,
+        to,
+        reason: None,
+    })
+}
+
 /// Returns the batches of the case's history, each with its seconds after the fixed start.
 fn history(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
     let prompt = match case {
@@ -159,14 +169,6 @@ fn history(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
         }
         _ => {}
     }
-    let moved = |task: &str, from, to| {
-        Event::TaskTransitioned(TaskTransitioned {
-            task_id: task.into(),
-            from,
-            to,
-            reason: None,
-        })
-    };
     let expires: Timestamp = "2026-11-24T14:20:00Z".parse().unwrap();
     let transcript = store
         .put(
@@ -250,14 +252,6 @@ const MOVED: &str = "1111111111111111111111111111111111111111";
 /// The history after planning of a goal that was executed, verified and reviewed: `ready`
 /// (and accepted), `gate-failed`, or `stale` (the claimed tree moved after the gates ran).
 fn verified(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
-    let moved = |task: &str, from, to| {
-        Event::TaskTransitioned(TaskTransitioned {
-            task_id: task.into(),
-            from,
-            to,
-            reason: None,
-        })
-    };
     let put = |name: &str, bytes: &[u8]| store.put(name, "text/plain", bytes).unwrap();
     let mut batches = vec![(
         60,
@@ -431,14 +425,6 @@ fn two_fix_rounds(
     store: &ArtifactStore,
     gate: &dyn Fn(&str, &str, bool, i32) -> Vec<Event>,
 ) -> Vec<(i64, Vec<Event>)> {
-    let moved = |task: &str, from, to| {
-        Event::TaskTransitioned(TaskTransitioned {
-            task_id: task.into(),
-            from,
-            to,
-            reason: None,
-        })
-    };
     let round = |round: u32, on: &str| {
         Event::RoundStarted(RoundStarted {
             round,
@@ -546,14 +532,6 @@ fn agent_run(
     start: &str,
     head: &str,
 ) -> Vec<(i64, Vec<Event>)> {
-    let moved = |task: &str, from, to| {
-        Event::TaskTransitioned(TaskTransitioned {
-            task_id: task.into(),
-            from,
-            to,
-            reason: None,
-        })
-    };
     let put = |name: &str, bytes: &[u8]| store.put(name, "text/plain", bytes).unwrap();
     let label = match round {
         0 => "attempt-0".to_owned(),

@@ -87,7 +87,7 @@ fn choose_backend(state: &GoalState, agent: &AgentSettings) -> Result<Backend, F
     let Some(name) = name else {
         return Err(Failure::hinted(
             AgentError::NoneConfigured,
-            "e.g. omk goal execute latest --agent claude",
+            "e.g. add --agent claude to the command (or --agent-cmd '<command>')",
         ));
     };
     backend(&name, command.as_deref()).map_err(|error| {

@@ -366,7 +366,7 @@ proptest! {
         };
         let snapshot = Snapshot::new(&prefix, positions[split]).unwrap();
         std::fs::write(goal.dir().join("snapshot.json"), to_json(&snapshot)).unwrap();
-        let from_snapshot = goal.load().unwrap();
+        let from_snapshot = goal.load_view().unwrap();
         prop_assert_eq!(&from_snapshot.snapshot, &omk::store::SnapshotUse::Used { seq: positions[split].next_seq - 1 });
         prop_assert_eq!(&from_snapshot.state, &loaded.state);
         prop_assert_eq!(from_snapshot.position, from_log.position);

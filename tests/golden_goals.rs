@@ -13,7 +13,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
-use common::at;
+use common::{at, copy_tree};
 use omk::event::{
     AgentFinished, AgentStarted, BudgetExtended, BudgetLimits, ChangesRecorded, Conclusion,
     Decision, Event, Evidence, FindingSeverity, GateFinished, GateTarget, GoalCancelled,
@@ -786,7 +786,7 @@ fn goal_fixtures_are_pinned_byte_for_byte_and_match_their_schemas() {
             goal_dir.join("snapshot.json"),
         )
         .unwrap();
-        let loaded = StateDir::new(copy.path()).goal(GOAL).load().unwrap();
+        let loaded = StateDir::new(copy.path()).goal(GOAL).load_view().unwrap();
         assert!(
             matches!(loaded.snapshot, omk::store::SnapshotUse::Used { .. }),
             "{case}: {:?}",
@@ -817,19 +817,6 @@ fn assert_lines_match_schemas(paths: &LogPaths) {
             &data,
             &format!("the payload of seq {}", raw.seq()),
         );
-    }
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), target).unwrap();
-        }
     }
 }
 

@@ -101,9 +101,9 @@ impl AgentArgs {
     }
 }
 
-/// Returns the goal folded from its log, or the failure to print.
+/// Returns the goal for a view (it may start from an intact snapshot), or the failure to print.
 pub(super) fn load(goal: &GoalDir) -> Result<Loaded, Failure> {
-    goal.load().map_err(store_failure)
+    goal.load_view().map_err(store_failure)
 }
 
 /// Returns the failure for a refused command: exit 1, nothing appended.

@@ -190,15 +190,18 @@ fn check_json_projection(
     paths: &LogPaths,
     history: &History,
 ) -> Result<Option<ProjectionFinding>, ReplayError> {
-    let Ok(stored) = fs::read_to_string(dir.join(file)) else {
-        return Ok(None);
-    };
     let finding = |path: Option<String>, message: String| {
         Some(ProjectionFinding {
             file: file.to_owned(),
             path,
             message,
         })
+    };
+    // A projection that is there but cannot be read is damage, like one that differs.
+    let stored = match read_projection(&dir.join(file)) {
+        Ok(None) => return Ok(None),
+        Ok(Some(stored)) => stored,
+        Err(message) => return Ok(finding(None, message)),
     };
     let Ok(value) = serde_json::from_str::<Value>(&stored) else {
         return Ok(finding(None, "is not JSON".to_owned()));
@@ -277,9 +280,18 @@ fn check_document_copy(dir: &Path, file: &str, history: &History) -> Option<Proj
         .iter()
         .rev()
         .find(|recorded| recorded.artifact.name == file)?;
-    let stored = fs::read(dir.join(file)).ok()?;
+    let stored = match read_projection(&dir.join(file)) {
+        Ok(stored) => stored?,
+        Err(message) => {
+            return Some(ProjectionFinding {
+                file: file.to_owned(),
+                path: None,
+                message,
+            })
+        }
+    };
     let expected = fs::read(dir.join("artifacts").join(recorded.artifact.hash.to_hex())).ok()?;
-    (stored != expected).then(|| ProjectionFinding {
+    (stored.as_bytes() != expected.as_slice()).then(|| ProjectionFinding {
         file: file.to_owned(),
         path: None,
         message: format!(
@@ -287,6 +299,18 @@ fn check_document_copy(dir: &Path, file: &str, history: &History) -> Option<Proj
             recorded.artifact.hash, recorded.seq
         ),
     })
+}
+
+/// Returns a projection's text, `None` when there is none, or why it cannot be read (not a
+/// file, not UTF-8, unreadable).
+fn read_projection(path: &Path) -> Result<Option<String>, String> {
+    match fs::read(path) {
+        Ok(bytes) => String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|error| format!("cannot be read: it is not UTF-8 text ({error})")),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(format!("cannot be read: {error}")),
+    }
 }
 
 /// Returns the JSON path of the first place `a` and `b` differ, or `None` if they are equal.

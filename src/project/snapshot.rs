@@ -1,17 +1,20 @@
 //! The snapshot: a cached fold, with the exact point of the log it covers.
 //!
-//! A snapshot is trusted only when the event it names is in the chain at the offset it names
-//! (checked by the shell with `log::position_in_chain`); otherwise it is ignored and the log
-//! is folded from the start. Deleting it changes no output.
+//! A snapshot is a cache for views, used only when its digest matches its content (which
+//! catches damage, though not a deliberate edit) and the event it names is in the chain at the
+//! offset it names (checked by the shell with `log::position_in_chain`); otherwise it is
+//! ignored and the log is folded from the start. Nothing that decides reads it, and deleting
+//! it changes no output.
 
 use serde::{Deserialize, Serialize};
 
 use crate::log::chain::Position;
 use crate::log::hash::EventHash;
+use crate::project::to_json;
 use crate::state::GoalState;
 
 /// The snapshot format version.
-pub const SNAPSHOT_VERSION: u32 = 1;
+pub const SNAPSHOT_VERSION: u32 = 2;
 
 /// The point of the log a snapshot covers: the last event folded and where its line ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -33,6 +36,9 @@ pub struct Snapshot {
     pub v: u32,
     /// Returns the point of the log it covers.
     pub covers: Covers,
+    /// Returns the BLAKE3 hash (hex) of `state` as this build writes it: a snapshot whose
+    /// content no longer hashes to it is ignored.
+    pub digest: String,
     /// Returns the folded state.
     pub state: GoalState,
 }
@@ -48,8 +54,14 @@ impl Snapshot {
                 hash: head.hash,
                 offset: position.offset,
             },
+            digest: digest(state),
             state: state.clone(),
         })
+    }
+
+    /// Returns whether the state still hashes to the digest written with it.
+    pub fn digest_matches(&self) -> bool {
+        digest(&self.state) == self.digest
     }
 
     /// Returns the position a fold resumes from.
@@ -60,4 +72,9 @@ impl Snapshot {
             prev: self.covers.hash,
         }
     }
+}
+
+/// Returns the hex BLAKE3 hash of the state's JSON form.
+fn digest(state: &GoalState) -> String {
+    blake3::hash(to_json(state).as_bytes()).to_hex().to_string()
 }

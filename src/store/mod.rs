@@ -1,8 +1,11 @@
 //! Goal directories on disk: where goals live, loading a goal (snapshot + fold of the newer
 //! events), appending a decided batch, and writing the projections beside the log.
 //!
-//! Part of the shell. Loading never trusts a projection: the snapshot is used only when the
-//! event it names is in the chain, and every other file beside the log is write-only here.
+//! Part of the shell. A command that decides (anything that appends, and the proof) folds the
+//! log itself ([`GoalDir::load`]): a file beside the log, which an agent's tools could reach,
+//! never decides what may be appended. Views may start from the snapshot
+//! ([`GoalDir::load_view`]) when its digest matches its content and the event it names is in
+//! the chain; every other file beside the log is write-only here.
 //! Appends are optimistic: decide on a fold, append at the expected `seq`, and on a conflict
 //! load again and decide again, so concurrent commands on one goal serialise cleanly.
 
@@ -260,10 +263,30 @@ impl GoalDir {
         ArtifactStore::new(self.paths().artifacts())
     }
 
-    /// Returns the goal folded from its log, starting from the snapshot when it is in the chain.
+    /// Returns the goal folded from its log alone: what every decision is made on.
     pub fn load(&self) -> Result<Loaded, StoreError> {
+        self.fold_from(None, SnapshotUse::Absent)
+    }
+
+    /// Returns the goal for a view: folded from the snapshot when it is intact, of this goal
+    /// and in the chain, else from the log alone. A cache: deleting it changes no output.
+    pub fn load_view(&self) -> Result<Loaded, StoreError> {
+        let (start, snapshot) = self.usable_snapshot(&self.paths())?;
+        let loaded = self.fold_from(start, snapshot)?;
+        if loaded.folded >= SNAPSHOT_EVERY {
+            // A cache refresh on a read: a read-only directory just keeps folding the tail.
+            let _ = projections::write_snapshot(self, &loaded);
+        }
+        Ok(loaded)
+    }
+
+    /// Folds the log after `start` (a snapshot) or from its first event.
+    fn fold_from(
+        &self,
+        start: Option<Snapshot>,
+        snapshot: SnapshotUse,
+    ) -> Result<Loaded, StoreError> {
         let paths = self.paths();
-        let (start, snapshot) = self.usable_snapshot(&paths)?;
         let (mut state, position) = match start {
             Some(snapshot) => {
                 let position = snapshot.position();
@@ -300,17 +323,12 @@ impl GoalDir {
             id: self.id.clone(),
             path: paths.log().display().to_string(),
         })?;
-        let loaded = Loaded {
+        Ok(Loaded {
             state,
             position: reader.position(),
             snapshot,
             folded,
-        };
-        if folded >= SNAPSHOT_EVERY {
-            // A cache refresh on a read: a read-only directory just keeps folding the tail.
-            let _ = projections::write_snapshot(self, &loaded);
-        }
-        Ok(loaded)
+        })
     }
 
     /// Returns the snapshot when it is readable, of this goal, and in the chain.
@@ -335,6 +353,14 @@ impl GoalDir {
                 ))
             }
         };
+        if !snapshot.digest_matches() {
+            return Ok((
+                None,
+                ignored(
+                    "its digest does not match its content (it was damaged or edited)".to_owned(),
+                ),
+            ));
+        }
         if snapshot.state.goal_id != *self.id {
             return Ok((
                 None,

@@ -1,0 +1,144 @@
+//! Issue 15: what fault and hostile-input sweeps found around the log. Each test failed
+//! before its fix.
+// Tests drive the binary.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use omk::project::snapshot::Snapshot;
+
+const GOAL: &str = "g-20261124-140000-000-gold";
+
+/// Returns a copy of the golden goal fixture `case` as a state directory (for `OMK_HOME`).
+fn fixture(case: &str) -> tempfile::TempDir {
+    let home = tempfile::tempdir().unwrap();
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/goals")
+        .join(case)
+        .join("goals");
+    common::copy_tree(&source, &home.path().join("goals"));
+    home
+}
+
+fn goal_dir(home: &Path) -> PathBuf {
+    home.join("goals").join(GOAL)
+}
+
+fn omk(home: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_omk"))
+        .args(args)
+        .current_dir(home)
+        .env("OMK_HOME", home)
+        .env("OMK_TEST_NOW", "2026-11-24T16:00:00Z")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn read_snapshot(path: &Path) -> Snapshot {
+    serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Defect 1: a snapshot edited to say a failing goal is ready (its digest recomputed, its
+/// `covers` untouched and in the chain) decides nothing: accept is refused and appends
+/// nothing, the proof is NOT READY, and `replay --verify` reports the snapshot.
+#[test]
+fn an_edited_snapshot_decides_nothing() {
+    let home = fixture("gate-failed");
+    let dir = goal_dir(home.path());
+    let genuine = read_snapshot(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/goals/gate-failed/expected/snapshot.json"),
+    );
+    // The state of a goal whose gates and review passed, passed off as this goal's.
+    let ready = read_snapshot(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/goals/two-rounds/expected/snapshot.json"),
+    );
+    let forged = Snapshot::new(&ready.state, genuine.position()).unwrap();
+    fs::write(dir.join("snapshot.json"), omk::project::to_json(&forged)).unwrap();
+    let log = fs::read(dir.join("events.jsonl")).unwrap();
+
+    let (code, _, stderr) = omk(
+        home.path(),
+        &["goal", "accept", GOAL, "--summary", "ship it"],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("is verifying: accept is not allowed"),
+        "{stderr}"
+    );
+    assert_eq!(
+        fs::read(dir.join("events.jsonl")).unwrap(),
+        log,
+        "nothing appended"
+    );
+
+    let (code, proof, _) = omk(home.path(), &["goal", "proof", GOAL]);
+    assert_eq!(code, 1);
+    assert!(
+        proof.starts_with(&format!("# Proof for goal {GOAL}: NOT READY")),
+        "{proof}"
+    );
+
+    let (code, _, stderr) = omk(home.path(), &["replay", GOAL, "--verify"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("snapshot.json") && stderr.contains("differs from what the log derives"),
+        "{stderr}"
+    );
+
+    // With the snapshot gone every command still works: nothing was smuggled into the log.
+    fs::remove_file(dir.join("snapshot.json")).unwrap();
+    assert_eq!(omk(home.path(), &["goal", "status", GOAL]).0, 0);
+    assert_eq!(omk(home.path(), &["replay", GOAL, "--verify"]).0, 0);
+}
+
+/// Defect 1: a damaged snapshot (its content no longer matches its digest) is ignored by
+/// views too, which fold the log instead.
+#[test]
+fn a_damaged_snapshot_is_ignored_by_views() {
+    let home = fixture("gate-failed");
+    let dir = goal_dir(home.path());
+    let (_, expected, _) = omk(home.path(), &["goal", "show", GOAL, "--format", "json"]);
+    let genuine = fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/goals/gate-failed/expected/snapshot.json"),
+    )
+    .unwrap();
+    let damaged = genuine.replacen("\"verifying\"", "\"integrating\"", 1);
+    assert_ne!(damaged, genuine);
+    fs::write(dir.join("snapshot.json"), damaged).unwrap();
+    let (code, shown, _) = omk(home.path(), &["goal", "show", GOAL, "--format", "json"]);
+    assert_eq!(code, 0);
+    assert_eq!(shown, expected);
+}
+
+/// Defect 6: a projection that exists but cannot be read or parsed is a finding.
+#[test]
+fn replay_verify_reports_projections_it_cannot_read() {
+    let home = fixture("gate-failed");
+    let dir = goal_dir(home.path());
+    let (code, _, _) = omk(home.path(), &["replay", GOAL, "--verify"]);
+    assert_eq!(code, 0, "the fixture verifies");
+    fs::write(dir.join("proof.json"), b"{\"head\":\xff}").unwrap();
+    fs::create_dir_all(dir.join("task-graph.json")).unwrap();
+    let (code, _, stderr) = omk(home.path(), &["replay", GOAL, "--verify"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("proof.json: cannot be read: it is not UTF-8 text"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("task-graph.json: cannot be read: Is a directory"),
+        "{stderr}"
+    );
+}

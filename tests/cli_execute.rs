@@ -91,6 +91,12 @@ impl Repo {
         self.root().join(".omk/goals").join(ids.last().unwrap())
     }
 
+    /// Returns where the latest goal's worktrees are: outside its directory (issue 15).
+    fn worktrees(&self) -> PathBuf {
+        let ids = StateDir::new(self.root().join(".omk")).goal_ids().unwrap();
+        self.root().join(".omk/worktrees").join(ids.last().unwrap())
+    }
+
     fn assert_log_verifies(&self) {
         let report = verify_log(
             &LogPaths::resolve(&self.goal_dir()),
@@ -193,12 +199,13 @@ fn two_slices_run_in_parallel_worktrees_and_leave_evidence() {
             head,
             "the branch holds the recorded commit"
         );
-        assert!(repo
-            .goal_dir()
-            .join("worktrees")
-            .join(slice)
-            .join(file)
-            .is_file());
+        assert!(repo.worktrees().join(slice).join(file).is_file());
+        // Issue 15: the worktree is outside the goal's directory, away from its log.
+        let worktree = run["started"]["worktree"].as_str().unwrap();
+        assert!(
+            !Path::new(worktree).starts_with(repo.goal_dir()),
+            "{worktree}"
+        );
     }
     // The agent's own commit is kept; what slice-1's agent left uncommitted, omk committed.
     assert_eq!(
@@ -358,7 +365,7 @@ fn a_retry_succeeds_from_a_clean_worktree() {
         1
     );
     assert_eq!(
-        fs::read_to_string(repo.goal_dir().join("worktrees/slice-1/src/list.rs")).unwrap(),
+        fs::read_to_string(repo.worktrees().join("slice-1/src/list.rs")).unwrap(),
         "second try\n"
     );
     // The retry is told why the first attempt failed; the first attempt was told nothing.
@@ -393,7 +400,7 @@ fn a_hanging_agent_is_killed_at_its_timeout() {
         assert_eq!(run["finished"]["timed_out"], true);
     }
     assert_eq!(
-        processes_in(&repo.goal_dir().join("worktrees")),
+        processes_in(&repo.worktrees()),
         Vec::<u32>::new(),
         "no agent outlives its timeout"
     );
@@ -458,7 +465,7 @@ fn kill_9_mid_wave_then_execute_resumes_without_redoing_finished_work() {
     std::thread::sleep(Duration::from_millis(300));
     unsafe { libc_kill(wave_pid) };
     let _ = wave.wait();
-    let orphans = processes_in(&repo.goal_dir().join("worktrees/slice-1"));
+    let orphans = processes_in(&repo.worktrees().join("slice-1"));
     assert!(
         !orphans.is_empty(),
         "the hanging agent outlived the killed wave"
@@ -532,7 +539,7 @@ fn cancel_from_another_process_stops_the_wave_and_its_agents() {
         assert_eq!(task["runs"][0]["finished"]["interrupted"], true);
     }
     assert_eq!(
-        processes_in(&repo.goal_dir().join("worktrees")),
+        processes_in(&repo.worktrees()),
         Vec::<u32>::new(),
         "no orphaned agents"
     );
@@ -659,7 +666,7 @@ fn clean_removes_worktrees_of_a_finished_goal_and_keeps_branches() {
         "{stderr}"
     );
     // Uncommitted work in a worktree is not thrown away without --force.
-    fs::write(repo.goal_dir().join("worktrees/slice-1/notes.txt"), "mine").unwrap();
+    fs::write(repo.worktrees().join("slice-1/notes.txt"), "mine").unwrap();
     repo.run(&["goal", "cancel", "latest"]);
     let (code, stdout, _) = repo.run(&["goal", "clean", "latest"]);
     assert_eq!(code, 1);
@@ -669,7 +676,7 @@ fn clean_removes_worktrees_of_a_finished_goal_and_keeps_branches() {
     );
     let (code, stdout, _) = repo.run(&["goal", "clean", "latest", "--force"]);
     assert_eq!(code, 0, "{stdout}");
-    assert!(!repo.goal_dir().join("worktrees/slice-1").exists());
+    assert!(!repo.worktrees().join("slice-1").exists());
     let id = repo.show()["state"]["goal_id"].as_str().unwrap().to_owned();
     repo.git(&["rev-parse", "--verify", &format!("omk/{id}/slice-1")]);
     let show = repo.show();

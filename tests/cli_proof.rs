@@ -253,7 +253,11 @@ fn a_failed_gate_keeps_the_goal_from_ready_and_names_its_output() {
 fn moving_the_claimed_tree_after_verify_makes_the_evidence_stale() {
     let goal = Goal::executed(GOOD_AGENT);
     goal.ok(&["goal", "verify"]);
-    let result = goal.goal_dir().join("worktrees/_result");
+    let result = goal
+        .root()
+        .join(".omk/worktrees")
+        .join(goal.goal_dir().file_name().unwrap())
+        .join("_result");
     fs::write(result.join("src/extra.rs"), "pub fn extra() {}\n").unwrap();
     let run = |args: &[&str]| {
         assert!(Command::new("git")

@@ -43,7 +43,7 @@ pub fn plan_with_agent(
     backend: &Backend,
     request: &AgentPlanRequest<'_>,
 ) -> Result<Vec<TaskSpec>, String> {
-    let scratch = request.goal.dir().join("worktrees").join("_plan");
+    let scratch = request.goal.worktrees_dir().join("_plan");
     checkout_fresh(request.repo_root, &scratch, None, request.base_commit)
         .map_err(|error| format!("its scratch worktree could not be made: {error}"))?;
     let planned = run_planning_agent(backend, request, &scratch);

@@ -131,7 +131,7 @@ pub fn verify_goal(
 ) -> Result<VerifyOutcome, VerifyError> {
     let loaded = goal.load()?;
     let state = &loaded.state;
-    reap_orphans(goal.dir());
+    reap_orphans(goal.worktrees_dir());
     let mut ran = Vec::new();
     if let Some(task_id) = &request.task {
         let run = state.tasks.get(task_id).and_then(|task| task.runs.last());
@@ -156,7 +156,7 @@ pub fn verify_goal(
     state
         .check_command(GoalCommand::Verify)
         .map_err(|refusal| VerifyError::Store(Box::new(StoreError::Refused(refusal))))?;
-    let result_path = goal.dir().join("worktrees").join("_result");
+    let result_path = goal.worktrees_dir().join("_result");
     let built = build_result(goal, repo_root, clock, state, &result_path)?;
     progress(VerifyProgress::Built {
         commit: built.commit.clone(),
@@ -206,7 +206,7 @@ pub fn verify_goal(
         record.run.target.baseline && record.run.target.commit == base && !record.run.interrupted
     });
     if !has_baseline && !base.is_empty() {
-        let base_path = goal.dir().join("worktrees").join("_base");
+        let base_path = goal.worktrees_dir().join("_base");
         checkout_fresh(repo_root, &base_path, None, &base)?;
         run_gates(
             goal, clock, request, &base_path, None, true, progress, &mut ran,

@@ -244,7 +244,7 @@ impl Wave<'_> {
     /// Retries (or fails) running tasks whose lease holder is gone or whose lease expired.
     fn recover(&mut self, progress: &mut dyn FnMut(Progress)) -> Result<(), WaveError> {
         // What a wave killed outright (kill -9) left running is stopped first.
-        reap_orphans(self.goal.dir());
+        reap_orphans(self.goal.worktrees_dir());
         let now = self.clock.now();
         let loaded = self.goal.load()?;
         let broken: Vec<(TaskId, String)> = loaded
@@ -413,7 +413,7 @@ impl Wave<'_> {
             })
             .map(|id| branch_name(&state.goal_id, id))
             .collect();
-        let path = self.goal.dir().join("worktrees").join(task_id.as_str());
+        let path = self.goal.worktrees_dir().join(task_id.as_str());
         let branch = branch_name(&state.goal_id, task_id);
         let attempt = task.retries;
         // Named by the run it keeps, a number never reused (an interrupted run spends no retry).

@@ -1,10 +1,12 @@
 //! Task worktrees: one git worktree and branch per implementation slice, and what an agent
 //! changed in it.
 //!
-//! A worktree lives under the goal's state (`worktrees/<task-id>`) on branch
+//! A worktree lives in the state directory beside the goals, never inside a goal's own directory
+//! (`worktrees/<goal-id>/<task-id>`, so an agent cannot reach the log), on branch
 //! `omk/<goal-id>/<task-id>`. It starts from the goal's base commit, or from its dependencies'
 //! branches (merged in dependency order) when it depends on other slices. A retry starts it
-//! afresh from the same point: the branch is reset, never appended to.
+//! afresh from the same point (in a fix round, the slice's own earlier work): the branch is
+//! reset, never appended to.
 
 use std::path::{Path, PathBuf};
 

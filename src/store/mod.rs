@@ -30,6 +30,9 @@ pub use projections::{SNAPSHOT_FILE, TASK_GRAPH_FILE};
 
 /// The directory under the state root that holds one directory per goal.
 pub const GOALS_DIR: &str = "goals";
+/// The directory under the state root that holds the goals' worktrees, apart from their logs:
+/// an agent's working tree never contains the log, its checkpoint or its projections.
+pub const WORKTREES_DIR: &str = "worktrees";
 /// How many events a read may fold past the snapshot before it refreshes the snapshot.
 pub const SNAPSHOT_EVERY: u64 = 512;
 /// How many times a command decides again after losing a race to another writer.
@@ -113,6 +116,7 @@ impl StateDir {
         GoalDir {
             id: id.to_owned(),
             dir: self.goals_dir().join(id),
+            worktrees: self.root.join(WORKTREES_DIR).join(id),
         }
     }
 
@@ -205,6 +209,7 @@ impl StateDir {
 pub struct GoalDir {
     id: String,
     dir: PathBuf,
+    worktrees: PathBuf,
 }
 
 /// Whether a load could start from the snapshot.
@@ -251,6 +256,12 @@ impl GoalDir {
     /// Returns the goal's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Returns where the goal's worktrees live (`<state>/worktrees/<goal-id>/`): the slices',
+    /// `_result`, `_base` and `_plan`, outside the goal's directory.
+    pub fn worktrees_dir(&self) -> &Path {
+        &self.worktrees
     }
 
     /// Returns the paths of the goal's log and the files beside it.

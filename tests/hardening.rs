@@ -142,3 +142,30 @@ fn replay_verify_reports_projections_it_cannot_read() {
         "{stderr}"
     );
 }
+
+/// Defect 2: once its batch is durable a command has succeeded. A projection that cannot be
+/// written afterwards (here `snapshot.json` is a directory, as a full disk would refuse it)
+/// is a warning, the exit code is 0, and running the command again applies it again on
+/// purpose, not by accident.
+#[test]
+fn a_projection_that_cannot_be_written_after_the_append_is_a_warning() {
+    let home = fixture("gate-failed");
+    let dir = goal_dir(home.path());
+    fs::create_dir_all(dir.join("snapshot.json")).unwrap();
+    let (code, stdout, stderr) = omk(
+        home.path(),
+        &["goal", "budget-add", GOAL, "--tokens", "1000"],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("omk: warning: goal g-20261124-140000-000-gold: the events are in the log, but the files beside it could not be updated"),
+        "{stderr}"
+    );
+    let log = fs::read_to_string(dir.join("events.jsonl")).unwrap();
+    assert_eq!(log.matches("\"budget_extended\"").count(), 1);
+    // The next command that can write rebuilds what was left behind.
+    fs::remove_dir(dir.join("snapshot.json")).unwrap();
+    assert_eq!(omk(home.path(), &["goal", "pause", GOAL]).0, 0);
+    assert!(dir.join("snapshot.json").is_file());
+    assert_eq!(omk(home.path(), &["replay", GOAL, "--verify"]).0, 0);
+}

@@ -237,6 +237,9 @@ pub fn main() -> ExitCode {
         Command::Gates(args) => Context::new(args.repo, args.config)
             .and_then(|context| verify_cmd::gates_command(&context, args.format)),
     };
+    for warning in crate::store::take_warnings() {
+        print_stderr(&format!("omk: warning: {warning}"));
+    }
     match result {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {

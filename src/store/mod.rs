@@ -441,7 +441,14 @@ impl GoalDir {
             snapshot: SnapshotUse::Absent,
             folded: events.len() as u64,
         };
-        projections::write_all(self, &loaded)?;
+        // The batch is durable: the command has happened. Files beside the log are caches
+        // and copies, rebuilt from it by the next command that can write them.
+        if let Err(error) = projections::write_all(self, &loaded) {
+            warn(format!(
+                "goal {}: the events are in the log, but the files beside it could not be updated ({error}); the next command rebuilds them",
+                self.id
+            ));
+        }
         Ok(loaded)
     }
 
@@ -487,6 +494,26 @@ pub fn snapshot_claim(dir: &Path) -> Option<Position> {
         offset: claim.covers.offset,
         prev: claim.covers.hash,
     })
+}
+
+/// What went wrong after the fact, without undoing what a command did (a projection that
+/// could not be written after a durable append): the CLI prints these as warnings.
+static WARNINGS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn warn(message: String) {
+    if let Ok(mut warnings) = WARNINGS.lock() {
+        if !warnings.contains(&message) {
+            warnings.push(message);
+        }
+    }
+}
+
+/// Returns the warnings recorded so far, and forgets them.
+pub fn take_warnings() -> Vec<String> {
+    WARNINGS
+        .lock()
+        .map(|mut warnings| std::mem::take(&mut *warnings))
+        .unwrap_or_default()
 }
 
 fn ignored(reason: String) -> SnapshotUse {

@@ -169,3 +169,48 @@ fn a_projection_that_cannot_be_written_after_the_append_is_a_warning() {
     assert!(dir.join("snapshot.json").is_file());
     assert_eq!(omk(home.path(), &["replay", GOAL, "--verify"]).0, 0);
 }
+
+/// Defect 4: repair never follows a symbolic link and never shortens a file that does not
+/// start as an omk log.
+#[test]
+fn repair_refuses_links_and_files_that_are_not_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let notes = dir.path().join("notes.txt");
+    fs::write(&notes, "remember the milk\nand the bread").unwrap();
+    let (code, _, stderr) = omk(dir.path(), &["log", "repair", notes.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("it does not start as an omk event log"),
+        "{stderr}"
+    );
+    assert_eq!(
+        fs::read_to_string(&notes).unwrap(),
+        "remember the milk\nand the bread"
+    );
+
+    let goal = dir.path().join("goal");
+    fs::create_dir_all(&goal).unwrap();
+    std::os::unix::fs::symlink(&notes, goal.join("events.jsonl")).unwrap();
+    let (code, _, stderr) = omk(dir.path(), &["log", "repair", goal.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("it is a symbolic link"), "{stderr}");
+    assert_eq!(
+        fs::read_to_string(&notes).unwrap(),
+        "remember the milk\nand the bread"
+    );
+}
+
+/// Defect 4: a torn first append (a new log cut in its first line) is still repaired.
+#[test]
+fn repair_still_moves_a_torn_first_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("events.jsonl");
+    fs::write(
+        &log,
+        "{\"v\":1,\"seq\":0,\"ts\":\"2026-11-24T14:00:00.000000Z\",\"id\":\"e",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = omk(dir.path(), &["log", "repair", log.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(fs::read(&log).unwrap(), b"");
+}

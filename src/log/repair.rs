@@ -44,6 +44,10 @@ pub enum RepairError {
         offset: u64,
         fault: ChainFault,
     },
+    #[error("refused to repair {path}: it is a symbolic link; repair the file it points to, by its own path, if that file is an omk log")]
+    Symlink { path: String },
+    #[error("refused to repair {path}: it does not start as an omk event log (its first line is not an event), so nothing in it is shortened")]
+    NotALog { path: String },
     #[error("refused to repair {path}: its checkpoint names seq {checkpoint_seq}, beyond the {events} complete events, so the log was truncated, not torn")]
     CheckpointAhead {
         path: String,
@@ -59,12 +63,21 @@ pub fn repair_log(paths: &LogPaths) -> Result<Repaired, RepairError> {
         path: path.clone(),
         source,
     };
+    // A link could lead anywhere; only the log file itself is ever shortened.
+    let link = std::fs::symlink_metadata(paths.log()).map_err(io_error)?;
+    if link.file_type().is_symlink() {
+        return Err(RepairError::Symlink { path });
+    }
     let _lock = LogLock::exclusive(paths, false).map_err(io_error)?;
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
         .open(paths.log())
         .map_err(io_error)?;
+    let empty = file.metadata().map_err(io_error)?.len() == 0;
+    if !empty && !starts_as_a_log(&mut file).map_err(io_error)? {
+        return Err(RepairError::NotALog { path });
+    }
     let walk = walk(&file, Position::START, 1, |_, _| {}).map_err(io_error)?;
     if let Some(fault) = walk.fault {
         return Err(RepairError::Corrupt {
@@ -104,6 +117,25 @@ pub fn repair_log(paths: &LogPaths) -> Result<Repaired, RepairError> {
         events: complete.next_seq,
         head: complete.head(),
     })
+}
+
+/// The bytes every omk log begins with: the first line of its first event, up to its `seq`.
+const FIRST_LINE_START: &[u8] = b"{\"v\":1,\"seq\":0,";
+
+/// Returns whether the file begins as an omk log does, so that a torn first append (and
+/// nothing else, not a text file given by mistake) may be moved aside.
+fn starts_as_a_log(file: &mut File) -> io::Result<bool> {
+    let mut start = [0u8; FIRST_LINE_START.len()];
+    file.seek(SeekFrom::Start(0))?;
+    let mut read = 0;
+    while read < start.len() {
+        match file.read(&mut start[read..])? {
+            0 => break,
+            count => read += count,
+        }
+    }
+    file.seek(SeekFrom::Start(0))?;
+    Ok(read == start.len() && start == FIRST_LINE_START)
 }
 
 /// Copies the bytes from `offset` to the end into a new side file, durably; returns its path.

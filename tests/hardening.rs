@@ -214,3 +214,64 @@ fn repair_still_moves_a_torn_first_append() {
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert_eq!(fs::read(&log).unwrap(), b"");
 }
+
+/// Defect 9: configuration and arguments that were accepted and did the wrong thing, or
+/// crashed, now get a clear error (or the behaviour their help promises).
+#[test]
+fn bad_gates_and_arguments_get_clear_errors() {
+    let repo = common::git_repo(&[("src/lib.rs", "pub fn f() {}\n")]);
+    let gates = |toml: &str| {
+        fs::write(repo.path().join("omk.toml"), toml).unwrap();
+        omk(repo.path(), &["gates"])
+    };
+    let (code, _, stderr) = gates("[gates.test]\ncommand = \"\"\n");
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("omk.toml:2: [gates.test] command: is empty"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = gates("[gates.test]\ncommand = \"true\"\ndir = \"../../..\"\n");
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("[gates.test] dir: `../../..` leaves the tree with `..`"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = gates("[gates.test]\ncommand = \"true\"\ndir = \"/etc\"\n");
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("`/etc` is absolute"), "{stderr}");
+
+    let valid = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/logs/valid");
+    let (code, _, stderr) = omk(
+        repo.path(),
+        &[
+            "log",
+            "verify",
+            valid.to_str().unwrap(),
+            "--threads",
+            "30000",
+        ],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("give a number of threads from 1 to 256"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let (code, _, stderr) = omk(repo.path(), &["replay", "/etc/passwd"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("/etc/passwd is a file, not a goal's log"),
+        "{stderr}"
+    );
+}
+
+/// Defect 9: `demo --dir DIR` creates DIR, as its help says.
+#[test]
+fn demo_creates_the_directory_it_is_given() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("new/demo-home");
+    let (code, stdout, stderr) = omk(parent.path(), &["demo", "--dir", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(dir.is_dir());
+}

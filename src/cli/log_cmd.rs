@@ -26,8 +26,8 @@ pub struct VerifyArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t)]
     format: Format,
-    /// Threads that hash and parse lines (default: every core)
-    #[arg(long)]
+    /// Threads that hash and parse lines, 1 to 256 (default: every core)
+    #[arg(long, value_parser = parse_threads)]
     threads: Option<NonZeroUsize>,
     /// Skip re-hashing the recorded artifacts
     #[arg(long)]
@@ -41,6 +41,16 @@ pub struct RepairArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t)]
     format: Format,
+}
+
+/// The most checker threads a verification starts: more only cost memory and start-up.
+const MAX_THREADS: usize = 256;
+
+fn parse_threads(text: &str) -> Result<NonZeroUsize, String> {
+    match text.parse::<usize>() {
+        Ok(count @ 1..=MAX_THREADS) => Ok(NonZeroUsize::new(count).unwrap_or(NonZeroUsize::MIN)),
+        _ => Err(format!("give a number of threads from 1 to {MAX_THREADS}")),
+    }
 }
 
 /// Runs a `log` subcommand and returns its exit code.

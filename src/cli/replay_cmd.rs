@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 
 use crate::cli::{print_stderr, print_stdout, Failure, EXIT_FINDINGS, EXIT_OK};
+use crate::log::paths::LOG_FILE_NAME;
 use crate::log::LogPaths;
 use crate::ops::replay::{read_history, verify_goal_dir, ReplayReport};
 use crate::project::show::show_document;
@@ -110,8 +111,18 @@ pub fn run(args: ReplayArgs) -> Result<u8, Failure> {
 
 fn goal_dir(args: &ReplayArgs) -> Result<PathBuf, Failure> {
     let as_path = Path::new(&args.goal);
-    if as_path.join("events.jsonl").is_file() || as_path.is_file() {
+    if as_path.is_file() {
+        // Only a goal's log names its directory: any other file is a mistake, not a goal.
+        if as_path.file_name() != Some(std::ffi::OsStr::new(LOG_FILE_NAME)) {
+            return Err(Failure::hinted(
+                anyhow::anyhow!("{} is a file, not a goal's log", as_path.display()),
+                "pass a goal id, `latest`, a goal directory, or its events.jsonl",
+            ));
+        }
         return Ok(LogPaths::resolve(as_path).dir().to_path_buf());
+    }
+    if as_path.join(LOG_FILE_NAME).is_file() {
+        return Ok(as_path.to_path_buf());
     }
     let context = Context::new(args.repo.clone(), None)?;
     Ok(context.resolve(&args.goal)?.dir().to_path_buf())

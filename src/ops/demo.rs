@@ -60,6 +60,8 @@ pub fn run_demo(
     clock: &Clock,
     say: &mut dyn FnMut(&str),
 ) -> Result<DemoRun, DemoError> {
+    // `--dir` names where to create the demo: made if it is not there yet.
+    step("creating its directory", std::fs::create_dir_all(parent))?;
     let root = step(
         "creating its directory",
         tempfile::Builder::new()

@@ -91,13 +91,13 @@ pub struct ScopeConfig {
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GateConfig {
-    pub command: String,
+    pub command: toml::Spanned<String>,
     #[serde(default = "required_by_default")]
     pub required: bool,
     /// A duration such as `20m`.
     pub timeout: Option<toml::Spanned<String>>,
-    /// The working directory, relative to the tree's root.
-    pub dir: Option<String>,
+    /// The working directory, relative to the tree's root (and inside it).
+    pub dir: Option<toml::Spanned<String>>,
     /// Must fail on the base commit and pass on the goal's tree.
     #[serde(default)]
     pub red_first: bool,
@@ -202,6 +202,25 @@ pub enum SettingsError {
     Zero(&'static str),
 }
 
+/// Checks that a gate's `dir` stays inside the tree it runs on: relative, without `..`.
+fn check_gate_dir(dir: &str) -> Result<(), String> {
+    let path = Path::new(dir);
+    if path.is_absolute() {
+        return Err(format!(
+            "`{dir}` is absolute: a gate runs in the tree it checks, so give a path relative to its root"
+        ));
+    }
+    if path
+        .components()
+        .any(|part| part == std::path::Component::ParentDir)
+    {
+        return Err(format!(
+            "`{dir}` leaves the tree with `..`: a gate must run inside the tree it checks"
+        ));
+    }
+    Ok(())
+}
+
 /// Returns the settings for the repository at `repo_root`: `omk.toml` (or `explicit`) with
 /// `overrides` on top.
 pub fn load_settings(
@@ -247,12 +266,28 @@ pub fn load_settings(
                 .map_err(|message| invalid(text, format!("[gates.{name}] timeout"), message))?,
             None => Duration::from_secs(DEFAULT_GATE_TIMEOUT_SECS),
         };
+        if gate.command.get_ref().trim().is_empty() {
+            return Err(invalid(
+                &gate.command,
+                format!("[gates.{name}] command"),
+                "is empty: a gate runs a command, and an empty one would pass without checking anything".to_owned(),
+            )
+            .into());
+        }
+        if let Some(dir) = &gate.dir {
+            if let Err(message) = check_gate_dir(dir.get_ref()) {
+                return Err(invalid(dir, format!("[gates.{name}] dir"), message).into());
+            }
+        }
         gates.push(GateSpec {
             name: GateName::new(name.clone()),
-            command: gate.command.clone(),
+            command: gate.command.get_ref().clone(),
             required: gate.required,
             timeout_secs: timeout.as_secs(),
-            dir: gate.dir.clone().unwrap_or_else(|| ".".to_owned()),
+            dir: gate
+                .dir
+                .as_ref()
+                .map_or_else(|| ".".to_owned(), |dir| dir.get_ref().clone()),
             red_first: gate.red_first,
             when_changed: gate.when_changed.clone(),
             why: "omk.toml".to_owned(),

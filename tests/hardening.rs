@@ -275,3 +275,43 @@ fn demo_creates_the_directory_it_is_given() {
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(dir.is_dir());
 }
+
+/// Defect 8: a command that keeps losing the race to other writers waits and decides again;
+/// a busy goal makes it slower, not an error. Here another writer gets in first twenty times
+/// in a row (more than the eight a command used to allow).
+#[test]
+fn a_command_that_keeps_losing_races_waits_and_succeeds() {
+    use omk::event::{Event, GoalPaused, GoalResumed};
+    let home = fixture("gate-failed");
+    let goal = omk::store::StateDir::new(home.path()).goal(GOAL);
+    let at = "2026-11-24T16:00:00Z".parse().unwrap();
+    let mut lost = 0;
+    let (loaded, appended) = goal
+        .transact(at, |_| {
+            if lost < 20 {
+                lost += 1;
+                // The other writer: a pause and a resume, appended before this command can.
+                let other = goal.load().unwrap();
+                let other = goal
+                    .append(
+                        Some(&other),
+                        at,
+                        vec![Event::GoalPaused(GoalPaused { reason: None })],
+                    )
+                    .unwrap();
+                goal.append(
+                    Some(&other),
+                    at,
+                    vec![Event::GoalResumed(GoalResumed { note: None })],
+                )
+                .unwrap();
+            }
+            Ok(vec![Event::GoalPaused(GoalPaused {
+                reason: Some("mine".to_owned()),
+            })])
+        })
+        .unwrap();
+    assert_eq!(lost, 20);
+    assert_eq!(appended.len(), 1);
+    assert_eq!(loaded.state.status.name(), "paused");
+}

@@ -23,7 +23,7 @@ use crate::log::paths::{LogPaths, LOG_FILE_NAME};
 use crate::log::reader::{position_in_chain, LogReader, ReadError};
 use crate::log::writer::{AppendError, Expected, LogWriter, OpenError};
 use crate::project::snapshot::Snapshot;
-use crate::shell::clock::new_event_ids;
+use crate::shell::clock::{jittered, new_event_ids};
 use crate::state::{FoldError, GoalState, Refusal};
 
 pub use projections::{SNAPSHOT_FILE, TASK_GRAPH_FILE};
@@ -35,8 +35,12 @@ pub const GOALS_DIR: &str = "goals";
 pub const WORKTREES_DIR: &str = "worktrees";
 /// How many events a read may fold past the snapshot before it refreshes the snapshot.
 pub const SNAPSHOT_EVERY: u64 = 512;
-/// How many times a command decides again after losing a race to another writer.
-pub const MAX_ATTEMPTS: u32 = 8;
+/// How long a command keeps deciding again after losing races to other writers: a busy goal
+/// makes a command slower, and only a goal busy for this long makes it fail.
+pub const CONTENTION_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+/// The first wait after a lost race; it doubles with each one in a row, up to `MAX_RACE_WAIT`.
+const FIRST_RACE_WAIT: std::time::Duration = std::time::Duration::from_millis(2);
+const MAX_RACE_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// A goal command or load could not complete; nothing was appended unless said otherwise.
 #[derive(Debug, thiserror::Error)]
@@ -74,8 +78,12 @@ pub enum StoreError {
     },
     #[error("{0}")]
     Refused(Refusal),
-    #[error("{path} changed under this command {attempts} times in a row (other writers are busy): try again")]
-    Contended { path: String, attempts: u32 },
+    #[error("{path} changed under this command {attempts} times in a row over {seconds}s (other writers are busy): try again")]
+    Contended {
+        path: String,
+        attempts: u32,
+        seconds: u64,
+    },
     #[error("cannot make event ids: {0}")]
     Ids(#[from] InvalidEvent),
 }
@@ -453,7 +461,8 @@ impl GoalDir {
     }
 
     /// Loads the goal, lets `decide` choose the events, and appends them; on a conflict with
-    /// another writer, loads and decides again. `decide` returning no events appends nothing.
+    /// another writer, waits a little (doubling, with jitter) and loads and decides again, for
+    /// up to `CONTENTION_LIMIT`. `decide` returning no events appends nothing.
     pub fn transact<F>(
         &self,
         at: Timestamp,
@@ -462,21 +471,36 @@ impl GoalDir {
     where
         F: FnMut(&GoalState) -> Result<Vec<Event>, Refusal>,
     {
-        for _ in 0..MAX_ATTEMPTS {
+        #[allow(clippy::disallowed_methods)] // Only for waiting, never recorded.
+        let started = std::time::Instant::now();
+        let mut wait = FIRST_RACE_WAIT;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
             let loaded = self.load()?;
             let events = decide(&loaded.state).map_err(StoreError::Refused)?;
             if events.is_empty() {
                 return Ok((loaded, events));
             }
             match self.append(Some(&loaded), at, events.clone()) {
-                Err(StoreError::Append(AppendError::Conflict { .. })) => continue,
+                Err(StoreError::Append(AppendError::Conflict { .. }))
+                    if started.elapsed() < CONTENTION_LIMIT =>
+                {
+                    // Another writer won: wait a little (spread, so the losers do not all
+                    // come back together), then decide again on what it wrote.
+                    std::thread::sleep(jittered(wait));
+                    wait = (wait * 2).min(MAX_RACE_WAIT);
+                }
+                Err(StoreError::Append(AppendError::Conflict { .. })) => {
+                    return Err(StoreError::Contended {
+                        path: self.paths().log().display().to_string(),
+                        attempts,
+                        seconds: started.elapsed().as_secs(),
+                    })
+                }
                 result => return result.map(|loaded| (loaded, events)),
             }
         }
-        Err(StoreError::Contended {
-            path: self.paths().log().display().to_string(),
-            attempts: MAX_ATTEMPTS,
-        })
     }
 }
 

@@ -315,3 +315,30 @@ fn a_command_that_keeps_losing_races_waits_and_succeeds() {
     assert_eq!(appended.len(), 1);
     assert_eq!(loaded.state.status.name(), "paused");
 }
+
+/// Defect 10: what crashed writers leave behind (a checkpoint's temporary file, an old
+/// projection temporary) is removed by the next writer; a fresh temporary is left alone.
+#[test]
+fn the_next_writer_removes_what_crashed_writers_left() {
+    let home = fixture("gate-failed");
+    let dir = goal_dir(home.path());
+    let checkpoint_temp = dir.join("events.head.json.tmp");
+    fs::write(&checkpoint_temp, "{\"partial\":").unwrap();
+    let old = dir.join(".tmpAbC123");
+    fs::write(&old, "half a projection").unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000))
+        .unwrap();
+    let fresh = dir.join(".tmpXyZ789");
+    fs::write(&fresh, "being written").unwrap();
+    assert_eq!(omk(home.path(), &["goal", "pause", GOAL]).0, 0);
+    assert!(!checkpoint_temp.exists());
+    assert!(!old.exists());
+    assert!(
+        fresh.exists(),
+        "a temporary another writer may still be using stays"
+    );
+}

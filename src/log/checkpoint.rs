@@ -85,6 +85,11 @@ pub fn read_checkpoint(paths: &LogPaths) -> Result<Option<Checkpoint>, Checkpoin
     Ok(Some(checkpoint))
 }
 
+/// Returns the temporary file a checkpoint is written to before it is renamed into place.
+pub(crate) fn temporary_path(paths: &LogPaths) -> std::path::PathBuf {
+    paths.checkpoint().with_extension("json.tmp")
+}
+
 /// Replaces the checkpoint atomically: write a temporary file, sync it, rename it over.
 ///
 /// The directory is not synced: if the rename is lost in a crash, the older checkpoint stays,
@@ -95,7 +100,7 @@ pub(crate) fn write_checkpoint(
     checkpoint: &Checkpoint,
 ) -> io::Result<()> {
     let final_path = paths.checkpoint();
-    let temp_path = final_path.with_extension("json.tmp");
+    let temp_path = temporary_path(paths);
     let mut bytes = serde_json::to_vec(checkpoint).map_err(io::Error::other)?;
     bytes.push(b'\n');
     let mut file = File::create(&temp_path)?;

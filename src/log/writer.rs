@@ -156,6 +156,9 @@ impl LogWriter {
         };
         let created = !paths.log().exists();
         let _lock = LogLock::exclusive(paths, true).map_err(io_error)?;
+        // Only a writer holding the lock writes the checkpoint's temporary file, so one found
+        // now was left by a writer that crashed.
+        let _ = std::fs::remove_file(crate::log::checkpoint::temporary_path(paths));
         let file = OpenOptions::new()
             .read(true)
             .append(true)

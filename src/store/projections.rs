@@ -29,6 +29,7 @@ pub fn write_all(goal: &GoalDir, loaded: &Loaded) -> Result<(), StoreError> {
     if !still_current(goal, loaded) {
         return Ok(());
     }
+    remove_stale_temporaries(goal.dir());
     write_snapshot(goal, loaded)?;
     let graph = to_json(&task_graph_view(&loaded.state, loaded.head()));
     write_if_changed(&goal.dir.join(TASK_GRAPH_FILE), graph.as_bytes())?;
@@ -57,6 +58,27 @@ pub fn write_snapshot(goal: &GoalDir, loaded: &Loaded) -> Result<(), StoreError>
         return Ok(());
     };
     write_if_changed(&goal.dir.join(SNAPSHOT_FILE), to_json(&snapshot).as_bytes())
+}
+
+/// How old a projection's temporary file must be to be a leftover: writing one takes
+/// milliseconds, so a file this old belongs to a writer that crashed.
+const STALE_TEMPORARY: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Removes the temporary files (`.tmpXXXXXX`) crashed projection writes left in `dir`.
+fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let temporary = entry.file_name().to_string_lossy().starts_with(".tmp");
+        let stale = entry
+            .metadata()
+            .and_then(|meta| meta.modified())
+            .is_ok_and(|modified| modified.elapsed().is_ok_and(|age| age > STALE_TEMPORARY));
+        if temporary && stale && entry.file_type().is_ok_and(|kind| kind.is_file()) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Returns whether the log still ends where `loaded` was folded to.

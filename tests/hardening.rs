@@ -342,3 +342,66 @@ fn the_next_writer_removes_what_crashed_writers_left() {
         "a temporary another writer may still be using stays"
     );
 }
+
+/// Defect 7: an agent's words are recorded without the secrets in them, and no view sends a
+/// control sequence from them to the terminal.
+#[test]
+fn agent_text_is_recorded_without_secrets_and_shown_without_escapes() {
+    let repo = common::git_repo(&[("src/list.rs", "pub fn list() {}\n")]);
+    // The key is put together when the agent runs, so only its output holds it.
+    let agent = r#"cat >/dev/null; echo 'pub fn list() -> u8 { 1 }' > src/list.rs
+key="AKIA"; key="${key}IOSFODNN7EXAMPLE"
+printf '{"type":"result","subtype":"success","result":"\u001b[2Jcleared the screen\nkey %s"}\n' "$key""#;
+    let out = Command::new(env!("CARGO_BIN_EXE_omk"))
+        .args([
+            "goal",
+            "run",
+            "Change the list command",
+            "--agent-cmd",
+            agent,
+        ])
+        .current_dir(repo.path())
+        .env_remove("OMK_HOME")
+        .env_remove("OMK_TEST_NOW")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let goals = repo.path().join(".omk/goals");
+    let id = fs::read_dir(&goals)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name();
+    let log = fs::read_to_string(goals.join(&id).join("events.jsonl")).unwrap();
+    assert!(
+        !log.contains("AKIAIOSFODNN7EXAMPLE"),
+        "the key reached the log"
+    );
+    assert!(log.contains("line hidden: it holds what looks like an AWS access key id"));
+    assert!(
+        log.contains("\\u001b[2Jcleared the screen"),
+        "the claim keeps the rest"
+    );
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_omk"))
+            .args(args)
+            .current_dir(repo.path())
+            .env_remove("OMK_HOME")
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    for args in [
+        &["goal", "proof"][..],
+        &["replay", "latest"],
+        &["goal", "show"],
+    ] {
+        let shown = run(args);
+        assert!(
+            !shown.contains('\u{1b}'),
+            "{args:?} printed a raw escape: {shown:?}"
+        );
+        assert!(!shown.contains("AKIAIOSFODNN7EXAMPLE"), "{args:?}");
+    }
+}

@@ -269,7 +269,7 @@ fn print_failure(failure: &Failure) {
 pub fn print_stdout(text: &str) -> Result<(), Failure> {
     let mut stdout = io::stdout().lock();
     match stdout
-        .write_all(text.as_bytes())
+        .write_all(visible(text).as_bytes())
         .and_then(|()| stdout.flush())
     {
         Err(error) if error.kind() != io::ErrorKind::BrokenPipe => Err(error.into()),
@@ -279,7 +279,26 @@ pub fn print_stdout(text: &str) -> Result<(), Failure> {
 
 /// Writes one line to stderr (for findings and hints that accompany a result).
 pub fn print_stderr(text: &str) {
-    let _ = writeln!(io::stderr().lock(), "{text}");
+    let _ = writeln!(io::stderr().lock(), "{}", visible(text));
+}
+
+/// Returns `text` with every control character but newline and tab written out as `\x1b`:
+/// what agents and gates printed reaches the terminal as text, never as a command to it (an
+/// escape sequence in a claim could clear the screen or forge a line of the timeline).
+fn visible(text: &str) -> std::borrow::Cow<'_, str> {
+    let hidden = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.contains(hidden) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut shown = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if hidden(c) {
+            shown.push_str(&format!("\\x{:02x}", u32::from(c)));
+        } else {
+            shown.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(shown)
 }
 
 fn demo(args: DemoArgs) -> Result<u8, Failure> {

@@ -595,7 +595,8 @@ impl Wave<'_> {
             stdout: stdout.hash,
             stderr: stderr.hash,
             limit_stop: ended.report.limit_stop.clone(),
-            claim: ended.report.final_message.clone(),
+            // The agent's words are recorded, never a secret it repeated.
+            claim: ended.report.final_message.as_deref().map(mask),
             transcript_truncated: ended.truncated,
             leftovers_killed: ended.leftovers_killed,
             leftovers_survived: ended.leftovers_survived,
@@ -725,6 +726,8 @@ impl Wave<'_> {
             self.backoff.remove(task_id);
         }
         let leftovers = leftovers_clause(ended.leftovers_killed, ended.leftovers_survived);
+        // A reason may quote the agent (its error message): secrets stay out of the log.
+        settled.reason = mask(&settled.reason);
         let described = format!("{} ({}){leftovers}", settled.to.name(), settled.reason);
         self.settle(
             task_id,

@@ -405,3 +405,51 @@ printf '{"type":"result","subtype":"success","result":"\u001b[2Jcleared the scre
         assert!(!shown.contains("AKIAIOSFODNN7EXAMPLE"), "{args:?}");
     }
 }
+
+/// Returns the byte offset just past the complete batch that ends nearest the middle of `log`.
+fn a_batch_boundary_halfway(log: &str) -> usize {
+    let mut end = 0;
+    for line in log.split_inclusive('\n') {
+        end += line.len();
+        let value: serde_json::Value = serde_json::from_str(line).unwrap();
+        let batch = &value["batch"];
+        if batch[0].as_u64().unwrap() + 1 == batch[1].as_u64().unwrap() && end >= log.len() / 2 {
+            return end;
+        }
+    }
+    end
+}
+
+/// Defect 3: a log cut back behind its checkpoint (a rolled-back goal) is damage every
+/// reader reports, with the hint, never an older state shown as the goal.
+#[test]
+fn readers_report_a_log_cut_behind_its_checkpoint() {
+    let home = fixture("ready");
+    let dir = goal_dir(home.path());
+    let log = fs::read_to_string(dir.join("events.jsonl")).unwrap();
+    fs::write(
+        dir.join("events.jsonl"),
+        &log[..a_batch_boundary_halfway(&log)],
+    )
+    .unwrap();
+    for args in [
+        &["goal", "status", GOAL][..],
+        &["goal", "show", GOAL],
+        &["goal", "list"],
+        &["goal", "proof", GOAL],
+        &["replay", GOAL],
+    ] {
+        let (code, stdout, stderr) = omk(home.path(), args);
+        assert_eq!(code, 2, "{args:?}: {stdout}{stderr}");
+        assert!(
+            stderr.contains("event log truncated:")
+                && stderr.contains("but its checkpoint names seq 51"),
+            "{args:?}: {stderr}"
+        );
+    }
+    // An empty log beside its checkpoint is the same damage.
+    fs::write(dir.join("events.jsonl"), "").unwrap();
+    let (code, _, stderr) = omk(home.path(), &["replay", GOAL]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("ends after 0 complete events"), "{stderr}");
+}

@@ -6,6 +6,7 @@ use std::fs;
 use std::num::NonZeroUsize;
 
 use common::{contents, event, log_in, new_contents, read_all, write_batches};
+use omk::log::reader::ReadError;
 use omk::log::verify::{Finding, LogFault, Problem, Severity};
 use omk::log::{verify_log, LogPaths, LogReader, NewEvent, VerifyOptions, VerifyReport};
 use proptest::prelude::*;
@@ -250,9 +251,15 @@ proptest! {
                 checkpoint_seq: n_events as u64 - 1,
                 log_events: complete,
             }) && f.seq == Some(complete)), "{:?}", report.findings);
+            // A reader yields the complete prefix, then reports the truncation: never a
+            // shorter history shown as if it were the whole one.
             let mut reader = LogReader::open(&paths).unwrap();
-            let read: Vec<_> = reader.by_ref().collect::<Result<_, _>>().unwrap();
+            let items: Vec<_> = reader.by_ref().collect();
+            let (last, read) = items.split_last().unwrap();
+            prop_assert!(read.iter().all(Result::is_ok));
             prop_assert_eq!(read.len() as u64, complete);
+            prop_assert!(matches!(last, Err(ReadError::Truncated { events, checkpoint_seq, .. })
+                if *events == complete && *checkpoint_seq == n_events as u64 - 1), "{:?}", last);
             prop_assert_eq!(reader.torn_tail().map(|t| t.offset), (cut != boundary).then_some(boundary as u64));
         }
     }

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
 
 use crate::log::chain::{Linker, Position};
+use crate::log::checkpoint::{read_checkpoint, Checkpoint, CheckpointError};
 use crate::log::hash::EventHash;
 use crate::log::line::{Batch, LineFault};
 use crate::log::lock::LogLock;
@@ -123,6 +124,16 @@ pub enum ReadError {
         offset: u64,
         fault: ChainFault,
     },
+    #[error("event log truncated: {path} ends after {events} complete events (byte {offset}), but its checkpoint names seq {checkpoint_seq} (byte {checkpoint_len}): events were removed from its end")]
+    Truncated {
+        path: String,
+        events: u64,
+        offset: u64,
+        checkpoint_seq: u64,
+        checkpoint_len: u64,
+    },
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
 }
 
 /// Bytes after the last complete batch, found at the end of a read.
@@ -145,6 +156,8 @@ pub struct LogReader {
     ready: VecDeque<RawEvent>,
     torn_tail: Option<TornTail>,
     finished: bool,
+    /// The checkpoint as it stood when the read began (under the lock): the log must reach it.
+    checkpoint: Option<Checkpoint>,
     _lock: LogLock,
 }
 
@@ -164,6 +177,8 @@ impl LogReader {
             source,
         };
         let lock = LogLock::shared(paths).map_err(io_error)?;
+        // Read under the lock, before the log: no append can move it on in between.
+        let checkpoint = read_checkpoint(paths)?;
         let mut file = File::open(paths.log()).map_err(io_error)?;
         file.seek(SeekFrom::Start(position.offset))
             .map_err(io_error)?;
@@ -177,6 +192,7 @@ impl LogReader {
             ready: VecDeque::new(),
             torn_tail: None,
             finished: false,
+            checkpoint,
             _lock: lock,
         })
     }
@@ -196,6 +212,7 @@ impl LogReader {
         while self.ready.is_empty() && !self.finished {
             let Some((offset, line)) = self.next_line()? else {
                 self.finished = true;
+                self.check_reaches_checkpoint()?;
                 break;
             };
             let (info, checked) = check_at(offset, &line)
@@ -259,6 +276,22 @@ impl LogReader {
                     return Ok(None);
                 }
             }
+        }
+    }
+
+    /// A log that ends before the event its checkpoint names lost events from its end: that
+    /// is damage to report, never a shorter history to show.
+    fn check_reaches_checkpoint(&self) -> Result<(), ReadError> {
+        let complete = self.linker.complete();
+        match self.checkpoint {
+            Some(checkpoint) if checkpoint.seq >= complete.next_seq => Err(ReadError::Truncated {
+                path: self.path.clone(),
+                events: complete.next_seq,
+                offset: complete.offset,
+                checkpoint_seq: checkpoint.seq,
+                checkpoint_len: checkpoint.len,
+            }),
+            _ => Ok(()),
         }
     }
 

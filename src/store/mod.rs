@@ -93,8 +93,9 @@ impl StoreError {
     pub fn is_log_damage(&self) -> bool {
         matches!(
             self,
-            StoreError::Read(ReadError::Corrupt { .. })
-                | StoreError::Open(_)
+            StoreError::Read(
+                ReadError::Corrupt { .. } | ReadError::Truncated { .. } | ReadError::Checkpoint(_)
+            ) | StoreError::Open(_)
                 | StoreError::TornTail { .. }
                 | StoreError::Decode { .. }
                 | StoreError::Fold { .. }

@@ -453,3 +453,42 @@ fn readers_report_a_log_cut_behind_its_checkpoint() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("ends after 0 complete events"), "{stderr}");
 }
+
+/// Defect 5: a log both truncated and torn has a documented way forward: verify names
+/// `repair --accept-truncation`, which keeps the complete prefix, moves the old checkpoint
+/// and the torn bytes aside, and says what was lost; the log then verifies.
+#[test]
+fn a_truncated_and_torn_log_has_an_explicit_way_forward() {
+    let home = fixture("ready");
+    let dir = goal_dir(home.path());
+    let log = fs::read_to_string(dir.join("events.jsonl")).unwrap();
+    let cut = a_batch_boundary_halfway(&log);
+    // Cut behind the checkpoint, and leave half a line after it: truncated and torn.
+    fs::write(dir.join("events.jsonl"), &log[..cut + 40]).unwrap();
+    let dir_arg = dir.to_str().unwrap();
+    let (code, _, stderr) = omk(home.path(), &["log", "verify", dir_arg]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("--accept-truncation"), "{stderr}");
+    let (code, _, stderr) = omk(home.path(), &["log", "repair", dir_arg]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--accept-truncation"), "{stderr}");
+
+    let (code, stdout, stderr) = omk(
+        home.path(),
+        &["log", "repair", dir_arg, "--accept-truncation"],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("accepted the truncation of"), "{stdout}");
+    assert!(
+        stdout.contains("to 51 are lost; the old checkpoint is at"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("moved 40 torn bytes from byte"), "{stdout}");
+    assert_eq!(
+        fs::read_to_string(dir.join("events.jsonl")).unwrap(),
+        log[..cut]
+    );
+    assert!(dir.join("events.head.json.truncated-51").is_file());
+    assert_eq!(omk(home.path(), &["log", "verify", dir_arg]).0, 0);
+    assert_eq!(omk(home.path(), &["goal", "status", GOAL]).0, 0);
+}

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use crate::cli::{print_stderr, print_stdout, Failure, Format, EXIT_FINDINGS, EXIT_OK};
-use crate::log::repair::{repair_log, RepairError, Repaired};
+use crate::log::repair::{accept_truncation, repair_log, RepairError, Repaired};
 use crate::log::verify::{Finding, LogFault, Problem, Severity};
 use crate::log::{verify_log, LogPaths, VerifyOptions, VerifyReport};
 use crate::project::show::plural;
@@ -38,6 +38,10 @@ pub struct VerifyArgs {
 pub struct RepairArgs {
     /// A log file (`events.jsonl`) or the directory that holds it
     path: PathBuf,
+    /// When the log was truncated behind its checkpoint, keep its complete events and accept
+    /// that the rest is lost (the old checkpoint and any torn bytes are moved aside)
+    #[arg(long)]
+    accept_truncation: bool,
     /// Output format
     #[arg(long, value_enum, default_value_t)]
     format: Format,
@@ -113,7 +117,18 @@ fn print_verify_text(report: &VerifyReport, arg: &std::path::Path) -> Result<(),
         };
         print_stderr(&format!("{label}: {}", describe(finding, &report.log)));
     }
-    print_stderr(&format!("hint: {}", hint_for(first, arg)));
+    // A truncation decides what can be done (repair alone refuses it), whichever came first.
+    let decisive = report
+        .findings
+        .iter()
+        .find(|finding| {
+            matches!(
+                finding.problem,
+                Problem::Log(LogFault::TruncatedAgainstCheckpoint { .. })
+            )
+        })
+        .unwrap_or(first);
+    print_stderr(&format!("hint: {}", hint_for(decisive, arg)));
     Ok(())
 }
 
@@ -152,6 +167,10 @@ fn hint_for(finding: &Finding, arg: &std::path::Path) -> String {
             | LogFault::ArtifactSizeMismatch { .. },
         ) => "restore the artifact from a copy of the goal directory; the chain itself verified"
             .to_owned(),
+        Problem::Log(LogFault::TruncatedAgainstCheckpoint { .. }) => format!(
+            "restore the log from a copy; or, if the lost events are gone for good, `omk log repair {} --accept-truncation` keeps the complete events that are left",
+            arg.display()
+        ),
         Problem::Log(LogFault::ProjectionNotInChain { file, .. }) => format!(
             "delete {} (commands rebuild it from the log); the chain itself verified",
             arg.join(file).display()
@@ -162,8 +181,21 @@ fn hint_for(finding: &Finding, arg: &std::path::Path) -> String {
 
 fn repair(args: RepairArgs) -> Result<u8, Failure> {
     let paths = LogPaths::resolve(&args.path);
-    let repaired = repair_log(&paths).map_err(|error| match error {
-        RepairError::Corrupt { .. } | RepairError::CheckpointAhead { .. } => Failure::hinted(
+    let repair = if args.accept_truncation {
+        accept_truncation
+    } else {
+        repair_log
+    };
+    let repaired = repair(&paths).map_err(|error| match error {
+        RepairError::CheckpointAhead { events, .. } => {
+            let hint = format!(
+                "restore the log from a copy; or, if the lost events are gone for good, `omk log repair {} --accept-truncation` keeps the {} that are left",
+                args.path.display(),
+                plural(events, "complete event")
+            );
+            Failure::hinted(error, hint)
+        }
+        RepairError::Corrupt { .. } => Failure::hinted(
             error,
             format!(
                 "run `omk log verify {}` for the full report",
@@ -173,6 +205,9 @@ fn repair(args: RepairArgs) -> Result<u8, Failure> {
         other => Failure::from(other),
     })?;
     let text = match (&repaired, args.format) {
+        (Repaired::AcceptedTruncation { .. }, Format::Text) => {
+            truncation_text(paths.log(), &repaired)
+        }
         (_, Format::Json) => to_json(&repaired_json(&repaired)),
         (Repaired::NothingToRepair { events }, Format::Text) => format!(
             "nothing to repair: {} has no torn tail ({})",
@@ -200,8 +235,56 @@ fn repair(args: RepairArgs) -> Result<u8, Failure> {
     Ok(EXIT_OK)
 }
 
+fn truncation_text(log: &std::path::Path, repaired: &Repaired) -> String {
+    let Repaired::AcceptedTruncation {
+        events,
+        checkpoint_seq,
+        old_checkpoint,
+        torn,
+        ..
+    } = repaired
+    else {
+        return String::new();
+    };
+    let torn = torn
+        .as_ref()
+        .map_or(String::new(), |(offset, bytes, file)| {
+            format!(
+                "; moved {} from byte {offset} to {}",
+                plural(*bytes, "torn byte"),
+                file.display()
+            )
+        });
+    format!(
+        "accepted the truncation of {}: it keeps {}; events {events} to {checkpoint_seq} are lost; the old checkpoint is at {}{torn}",
+        log.display(),
+        plural(*events, "complete event"),
+        old_checkpoint.display()
+    )
+}
+
 fn repaired_json(repaired: &Repaired) -> serde_json::Value {
     match repaired {
+        Repaired::AcceptedTruncation {
+            events,
+            head,
+            checkpoint_seq,
+            old_checkpoint,
+            torn,
+        } => serde_json::json!({
+            "repaired": true,
+            "accepted_truncation": true,
+            "events": events,
+            "head": head,
+            "lost_from_seq": events,
+            "lost_through_seq": checkpoint_seq,
+            "old_checkpoint": old_checkpoint,
+            "torn": torn.as_ref().map(|(offset, bytes, file)| serde_json::json!({
+                "offset": offset,
+                "bytes": bytes,
+                "side_file": file,
+            })),
+        }),
         Repaired::NothingToRepair { events } => serde_json::json!({
             "repaired": false,
             "events": events,

@@ -28,6 +28,18 @@ pub enum Repaired {
         events: u64,
         head: Option<Head>,
     },
+    /// The log was truncated behind its checkpoint and the loss was accepted: it keeps its
+    /// `events` complete events; the events its old checkpoint named past them are gone, and
+    /// that checkpoint (and any torn bytes) were moved aside, never deleted.
+    AcceptedTruncation {
+        events: u64,
+        head: Option<Head>,
+        /// The `seq` the old checkpoint named: events `events..=checkpoint_seq` are lost.
+        checkpoint_seq: u64,
+        old_checkpoint: PathBuf,
+        /// Where the torn bytes went, if there were any: (offset, bytes, file).
+        torn: Option<(u64, u64, PathBuf)>,
+    },
 }
 
 /// A repair was refused or failed; nothing was removed from the log.
@@ -58,6 +70,18 @@ pub enum RepairError {
 
 /// Returns what repairing the log at `paths` did, holding the exclusive lock throughout.
 pub fn repair_log(paths: &LogPaths) -> Result<Repaired, RepairError> {
+    repair(paths, false)
+}
+
+/// Repairs the log at `paths` like [`repair_log`], and when it was truncated behind its
+/// checkpoint, accepts the loss: the complete prefix stays, the old checkpoint and any torn
+/// bytes move aside, and a new checkpoint names the prefix's last event. The operator's
+/// explicit way forward from "truncated", never taken silently.
+pub fn accept_truncation(paths: &LogPaths) -> Result<Repaired, RepairError> {
+    repair(paths, true)
+}
+
+fn repair(paths: &LogPaths, accept_truncation: bool) -> Result<Repaired, RepairError> {
     let path = paths.log().display().to_string();
     let io_error = |source| RepairError::Io {
         path: path.clone(),
@@ -89,14 +113,38 @@ pub fn repair_log(paths: &LogPaths) -> Result<Repaired, RepairError> {
     }
     let complete = walk.linker.complete();
     let checkpoint = read_checkpoint(paths)?;
-    if let Some(checkpoint) = checkpoint {
-        if checkpoint.seq >= complete.next_seq {
+    let ahead = checkpoint.filter(|checkpoint| checkpoint.seq >= complete.next_seq);
+    match ahead {
+        Some(checkpoint) if !accept_truncation => {
             return Err(RepairError::CheckpointAhead {
                 path,
                 checkpoint_seq: checkpoint.seq,
                 events: complete.next_seq,
+            })
+        }
+        Some(checkpoint) => {
+            let torn = match walk.torn_tail() {
+                Some((offset, bytes)) => {
+                    let side_file = save_torn_bytes(paths, &mut file, offset).map_err(io_error)?;
+                    Some((offset, bytes, side_file))
+                }
+                None => None,
+            };
+            file.set_len(complete.offset).map_err(io_error)?;
+            file.sync_all().map_err(io_error)?;
+            let old_checkpoint = move_checkpoint_aside(paths, checkpoint.seq).map_err(io_error)?;
+            if let Some(checkpoint) = Checkpoint::at(complete) {
+                write_checkpoint(&mut OsIo, paths, &checkpoint).map_err(io_error)?;
+            }
+            return Ok(Repaired::AcceptedTruncation {
+                events: complete.next_seq,
+                head: complete.head(),
+                checkpoint_seq: checkpoint.seq,
+                old_checkpoint,
+                torn,
             });
         }
+        None => {}
     }
     let Some((offset, bytes)) = walk.torn_tail() else {
         return Ok(Repaired::NothingToRepair {
@@ -117,6 +165,27 @@ pub fn repair_log(paths: &LogPaths) -> Result<Repaired, RepairError> {
         events: complete.next_seq,
         head: complete.head(),
     })
+}
+
+/// Renames the checkpoint to a side file named after the `seq` it named; returns its path.
+fn move_checkpoint_aside(paths: &LogPaths, seq: u64) -> io::Result<PathBuf> {
+    let mut attempt = 0;
+    loop {
+        let candidate = match attempt {
+            0 => paths
+                .checkpoint()
+                .with_extension(format!("json.truncated-{seq}")),
+            n => paths
+                .checkpoint()
+                .with_extension(format!("json.truncated-{seq}.{n}")),
+        };
+        if !candidate.exists() {
+            std::fs::rename(paths.checkpoint(), &candidate)?;
+            sync_dir(paths.dir())?;
+            return Ok(candidate);
+        }
+        attempt += 1;
+    }
 }
 
 /// The bytes every omk log begins with: the first line of its first event, up to its `seq`.

@@ -121,6 +121,12 @@ pub(super) fn store_failure(error: StoreError) -> Failure {
             parent_of(path)
         )),
         StoreError::Contended { .. } => Some("run the command again".to_owned()),
+        error if error.io_cause().is_some_and(|cause| cause.kind() == std::io::ErrorKind::StorageFull) => Some(
+            "the disk is full: free some space, then run the command again; `omk log verify` shows what the log kept (an interrupted append is set aside by `omk log repair`)".to_owned(),
+        ),
+        error if error.io_cause().is_some_and(|cause| matches!(cause.kind(), std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied)) => Some(
+            "omk cannot write the goal's directory (a read-only file system, or no permission): nothing was appended; run it where it can write, or set OMK_HOME to a writable directory".to_owned(),
+        ),
         error if error.is_log_damage() => Some(format!(
             "the goal's log is damaged; run `omk log verify {}` for the full report, nothing was appended",
             damaged_dir(error)
@@ -143,4 +149,42 @@ fn parent_of(path: &str) -> String {
     Path::new(path)
         .parent()
         .map_or_else(|| path.to_owned(), |dir| dir.display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::writer::{AppendError, OpenError};
+
+    fn hint(error: StoreError) -> String {
+        store_failure(error).hint.unwrap_or_default()
+    }
+
+    /// Issue 15: a file system that refuses writes is not a damaged log, and a full disk says so.
+    #[test]
+    fn write_failures_get_the_hint_for_their_cause() {
+        let open = |kind| {
+            StoreError::Open(OpenError::Io {
+                path: "/goals/g/events.jsonl".to_owned(),
+                source: std::io::Error::from(kind),
+            })
+        };
+        let read_only = hint(open(std::io::ErrorKind::ReadOnlyFilesystem));
+        assert!(
+            read_only.contains("cannot write the goal's directory"),
+            "{read_only}"
+        );
+        assert!(!read_only.contains("damaged"), "{read_only}");
+        let full = hint(StoreError::Append(AppendError::Write {
+            path: "/goals/g/events.jsonl".to_owned(),
+            source: std::io::Error::from(std::io::ErrorKind::StorageFull),
+        }));
+        assert!(full.starts_with("the disk is full"), "{full}");
+        let corrupt = hint(StoreError::Open(OpenError::Truncated {
+            path: "/goals/g/events.jsonl".to_owned(),
+            expected: 10,
+            actual: 5,
+        }));
+        assert!(corrupt.contains("the goal's log is damaged"), "{corrupt}");
+    }
 }

@@ -89,14 +89,32 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Returns the I/O error behind a failure to open or write the log, if that is what it is.
+    pub fn io_cause(&self) -> Option<&io::Error> {
+        match self {
+            StoreError::Io { source, .. }
+            | StoreError::Open(OpenError::Io { source, .. })
+            | StoreError::Append(
+                AppendError::Write { source, .. }
+                | AppendError::Sync { source, .. }
+                | AppendError::Log(OpenError::Io { source, .. }),
+            ) => Some(source),
+            _ => None,
+        }
+    }
+
     /// Returns whether the log itself is damaged (the fix is `omk log verify` / `omk log repair`).
     pub fn is_log_damage(&self) -> bool {
         matches!(
             self,
             StoreError::Read(
                 ReadError::Corrupt { .. } | ReadError::Truncated { .. } | ReadError::Checkpoint(_)
-            ) | StoreError::Open(_)
-                | StoreError::TornTail { .. }
+            ) | StoreError::Open(
+                OpenError::Checkpoint(_)
+                    | OpenError::Corrupt { .. }
+                    | OpenError::TornTail { .. }
+                    | OpenError::Truncated { .. }
+            ) | StoreError::TornTail { .. }
                 | StoreError::Decode { .. }
                 | StoreError::Fold { .. }
         )

@@ -492,3 +492,95 @@ fn a_truncated_and_torn_log_has_an_explicit_way_forward() {
     assert_eq!(omk(home.path(), &["log", "verify", dir_arg]).0, 0);
     assert_eq!(omk(home.path(), &["goal", "status", GOAL]).0, 0);
 }
+
+/// docs/log-format.md, made precise: a directory where an artifact should be is a missing
+/// artifact (a finding, exit 1), not a failure to run.
+#[test]
+fn a_directory_in_an_artifacts_place_is_a_missing_artifact() {
+    let home = tempfile::tempdir().unwrap();
+    let log = home.path().join("log");
+    common::copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/logs/valid"),
+        &log,
+    );
+    let artifact = fs::read_dir(log.join("artifacts"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    fs::remove_file(&artifact).unwrap();
+    fs::create_dir(&artifact).unwrap();
+    let (code, _, stderr) = omk(home.path(), &["log", "verify", log.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("is missing from the store"), "{stderr}");
+}
+
+/// A tmpfs of 64 KiB mounted for a test, unmounted when dropped.
+struct TinyDisk {
+    dir: tempfile::TempDir,
+}
+
+impl TinyDisk {
+    /// Mounts it, or returns `None` (printing why) where mounting is not allowed.
+    fn mount() -> Option<TinyDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .is_ok_and(|out| out.status.success());
+        if !mounted {
+            eprintln!("skipped: mounting a small tmpfs is not allowed here (it needs root)");
+            return None;
+        }
+        Some(TinyDisk { dir })
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+/// Defect 2: on a full disk, repair cannot set the torn bytes aside, so it says so and
+/// changes nothing; once there is room it repairs.
+#[test]
+fn repair_on_a_full_disk_says_so_and_changes_nothing() {
+    let Some(disk) = TinyDisk::mount() else {
+        return;
+    };
+    let log_dir = disk.dir.path().join("log");
+    fs::create_dir(&log_dir).unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/logs/torn");
+    for file in ["events.jsonl", "events.head.json"] {
+        fs::copy(fixture.join(file), log_dir.join(file)).unwrap();
+    }
+    // Fill what is left of the disk.
+    let filler = disk.dir.path().join("filler");
+    let mut file = fs::File::create(&filler).unwrap();
+    let block = vec![0u8; 4096];
+    while std::io::Write::write_all(&mut file, &block).is_ok() {}
+    drop(file);
+    let before = fs::read(log_dir.join("events.jsonl")).unwrap();
+    let (code, _, stderr) = omk(
+        disk.dir.path(),
+        &["log", "repair", log_dir.to_str().unwrap()],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    assert_eq!(fs::read(log_dir.join("events.jsonl")).unwrap(), before);
+    let leftovers: Vec<_> = fs::read_dir(&log_dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .filter(|name| name.to_string_lossy().contains("torn"))
+        .collect();
+    assert!(leftovers.is_empty(), "no half side file: {leftovers:?}");
+    fs::remove_file(&filler).unwrap();
+    let (code, stdout, stderr) = omk(
+        disk.dir.path(),
+        &["log", "repair", log_dir.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+}

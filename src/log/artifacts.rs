@@ -161,6 +161,14 @@ impl ArtifactStore {
             }
             Err(source) => return Err(self.error(source)),
         };
+        // Something else in the artifact's place (a directory, a device) holds no artifact.
+        if !file
+            .metadata()
+            .map_err(|source| self.error(source))?
+            .is_file()
+        {
+            return Ok(ArtifactCheck::Missing);
+        }
         let (hash, size) = hash_reader(&mut file).map_err(|source| self.error(source))?;
         Ok(if hash != artifact.hash {
             ArtifactCheck::Altered { actual: hash }

@@ -225,8 +225,14 @@ fn save_torn_bytes(paths: &LogPaths, file: &mut File, offset: u64) -> io::Result
             Err(error) => return Err(error),
         }
     };
-    side_file.write_all(&torn)?;
-    side_file.sync_all()?;
-    sync_dir(paths.dir())?;
+    let saved = side_file
+        .write_all(&torn)
+        .and_then(|()| side_file.sync_all())
+        .and_then(|()| sync_dir(paths.dir()));
+    if let Err(error) = saved {
+        // Half a side file is no copy: take it away, and leave the log as it was.
+        let _ = std::fs::remove_file(&side_path);
+        return Err(error);
+    }
     Ok(side_path)
 }

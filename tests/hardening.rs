@@ -334,9 +334,22 @@ fn the_next_writer_removes_what_crashed_writers_left() {
         .unwrap();
     let fresh = dir.join(".tmpXyZ789");
     fs::write(&fresh, "being written").unwrap();
+    // A capture that died with its process, and one that may still be streaming.
+    let dead_capture = dir.join("artifacts/.tmpDeAd01");
+    fs::write(&dead_capture, "half a transcript").unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&dead_capture)
+        .unwrap()
+        .set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000))
+        .unwrap();
+    let live_capture = dir.join("artifacts/.tmpLiVe02");
+    fs::write(&live_capture, "streaming").unwrap();
     assert_eq!(omk(home.path(), &["goal", "pause", GOAL]).0, 0);
     assert!(!checkpoint_temp.exists());
     assert!(!old.exists());
+    assert!(!dead_capture.exists());
+    assert!(live_capture.exists());
     assert!(
         fresh.exists(),
         "a temporary another writer may still be using stays"

@@ -29,7 +29,8 @@ pub fn write_all(goal: &GoalDir, loaded: &Loaded) -> Result<(), StoreError> {
     if !still_current(goal, loaded) {
         return Ok(());
     }
-    remove_stale_temporaries(goal.dir());
+    remove_stale_temporaries(goal.dir(), STALE_TEMPORARY);
+    remove_stale_temporaries(&goal.paths().artifacts(), STALE_CAPTURE);
     write_snapshot(goal, loaded)?;
     let graph = to_json(&task_graph_view(&loaded.state, loaded.head()));
     write_if_changed(&goal.dir.join(TASK_GRAPH_FILE), graph.as_bytes())?;
@@ -64,8 +65,13 @@ pub fn write_snapshot(goal: &GoalDir, loaded: &Loaded) -> Result<(), StoreError>
 /// milliseconds, so a file this old belongs to a writer that crashed.
 const STALE_TEMPORARY: std::time::Duration = std::time::Duration::from_secs(600);
 
-/// Removes the temporary files (`.tmpXXXXXX`) crashed projection writes left in `dir`.
-fn remove_stale_temporaries(dir: &Path) {
+/// How old an artifact's temporary file must be to be a leftover: a capture streams into one
+/// for as long as its process runs, and no process may run longer than the 7-day timeout cap.
+const STALE_CAPTURE: std::time::Duration = std::time::Duration::from_secs(8 * 24 * 3600);
+
+/// Removes the temporary files (`.tmpXXXXXX`) crashed writers left in `dir`, once older than
+/// `stale`.
+fn remove_stale_temporaries(dir: &Path, stale: std::time::Duration) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
@@ -74,7 +80,7 @@ fn remove_stale_temporaries(dir: &Path) {
         let stale = entry
             .metadata()
             .and_then(|meta| meta.modified())
-            .is_ok_and(|modified| modified.elapsed().is_ok_and(|age| age > STALE_TEMPORARY));
+            .is_ok_and(|modified| modified.elapsed().is_ok_and(|age| age > stale));
         if temporary && stale && entry.file_type().is_ok_and(|kind| kind.is_file()) {
             let _ = fs::remove_file(entry.path());
         }

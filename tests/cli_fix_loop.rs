@@ -135,6 +135,18 @@ impl Repo {
         stdout
     }
 
+    /// Runs `args` (a `continue`), which must end the goal integrating after one round, and
+    /// checks the log replays intact.
+    fn continue_to_integrating(&self, args: &[&str]) {
+        let (code, stdout, stderr) = self.omk(args);
+        assert_eq!(code, 0, "{stdout}{stderr}");
+        assert!(
+            stdout.contains("is integrating after 1 fix round"),
+            "{stdout}"
+        );
+        self.assert_replay_intact();
+    }
+
     fn assert_replay_intact(&self) {
         let (code, stdout, stderr) = self.omk(&["replay", "latest", "--verify"]);
         assert_eq!(code, 0, "{stdout}{stderr}");
@@ -405,13 +417,7 @@ fn a_pause_in_the_middle_of_a_round_holds_the_loop_and_continue_finishes_it() {
         "{stderr}"
     );
     assert_eq!(repo.omk(&["goal", "resume", "latest"]).0, 0);
-    let (code, stdout, stderr) = repo.omk(&["goal", "continue"]);
-    assert_eq!(code, 0, "{stdout}{stderr}");
-    assert!(
-        stdout.contains("is integrating after 1 fix round"),
-        "{stdout}"
-    );
-    repo.assert_replay_intact();
+    repo.continue_to_integrating(&["goal", "continue"]);
 }
 
 /// Cancelled while a round runs, the goal ends: nothing is left running and nothing resumes it.
@@ -484,13 +490,7 @@ fn a_budget_spent_in_the_middle_of_the_loop_holds_the_goal_until_it_is_raised() 
         0
     );
     assert_eq!(repo.omk(&["goal", "resume", &id]).0, 0);
-    let (code, stdout, stderr) = repo.omk(&["goal", "continue", &id]);
-    assert_eq!(code, 0, "{stdout}{stderr}");
-    assert!(
-        stdout.contains("is integrating after 1 fix round"),
-        "{stdout}"
-    );
-    repo.assert_replay_intact();
+    repo.continue_to_integrating(&["goal", "continue", &id]);
 }
 
 /// Each real agent CLI installed here, pointed at the local model stub, goes through a fix

@@ -274,23 +274,7 @@ fn verified(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
             &head,
         ));
     }
-    batches.push((
-        300,
-        vec![
-            moved("agent-execution", TaskStatus::Pending, TaskStatus::Running),
-            moved("agent-execution", TaskStatus::Running, TaskStatus::Done),
-            Event::ResultBuilt(ResultBuilt {
-                branch: format!("omk/{GOAL}/result"),
-                commit: CLAIMED.to_owned(),
-                tree: CLAIMED_TREE.to_owned(),
-                merged: vec!["slice-1".into(), "slice-2".into()],
-                base_tree: None,
-            }),
-            Event::PhaseEntered(PhaseEntered {
-                phase: Phase::Verifying,
-            }),
-        ],
-    ));
+    batches.push((300, rebuilt(CLAIMED)));
     let gate = |name: &str, commit: &str, baseline: bool, exit_code: i32| {
         let output = put(
             &format!(
@@ -418,6 +402,24 @@ fn verified(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
     batches
 }
 
+/// Returns the batch that closes the wave and builds the claimed tree at `commit`.
+fn rebuilt(commit: &str) -> Vec<Event> {
+    vec![
+        moved("agent-execution", TaskStatus::Pending, TaskStatus::Running),
+        moved("agent-execution", TaskStatus::Running, TaskStatus::Done),
+        Event::ResultBuilt(ResultBuilt {
+            branch: format!("omk/{GOAL}/result"),
+            commit: commit.to_owned(),
+            tree: CLAIMED_TREE.to_owned(),
+            merged: vec!["slice-1".into(), "slice-2".into()],
+            base_tree: None,
+        }),
+        Event::PhaseEntered(PhaseEntered {
+            phase: Phase::Verifying,
+        }),
+    ]
+}
+
 /// The rest of a goal whose `test` gate failed on its first result: a fix round reopens
 /// slice-1 with the gate's output, the gate fails again, a second round fixes it, and the
 /// review passes: the goal waits at `integrating` for the integrator.
@@ -436,22 +438,6 @@ fn two_fix_rounds(
                 &on[..12]
             ),
         })
-    };
-    let rebuilt = |commit: &str| {
-        vec![
-            moved("agent-execution", TaskStatus::Pending, TaskStatus::Running),
-            moved("agent-execution", TaskStatus::Running, TaskStatus::Done),
-            Event::ResultBuilt(ResultBuilt {
-                branch: format!("omk/{GOAL}/result"),
-                commit: commit.to_owned(),
-                tree: CLAIMED_TREE.to_owned(),
-                merged: vec!["slice-1".into(), "slice-2".into()],
-                base_tree: None,
-            }),
-            Event::PhaseEntered(PhaseEntered {
-                phase: Phase::Verifying,
-            }),
-        ]
     };
     let (first_fix, second_fix) = ("1a".repeat(20), "1b".repeat(20));
     let (second_result, third_result) = ("2a".repeat(20), "2b".repeat(20));

@@ -316,6 +316,17 @@ fn a_command_that_keeps_losing_races_waits_and_succeeds() {
     assert_eq!(loaded.state.status.name(), "paused");
 }
 
+/// Writes `text` to `path` and dates it to 2023, as a file a crash left long ago.
+fn write_long_ago(path: &Path, text: &str) {
+    fs::write(path, text).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000))
+        .unwrap();
+}
+
 /// Defect 10: what crashed writers leave behind (a checkpoint's temporary file, an old
 /// projection temporary) is removed by the next writer; a fresh temporary is left alone.
 #[test]
@@ -325,24 +336,12 @@ fn the_next_writer_removes_what_crashed_writers_left() {
     let checkpoint_temp = dir.join("events.head.json.tmp");
     fs::write(&checkpoint_temp, "{\"partial\":").unwrap();
     let old = dir.join(".tmpAbC123");
-    fs::write(&old, "half a projection").unwrap();
-    fs::File::options()
-        .write(true)
-        .open(&old)
-        .unwrap()
-        .set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000))
-        .unwrap();
+    write_long_ago(&old, "half a projection");
     let fresh = dir.join(".tmpXyZ789");
     fs::write(&fresh, "being written").unwrap();
     // A capture that died with its process, and one that may still be streaming.
     let dead_capture = dir.join("artifacts/.tmpDeAd01");
-    fs::write(&dead_capture, "half a transcript").unwrap();
-    fs::File::options()
-        .write(true)
-        .open(&dead_capture)
-        .unwrap()
-        .set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000))
-        .unwrap();
+    write_long_ago(&dead_capture, "half a transcript");
     let live_capture = dir.join("artifacts/.tmpLiVe02");
     fs::write(&live_capture, "streaming").unwrap();
     assert_eq!(omk(home.path(), &["goal", "pause", GOAL]).0, 0);

@@ -6,6 +6,7 @@ use crate::cli::context::{refused, store_failure};
 use crate::cli::{print_stderr, Failure, EXIT_FINDINGS};
 use crate::ops::verify::{VerifyError, VerifyProgress};
 use crate::project::timeline::leftovers_clause;
+use crate::state::verdict::short;
 use crate::store::StoreError;
 
 /// Prints verification's progress: a line per event, and on a terminal the running gate's
@@ -52,7 +53,7 @@ fn progress_line(event: &VerifyProgress) -> String {
         }
         VerifyProgress::Built { commit, merged } => format!(
             "omk: claimed tree {} (merged {})",
-            &commit[..commit.len().min(12)],
+            short(commit),
             merged.join(", ")
         ),
         VerifyProgress::GateStarted { gate, baseline } => format!(

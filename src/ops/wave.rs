@@ -37,6 +37,7 @@ use crate::shell::process::{reap_orphans, signal_group, start, ProcessError};
 use crate::shell::procfs::process_cwd;
 use crate::shell::worktree::{attempt_ref, branch_name, collect, prepare, Placement, Worktree};
 use crate::state::commands::GoalCommand;
+use crate::state::verdict::short;
 use crate::state::{Action, GoalState, GoalStatus, Task};
 use crate::store::{GoalDir, Loaded, StoreError};
 
@@ -657,7 +658,7 @@ impl Wave<'_> {
                 let summary = format!(
                     "{} at {}: {} changed, +{} -{}{widened}",
                     agent.worktree.branch,
-                    &changes.head_commit[..changes.head_commit.len().min(12)],
+                    short(&changes.head_commit),
                     crate::project::show::plural(changes.changed_files.len() as u64, "file"),
                     changes.insertions,
                     changes.deletions
@@ -755,9 +756,6 @@ impl Wave<'_> {
         facts: Vec<Event>,
         retry: bool,
     ) -> Result<(), WaveError> {
-        // Chosen once, so a decision repeated after a conflict records the wait it keeps.
-        let wait = self.retry_wait(task_id);
-        let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
         let (_, appended) = self.goal.transact(self.clock.now(), |state| {
             let mut events = facts.clone();
             let Some(task) = state
@@ -781,38 +779,29 @@ impl Wave<'_> {
                 events.push(Event::TaskRetried(TaskRetried {
                     task_id: task_id.clone(),
                     reason: format!("attempt {} failed: {reason}", task.retries + 1),
-                    backoff_ms: Some(wait_ms),
+                    backoff_ms: Some(
+                        u64::try_from(retry_wait(task.retries).as_millis()).unwrap_or(u64::MAX),
+                    ),
                 }));
             }
             Ok(events)
         })?;
-        let retried = appended.iter().any(
-            |event| matches!(event, Event::TaskRetried(retried) if retried.task_id == *task_id),
-        );
-        if retried {
+        // The wait the log records (the decision that was appended) is the wait kept.
+        let recorded = appended.iter().find_map(|event| match event {
+            Event::TaskRetried(retried) if retried.task_id == *task_id => retried.backoff_ms,
+            _ => None,
+        });
+        if let Some(wait_ms) = recorded {
             let rate_limits = self.backoff.get(task_id).map_or(0, |(_, times)| *times);
             self.backoff.insert(
                 task_id.clone(),
-                (tokio::time::Instant::now() + wait, rate_limits),
+                (
+                    tokio::time::Instant::now() + Duration::from_millis(wait_ms),
+                    rate_limits,
+                ),
             );
         }
         Ok(())
-    }
-
-    /// Returns how long the next retry of `task_id` waits: doubling from `FIRST_RETRY_WAIT`
-    /// with each retry it already had, up to `MAX_RETRY_WAIT`, with jitter.
-    fn retry_wait(&self, task_id: &TaskId) -> Duration {
-        let retries = self
-            .goal
-            .load()
-            .ok()
-            .and_then(|loaded| loaded.state.tasks.get(task_id).map(|task| task.retries))
-            .unwrap_or(0);
-        jittered(
-            FIRST_RETRY_WAIT
-                .saturating_mul(1 << retries.min(16))
-                .min(MAX_RETRY_WAIT),
-        )
     }
 
     /// Returns whether a pending task of this goal waits out a rate limit.
@@ -1009,6 +998,16 @@ pub fn close_wave(state: &GoalState) -> Vec<Event> {
             "every slice is done with a commit on its branch".to_owned(),
         ),
     ]
+}
+
+/// Returns how long a retry waits after `retries` earlier ones: doubling from
+/// `FIRST_RETRY_WAIT` up to `MAX_RETRY_WAIT`, with jitter.
+fn retry_wait(retries: u32) -> Duration {
+    jittered(
+        FIRST_RETRY_WAIT
+            .saturating_mul(1 << retries.min(16))
+            .min(MAX_RETRY_WAIT),
+    )
 }
 
 /// Returns why a running task's lease is broken, or `None` while its holder may still be working.

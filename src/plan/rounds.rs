@@ -5,7 +5,7 @@
 //! recorded), so the same log always gives the same round.
 
 use crate::event::{FindingSeverity, RoundCause, RoundStarted, TaskId};
-use crate::state::verdict::{failed_on_base, latest_gate_runs};
+use crate::state::verdict::{failed_on_base, latest_gate_runs, short};
 use crate::state::GoalState;
 
 /// The most characters of feedback a round carries; the rest stays in the artifacts it names.
@@ -179,10 +179,6 @@ fn mentions(output: &str, file: &str) -> bool {
         let boundary = |c: Option<char>| c.is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
         boundary(before) && boundary(after)
     })
-}
-
-fn short(text: &str) -> &str {
-    &text[..text.len().min(12)]
 }
 
 /// Cuts feedback to `MAX_FEEDBACK` characters at a line, saying so.

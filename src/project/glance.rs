@@ -10,7 +10,7 @@ use crate::log::chain::Head;
 use crate::plan::documents::{format_duration, format_usd};
 use crate::plan::rounds::round_for;
 use crate::state::commands::LoopMove;
-use crate::state::verdict::verdict_before_acceptance;
+use crate::state::verdict::{short, verdict_before_acceptance};
 use crate::state::{GoalState, GoalStatus, LimitUse};
 
 /// A limit and how much of it is used.
@@ -265,7 +265,7 @@ pub fn failures(state: &GoalState) -> Vec<String> {
             format!(
                 "gate {} on {}{}; output: omk artifact show {}",
                 run.gate,
-                &run.target.commit[..run.target.commit.len().min(12)],
+                short(&run.target.commit),
                 last_line(&run.last_lines),
                 &run.output.to_hex()[..12]
             )

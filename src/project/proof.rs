@@ -13,7 +13,7 @@ use crate::event::{Evidence, ReviewFinding, RoundCause, TaskId, TaskStatus, Time
 use crate::log::chain::Head;
 use crate::plan::documents::label;
 use crate::project::glance::{budget_glance, BudgetGlance};
-use crate::state::verdict::{latest_gate_runs, verdict, Verdict};
+use crate::state::verdict::{latest_gate_runs, short, verdict, Verdict};
 use crate::state::{GateRecord, GoalState, GoalStatus};
 
 /// The in-toto predicate type of an omk proof.
@@ -419,7 +419,7 @@ pub fn proof_markdown(proof: &Proof<'_>) -> String {
                 gate.base.unwrap_or("—"),
                 gate.head,
                 if gate.timed_out { " (timed out)" } else { "" },
-                &gate.commit[..gate.commit.len().min(12)],
+                short(gate.commit),
                 gate.output
             );
         }
@@ -500,7 +500,7 @@ pub fn proof_markdown(proof: &Proof<'_>) -> String {
                 out,
                 "{} on `{}`: {} files, {} findings (artifact `{}`).",
                 if review.passed { "Passed" } else { "Failed" },
-                &review.commit[..review.commit.len().min(12)],
+                short(review.commit),
                 review.files_reviewed,
                 review.findings.len(),
                 review.findings_artifact
@@ -539,8 +539,4 @@ pub fn proof_markdown(proof: &Proof<'_>) -> String {
         }
     }
     out
-}
-
-fn short(commit: &str) -> &str {
-    &commit[..commit.len().min(12)]
 }

@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use crate::event::{Event, Phase, RecordedEvent, Timestamp};
 use crate::plan::documents::format_usd;
+use crate::state::verdict::short;
 
 /// One event on the timeline.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
@@ -50,10 +51,6 @@ pub fn leftovers_clause(killed: u32, survived: u32) -> String {
         clause.push_str(&format!("; {survived} would not die"));
     }
     clause
-}
-
-fn short(text: &str) -> &str {
-    &text[..text.len().min(12)]
 }
 
 /// Returns the sentence for one event.

@@ -405,7 +405,8 @@ pub fn failed_on_base(state: &GoalState, gate: &str) -> bool {
         .is_some_and(|record| !record.run.passed())
 }
 
-fn short(commit: &str) -> &str {
+/// Returns the first 12 characters of a commit or hash, as views print them.
+pub fn short(commit: &str) -> &str {
     &commit[..commit.len().min(12)]
 }
 

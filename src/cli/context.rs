@@ -121,6 +121,7 @@ pub(super) fn store_failure(error: StoreError) -> Failure {
             parent_of(path)
         )),
         StoreError::Contended { .. } => Some("run the command again".to_owned()),
+        StoreError::Decode { path, source, started_by } if source.is_newer() => Some(newer_omk_hint(path, started_by.as_deref())),
         error if error.io_cause().is_some_and(|cause| cause.kind() == std::io::ErrorKind::StorageFull) => Some(
             "the disk is full: free some space, then run the command again; `omk log verify` shows what the log kept (an interrupted append is set aside by `omk log repair`)".to_owned(),
         ),
@@ -134,6 +135,20 @@ pub(super) fn store_failure(error: StoreError) -> Failure {
         _ => None,
     };
     Failure::with_code(error, hint, EXIT_ERROR)
+}
+
+/// Returns the hint for a goal this build is too old to fold.
+pub(super) fn newer_omk_hint(log: &str, started_by: Option<&str>) -> String {
+    let started = match started_by {
+        Some(version) if version != env!("CARGO_PKG_VERSION") => {
+            format!(" (the goal was started by omk {version})")
+        }
+        _ => String::new(),
+    };
+    format!(
+        "upgrade omk to read it{started}; `omk log verify {}` checks its chain without folding it",
+        parent_of(log)
+    )
 }
 
 fn damaged_dir(error: &StoreError) -> String {

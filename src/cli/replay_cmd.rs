@@ -8,12 +8,12 @@ use clap::{Args, ValueEnum};
 use crate::cli::{print_stderr, print_stdout, Failure, EXIT_FINDINGS, EXIT_OK};
 use crate::log::paths::LOG_FILE_NAME;
 use crate::log::LogPaths;
-use crate::ops::replay::{read_history, verify_goal_dir, ReplayReport};
+use crate::ops::replay::{read_history, verify_goal_dir, ReplayError, ReplayReport};
 use crate::project::show::show_document;
 use crate::project::timeline::{entry, timeline_text};
 use crate::project::to_json;
 
-use crate::cli::context::Context;
+use crate::cli::context::{newer_omk_hint, Context};
 
 /// How `replay` prints.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -58,8 +58,9 @@ pub fn run(args: ReplayArgs) -> Result<u8, Failure> {
     }
     let dir = goal_dir(&args)?;
     let history = read_history(&LogPaths::resolve(&dir)).map_err(|error| {
-        Failure::hinted(
+        replay_failure(
             error,
+            &dir,
             format!("run `omk log verify {}` for the full report", dir.display()),
         )
     })?;
@@ -109,6 +110,18 @@ pub fn run(args: ReplayArgs) -> Result<u8, Failure> {
     Ok(EXIT_OK)
 }
 
+/// Returns the failure for a log that cannot be replayed: `hint` unless a newer omk wrote it.
+fn replay_failure(error: ReplayError, dir: &Path, hint: String) -> Failure {
+    match &error {
+        ReplayError::Decode(decode) if decode.is_newer() => {
+            let log = dir.join(LOG_FILE_NAME).display().to_string();
+            let hint = newer_omk_hint(&log, None);
+            Failure::hinted(anyhow::anyhow!("cannot fold {log}: {error}"), hint)
+        }
+        _ => Failure::hinted(error, hint),
+    }
+}
+
 fn goal_dir(args: &ReplayArgs) -> Result<PathBuf, Failure> {
     let as_path = Path::new(&args.goal);
     if as_path.is_file() {
@@ -141,8 +154,9 @@ fn verify(args: &ReplayArgs) -> Result<u8, Failure> {
     let mut reports = Vec::new();
     for dir in &dirs {
         let report = verify_goal_dir(dir).map_err(|error| {
-            Failure::hinted(
+            replay_failure(
                 error,
+                dir,
                 format!("run `omk log verify {}` for the chain alone", dir.display()),
             )
         })?;
@@ -169,14 +183,20 @@ fn verify(args: &ReplayArgs) -> Result<u8, Failure> {
 }
 
 fn print_report(dir: &str, report: &ReplayReport) -> Result<(), Failure> {
+    let notes: String = report
+        .notes
+        .iter()
+        .map(|note| format!("note: {dir}/{}: {}\n", note.file, note.message))
+        .collect();
     if report.intact {
         return print_stdout(&format!(
-            "ok: {dir}: {} events intact, {} artifacts checked, projections follow from the log ({}), the fold is deterministic\n",
+            "ok: {dir}: {} events intact, {} artifacts checked, projections follow from the log ({}), the fold is deterministic\n{notes}",
             report.log.events,
             report.log.artifacts_checked,
             report.projections_checked.join(", ")
         ));
     }
+    print_stdout(&notes)?;
     for finding in report
         .log
         .findings

@@ -11,6 +11,7 @@ mod goal;
 mod ids;
 mod task;
 mod time;
+pub mod version;
 
 pub use agent::{AgentFinished, AgentStarted, ChangesRecorded, WorktreeRemoved};
 pub use gate::{
@@ -40,9 +41,11 @@ pub(crate) fn is_zero(count: &u32) -> bool {
     *count == 0
 }
 
-/// Declares every event kind once: the enum variant, its payload type and its stored name.
+/// Declares every event kind once: the enum variant, its payload type, its stored name, and
+/// the steps that upcast its older payload versions (`[v1_to_v2, v2_to_v3]`; none while the
+/// kind is at version 1). This table is the one place a kind's version is decided.
 macro_rules! event_kinds {
-    ($($variant:ident($payload:ty) = $kind:literal,)*) => {
+    ($($variant:ident($payload:ty) = $kind:literal $([$($step:path),+ $(,)?])?,)*) => {
         /// Every event kind this build knows, with its payload.
         #[derive(Clone, Debug, PartialEq, Eq)]
         pub enum Event {
@@ -60,11 +63,18 @@ macro_rules! event_kinds {
                 }
             }
 
-            /// Returns the event ready to append under the writer-chosen `id`.
+            /// Returns the event ready to append under the writer-chosen `id`, its payload at
+            /// its kind's current version.
             pub fn to_new_event(&self, id: EventId) -> Result<NewEvent, InvalidEvent> {
                 let kind = EventKind::new(self.kind())?;
                 match self {
-                    $(Event::$variant(data) => NewEvent::new(id, kind, data),)*
+                    $(Event::$variant(data) => {
+                        const STEPS: &[version::Upcaster] = &[$($($step,)+)?];
+                        match version::current_version(STEPS) {
+                            1 => NewEvent::new(id, kind, data),
+                            current => NewEvent::new(id, kind, &version::Versioned::new(current, data)),
+                        }
+                    })*
                 }
             }
 
@@ -73,15 +83,11 @@ macro_rules! event_kinds {
                 Event::decode_parts(raw.seq(), raw.kind(), raw.data())
             }
 
-            /// Returns the typed event of kind `kind` with payload `data`, stored at `seq`.
+            /// Returns the typed event of kind `kind` with payload `data`, stored at `seq`:
+            /// upcast when an older omk stored it, refused when a newer one did.
             pub fn decode_parts(seq: u64, kind: &str, data: &serde_json::value::RawValue) -> Result<Event, DecodeError> {
-                let payload_error = |error: serde_json::Error| DecodeError::BadPayload {
-                    seq,
-                    kind: kind.to_owned(),
-                    detail: error.to_string(),
-                };
                 match kind {
-                    $($kind => serde_json::from_str(data.get()).map(Event::$variant).map_err(payload_error),)*
+                    $($kind => version::decode_payload(seq, kind, data, &[$($($step,)+)?]).map(Event::$variant),)*
                     unknown => Err(DecodeError::UnknownKind {
                         seq,
                         kind: unknown.to_owned(),
@@ -90,11 +96,18 @@ macro_rules! event_kinds {
             }
         }
 
-        /// Returns the JSON Schema of every payload, by kind, in declaration order.
+        /// Returns the JSON Schema of every payload at its current version, by kind, in
+        /// declaration order.
         pub fn payload_schemas(
             settings: &schemars::generate::SchemaSettings,
         ) -> Vec<(&'static str, schemars::Schema)> {
-            vec![$(($kind, settings.clone().into_generator().into_root_schema_for::<$payload>()),)*]
+            vec![$((
+                $kind,
+                version::versioned_schema(
+                    settings.clone().into_generator().into_root_schema_for::<$payload>(),
+                    version::current_version(&[$($($step,)+)?]),
+                ),
+            ),)*]
         }
     };
 }
@@ -156,14 +169,32 @@ impl RecordedEvent {
 /// A stored event could not be turned into a typed one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
-    #[error("event seq {seq} has kind `{kind}`, which omk {} does not know: use the omk version that wrote this log, or a newer one", env!("CARGO_PKG_VERSION"))]
+    #[error("this goal was written by a newer omk: event seq {seq} has kind `{kind}`, which omk {} does not know", env!("CARGO_PKG_VERSION"))]
     UnknownKind { seq: u64, kind: String },
+    #[error("this goal was written by a newer omk: event seq {seq} (`{kind}`) has payload version {version}, and omk {} reads `{kind}` up to version {known}", env!("CARGO_PKG_VERSION"))]
+    NewerVersion {
+        seq: u64,
+        kind: String,
+        version: u32,
+        known: u32,
+    },
     #[error("event seq {seq} (`{kind}`) has a payload this build cannot read: {detail}")]
     BadPayload {
         seq: u64,
         kind: String,
         detail: String,
     },
+}
+
+impl DecodeError {
+    /// Returns whether the event is of a kind or payload version a newer omk writes: the log is
+    /// not damaged, this build is too old to fold it.
+    pub fn is_newer(&self) -> bool {
+        matches!(
+            self,
+            DecodeError::UnknownKind { .. } | DecodeError::NewerVersion { .. }
+        )
+    }
 }
 
 #[cfg(test)]

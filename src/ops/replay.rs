@@ -13,17 +13,19 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::event::{DecodeError, Event, RecordedEvent, Timestamp};
-use crate::log::chain::{Head, Position};
+use crate::log::chain::Position;
 use crate::log::hash::EventHash;
 use crate::log::reader::{position_in_chain, LogReader, ReadError};
 use crate::log::verify::{verify_log_decoding, VerifyError, VerifyOptions, VerifyReport};
 use crate::log::LineView;
 use crate::log::LogPaths;
-use crate::project::proof::proof;
-use crate::project::snapshot::Snapshot;
-use crate::project::task_graph::task_graph_view;
+use crate::project::derived::DerivedBy;
+use crate::project::proof::{proof, PROOF_FORMAT};
+use crate::project::snapshot::{Snapshot, SNAPSHOT_FORMAT};
+use crate::project::task_graph::{task_graph_view, TASK_GRAPH_FORMAT};
 use crate::project::to_json;
 use crate::state::{fold, FoldError, GoalState};
+use crate::store::replace_projection;
 
 /// A goal's events, each with the position just after it.
 pub struct History {
@@ -106,6 +108,9 @@ pub struct ReplayReport {
     pub projections_checked: Vec<String>,
     /// Returns what was found in the projections and the fold.
     pub findings: Vec<ProjectionFinding>,
+    /// Projections in another format than this build's (written before an upgrade, or by a
+    /// newer omk): their head was checked, not their content. An older one was rebuilt.
+    pub notes: Vec<ProjectionFinding>,
 }
 
 /// Verifies the goal directory `dir`: chain, artifacts, projections, determinism.
@@ -131,6 +136,7 @@ pub fn verify_goal_dir(dir: &Path) -> Result<ReplayReport, ReplayError> {
         },
     )?;
     let mut findings = Vec::new();
+    let mut notes = Vec::new();
     let mut checked = Vec::new();
     if log.first_error().is_none() {
         // Events of a torn final batch were decoded too; only complete batches count.
@@ -142,13 +148,15 @@ pub fn verify_goal_dir(dir: &Path) -> Result<ReplayReport, ReplayError> {
             .collect::<Result<Vec<_>, DecodeError>>()?;
         let history = History { events, positions };
         check_determinism(&history, &mut findings)?;
-        for file in ["snapshot.json", "task-graph.json", "proof.json"] {
-            if let Some(finding) = check_json_projection(dir, file, &paths, &history)? {
-                findings.push(finding);
+        for projection in JSON_PROJECTIONS {
+            let file = projection.0.to_owned();
+            match check_json_projection(dir, projection, &paths, &history)? {
+                ProjectionCheck::Absent => continue,
+                ProjectionCheck::Follows => {}
+                ProjectionCheck::Diverges(finding) => findings.push(finding),
+                ProjectionCheck::OtherFormat(note) => notes.push(note),
             }
-            if dir.join(file).exists() {
-                checked.push(file.to_owned());
-            }
+            checked.push(file);
         }
         for file in ["prd.md", "technical-plan.md", "test-spec.md"] {
             if dir.join(file).exists() {
@@ -162,6 +170,7 @@ pub fn verify_goal_dir(dir: &Path) -> Result<ReplayReport, ReplayError> {
         log,
         projections_checked: checked,
         findings,
+        notes,
     })
 }
 
@@ -183,15 +192,36 @@ fn check_determinism(
     Ok(())
 }
 
-/// Recomputes a JSON projection at the head it claims and compares it byte for byte.
+/// What checking one JSON projection found.
+enum ProjectionCheck {
+    /// There is no such file.
+    Absent,
+    /// It follows from the log.
+    Follows,
+    /// It does not follow from the log.
+    Diverges(ProjectionFinding),
+    /// It is in another format than this build's, so its content cannot be compared: older
+    /// (rebuilt in this build's format) or newer (left alone).
+    OtherFormat(ProjectionFinding),
+}
+
+/// The JSON projections beside a log, each with the format this build writes.
+const JSON_PROJECTIONS: [(&str, u32); 3] = [
+    ("snapshot.json", SNAPSHOT_FORMAT),
+    ("task-graph.json", TASK_GRAPH_FORMAT),
+    ("proof.json", PROOF_FORMAT),
+];
+
+/// Recomputes a JSON projection at the head it claims and compares it byte for byte; one in
+/// another format is checked for its head only.
 fn check_json_projection(
     dir: &Path,
-    file: &str,
+    (file, format): (&str, u32),
     paths: &LogPaths,
     history: &History,
-) -> Result<Option<ProjectionFinding>, ReplayError> {
+) -> Result<ProjectionCheck, ReplayError> {
     let finding = |path: Option<String>, message: String| {
-        Some(ProjectionFinding {
+        ProjectionCheck::Diverges(ProjectionFinding {
             file: file.to_owned(),
             path,
             message,
@@ -199,19 +229,19 @@ fn check_json_projection(
     };
     // A projection that is there but cannot be read is damage, like one that differs.
     let stored = match read_projection(&dir.join(file)) {
-        Ok(None) => return Ok(None),
+        Ok(None) => return Ok(ProjectionCheck::Absent),
         Ok(Some(stored)) => stored,
         Err(message) => return Ok(finding(None, message)),
     };
     let Ok(value) = serde_json::from_str::<Value>(&stored) else {
         return Ok(finding(None, "is not JSON".to_owned()));
     };
-    let head = if file == "snapshot.json" {
-        value.pointer("/covers")
+    let head_field = if file == "snapshot.json" {
+        "/covers"
     } else {
-        value.pointer("/head")
+        "/head"
     };
-    let claimed = head.and_then(|head| {
+    let claimed = value.pointer(head_field).and_then(|head| {
         Some((
             head.get("seq")?.as_u64()?,
             head.get("hash")?.as_str()?.parse::<EventHash>().ok()?,
@@ -219,14 +249,7 @@ fn check_json_projection(
     });
     let Some((seq, hash)) = claimed else {
         return Ok(finding(
-            Some(
-                if file == "snapshot.json" {
-                    "/covers"
-                } else {
-                    "/head"
-                }
-                .to_owned(),
-            ),
+            Some(head_field.to_owned()),
             "names no head (seq, hash) it was derived from".to_owned(),
         ));
     };
@@ -245,19 +268,18 @@ fn check_json_projection(
             format!("claims head seq {seq} ({hash}), which is not in this log"),
         ));
     }
-    let Some(state) = history.state_at(seq)? else {
-        return Ok(None);
-    };
-    let head = Head { seq, hash };
-    let expected = match file {
-        "snapshot.json" => Snapshot::new(&state, position)
-            .map(|snapshot| to_json(&snapshot))
-            .unwrap_or_default(),
-        "task-graph.json" => to_json(&task_graph_view(&state, head)),
-        _ => to_json(&proof(&state, head)),
+    let stamp = DerivedBy::of(&value);
+    if stamp.format != format {
+        return Ok(ProjectionCheck::OtherFormat(other_format(
+            dir, file, format, &stamp, history,
+        )?));
+    }
+    // The same format gives the same bytes whichever omk derived them: compare with its stamp.
+    let Some(expected) = derive(file, history, seq, &stamp)? else {
+        return Ok(ProjectionCheck::Follows);
     };
     if expected == stored {
-        return Ok(None);
+        return Ok(ProjectionCheck::Follows);
     }
     let expected_value: Value = serde_json::from_str(&expected).unwrap_or(Value::Null);
     let path = first_difference(&expected_value, &value, String::new());
@@ -270,6 +292,75 @@ fn check_json_projection(
             }
         },
     ))
+}
+
+/// Returns the bytes of projection `file` derived from the log through `seq`, stamped `stamp`;
+/// `None` for an empty log.
+fn derive(
+    file: &str,
+    history: &History,
+    seq: u64,
+    stamp: &DerivedBy,
+) -> Result<Option<String>, ReplayError> {
+    let (Some(state), Some(position)) = (history.state_at(seq)?, history.position_after(seq))
+    else {
+        return Ok(None);
+    };
+    let Some(head) = position.head() else {
+        return Ok(None);
+    };
+    Ok(Some(match file {
+        "snapshot.json" => match Snapshot::new(&state, position) {
+            Some(mut snapshot) => {
+                snapshot.derived_by = stamp.clone();
+                to_json(&snapshot)
+            }
+            None => return Ok(None),
+        },
+        "task-graph.json" => {
+            let mut graph = task_graph_view(&state, head);
+            graph.derived_by = stamp.clone();
+            to_json(&graph)
+        }
+        _ => {
+            let mut proof = proof(&state, head);
+            proof.derived_by = stamp.clone();
+            to_json(&proof)
+        }
+    }))
+}
+
+/// Returns the note for a projection in another format than this build's: an older one is
+/// rebuilt in this build's format from the whole log (what the next command would write); a
+/// newer one is left as it is.
+fn other_format(
+    dir: &Path,
+    file: &str,
+    format: u32,
+    stamp: &DerivedBy,
+    history: &History,
+) -> Result<ProjectionFinding, ReplayError> {
+    let written = format!(
+        "written by {} (format {}; this build writes {format})",
+        stamp.writer(),
+        stamp.format
+    );
+    let message = if stamp.format > format {
+        format!("{written}: its head is in the log; its content is not checked")
+    } else {
+        let last = history.events.len().saturating_sub(1) as u64;
+        let rebuilt = derive(file, history, last, &DerivedBy::this_build(format))?
+            .map(|bytes| replace_projection(&dir.join(file), bytes.as_bytes()));
+        match rebuilt {
+            Some(Err(error)) => format!("{written}: its head is in the log; not rebuilt: {error}"),
+            _ => format!("{written}: its head is in the log; rebuilt"),
+        }
+    };
+    Ok(ProjectionFinding {
+        file: file.to_owned(),
+        path: Some("/derived_by".to_owned()),
+        message,
+    })
 }
 
 /// Compares a document copy with the artifact of that name it was copied from.

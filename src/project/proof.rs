@@ -12,9 +12,13 @@ use serde::Serialize;
 use crate::event::{Evidence, ReviewFinding, RoundCause, TaskId, TaskStatus, Timestamp};
 use crate::log::chain::Head;
 use crate::plan::documents::label;
+use crate::project::derived::DerivedBy;
 use crate::project::glance::{budget_glance, BudgetGlance};
 use crate::state::verdict::{latest_gate_runs, short, verdict, Verdict};
 use crate::state::{GateRecord, GoalState, GoalStatus};
+
+/// The proof's format version: bumped whenever the proof of a given log changes its bytes.
+pub const PROOF_FORMAT: u32 = 1;
 
 /// The in-toto predicate type of an omk proof.
 pub const PREDICATE_TYPE: &str = "https://omk.dev/attestation/proof/v1";
@@ -24,6 +28,8 @@ pub const PREDICATE_TYPE: &str = "https://omk.dev/attestation/proof/v1";
 pub struct Proof<'a> {
     /// Returns the log head the proof speaks for.
     pub head: Head,
+    /// The omk that derived the proof, and the proof's format version.
+    pub derived_by: DerivedBy,
     pub goal_id: &'a str,
     pub prompt: &'a str,
     pub base_commit: Option<&'a str>,
@@ -232,6 +238,7 @@ pub fn proof(state: &GoalState, head: Head) -> Proof<'_> {
     }
     Proof {
         head,
+        derived_by: DerivedBy::this_build(PROOF_FORMAT),
         goal_id: &state.goal_id,
         prompt: &state.prompt,
         base_commit: state.base_commit.as_deref(),

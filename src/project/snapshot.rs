@@ -10,11 +10,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::log::chain::Position;
 use crate::log::hash::EventHash;
+use crate::project::derived::DerivedBy;
 use crate::project::to_json;
 use crate::state::GoalState;
 
-/// The snapshot format version.
-pub const SNAPSHOT_VERSION: u32 = 2;
+/// The snapshot's format version: 3 added `derived_by` in place of `v` (2 added the digest).
+pub const SNAPSHOT_FORMAT: u32 = 3;
 
 /// The point of the log a snapshot covers: the last event folded and where its line ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -32,8 +33,8 @@ pub struct Covers {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Snapshot {
-    /// Returns the snapshot format version.
-    pub v: u32,
+    /// The omk that wrote the snapshot, and its format version.
+    pub derived_by: DerivedBy,
     /// Returns the point of the log it covers.
     pub covers: Covers,
     /// Returns the BLAKE3 hash (hex) of `state` as this build writes it: a snapshot whose
@@ -48,7 +49,7 @@ impl Snapshot {
     pub fn new(state: &GoalState, position: Position) -> Option<Snapshot> {
         let head = position.head()?;
         Some(Snapshot {
-            v: SNAPSHOT_VERSION,
+            derived_by: DerivedBy::this_build(SNAPSHOT_FORMAT),
             covers: Covers {
                 seq: head.seq,
                 hash: head.hash,

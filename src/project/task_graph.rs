@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use crate::event::{Evidence, Risk, TaskId, TaskKind, TaskStatus};
 use crate::log::chain::Head;
+use crate::project::derived::DerivedBy;
 use crate::state::{GoalState, Lease};
 
 /// The task graph projection.
@@ -13,6 +14,8 @@ pub struct TaskGraphView<'a> {
     pub goal_id: &'a str,
     /// Returns the log head the view was derived from.
     pub head: Head,
+    /// The omk that derived the file, and its format version.
+    pub derived_by: DerivedBy,
     /// Returns the tasks in plan order.
     pub tasks: Vec<TaskView<'a>>,
 }
@@ -38,11 +41,15 @@ pub struct TaskView<'a> {
     pub evidence: &'a [Evidence],
 }
 
+/// The task graph file's format version: bumped whenever the file for a given log changes.
+pub const TASK_GRAPH_FORMAT: u32 = 1;
+
 /// Returns the task graph of `state` at `head`.
 pub fn task_graph_view(state: &GoalState, head: Head) -> TaskGraphView<'_> {
     TaskGraphView {
         goal_id: &state.goal_id,
         head,
+        derived_by: DerivedBy::this_build(TASK_GRAPH_FORMAT),
         tasks: state
             .tasks
             .tasks()

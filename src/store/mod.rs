@@ -22,11 +22,12 @@ use crate::log::line::InvalidEvent;
 use crate::log::paths::{LogPaths, LOG_FILE_NAME};
 use crate::log::reader::{position_in_chain, LogReader, ReadError};
 use crate::log::writer::{AppendError, Expected, LogWriter, OpenError};
-use crate::project::snapshot::Snapshot;
+use crate::project::derived::DerivedBy;
+use crate::project::snapshot::{Snapshot, SNAPSHOT_FORMAT};
 use crate::shell::clock::{jittered, new_event_ids};
 use crate::state::{FoldError, GoalState, Refusal};
 
-pub use projections::{SNAPSHOT_FILE, TASK_GRAPH_FILE};
+pub use projections::{replace_projection, SNAPSHOT_FILE, TASK_GRAPH_FILE};
 
 /// The directory under the state root that holds one directory per goal.
 pub const GOALS_DIR: &str = "goals";
@@ -70,7 +71,12 @@ pub enum StoreError {
         bytes: u64,
     },
     #[error("cannot fold {path}: {source}")]
-    Decode { path: String, source: DecodeError },
+    Decode {
+        path: String,
+        source: DecodeError,
+        /// The omk version that started the goal, when its first event could be read.
+        started_by: Option<String>,
+    },
     #[error("cannot fold {path}: {source}")]
     Fold {
         path: String,
@@ -115,9 +121,8 @@ impl StoreError {
                     | OpenError::TornTail { .. }
                     | OpenError::Truncated { .. }
             ) | StoreError::TornTail { .. }
-                | StoreError::Decode { .. }
                 | StoreError::Fold { .. }
-        )
+        ) || matches!(self, StoreError::Decode { source, .. } if !source.is_newer())
     }
 }
 
@@ -248,6 +253,9 @@ pub enum SnapshotUse {
     Used { seq: u64 },
     /// The snapshot was not trusted, for this reason; the whole log was folded.
     Ignored { reason: String },
+    /// The snapshot was in an older format (an upgrade since it was written): the whole log
+    /// was folded, and the projections were rebuilt in this build's formats.
+    Older { written_by: String },
 }
 
 /// A goal as folded from its log.
@@ -311,7 +319,10 @@ impl GoalDir {
     pub fn load_view(&self) -> Result<Loaded, StoreError> {
         let (start, snapshot) = self.usable_snapshot(&self.paths())?;
         let loaded = self.fold_from(start, snapshot)?;
-        if loaded.folded >= SNAPSHOT_EVERY {
+        if matches!(loaded.snapshot, SnapshotUse::Older { .. }) {
+            // Rebuilt quietly after an upgrade; a read-only directory keeps the old files.
+            let _ = projections::write_all(self, &loaded);
+        } else if loaded.folded >= SNAPSHOT_EVERY {
             // A cache refresh on a read: a read-only directory just keeps folding the tail.
             let _ = projections::write_snapshot(self, &loaded);
         }
@@ -339,6 +350,7 @@ impl GoalDir {
             let recorded = RecordedEvent::decode(&raw).map_err(|source| StoreError::Decode {
                 path: paths.log().display().to_string(),
                 source,
+                started_by: state.as_ref().map(|state| state.omk_version.clone()),
             })?;
             let fold_error = |source| StoreError::Fold {
                 path: paths.log().display().to_string(),
@@ -382,7 +394,25 @@ impl GoalDir {
             }
             Err(error) => return Ok((None, ignored(format!("unreadable: {error}")))),
         };
-        let snapshot: Snapshot = match serde_json::from_str(&text) {
+        let Ok(stored) = serde_json::from_str::<serde_json::Value>(&text) else {
+            return Ok((None, ignored("it is not JSON".to_owned())));
+        };
+        let stamp = DerivedBy::of(&stored);
+        if stamp.format < SNAPSHOT_FORMAT {
+            let written_by = format!("{} (snapshot format {})", stamp.writer(), stamp.format);
+            return Ok((None, SnapshotUse::Older { written_by }));
+        }
+        if stamp.format > SNAPSHOT_FORMAT {
+            return Ok((
+                None,
+                ignored(format!(
+                    "it was written by {} in snapshot format {}, newer than this build's {SNAPSHOT_FORMAT}",
+                    stamp.writer(),
+                    stamp.format
+                )),
+            ));
+        }
+        let snapshot: Snapshot = match serde_json::from_value(stored) {
             Ok(snapshot) => snapshot,
             Err(error) => {
                 return Ok((

@@ -33,9 +33,9 @@ pub fn write_all(goal: &GoalDir, loaded: &Loaded) -> Result<(), StoreError> {
     remove_stale_temporaries(&goal.paths().artifacts(), STALE_CAPTURE);
     write_snapshot(goal, loaded)?;
     let graph = to_json(&task_graph_view(&loaded.state, loaded.head()));
-    write_if_changed(&goal.dir.join(TASK_GRAPH_FILE), graph.as_bytes())?;
+    replace_projection(&goal.dir.join(TASK_GRAPH_FILE), graph.as_bytes())?;
     let proof = to_json(&proof(&loaded.state, loaded.head()));
-    write_if_changed(&goal.dir.join(PROOF_FILE), proof.as_bytes())?;
+    replace_projection(&goal.dir.join(PROOF_FILE), proof.as_bytes())?;
     let store = goal.artifacts();
     for name in DOCUMENT_COPIES {
         let latest = loaded
@@ -47,7 +47,7 @@ pub fn write_all(goal: &GoalDir, loaded: &Loaded) -> Result<(), StoreError> {
         if let Some(recorded) = latest {
             let source = store.path_of(&recorded.artifact.hash);
             let bytes = fs::read(&source).map_err(|error| io_error(&source, error))?;
-            write_if_changed(&goal.dir.join(name), &bytes)?;
+            replace_projection(&goal.dir.join(name), &bytes)?;
         }
     }
     Ok(())
@@ -58,7 +58,7 @@ pub fn write_snapshot(goal: &GoalDir, loaded: &Loaded) -> Result<(), StoreError>
     let Some(snapshot) = Snapshot::new(&loaded.state, loaded.position) else {
         return Ok(());
     };
-    write_if_changed(&goal.dir.join(SNAPSHOT_FILE), to_json(&snapshot).as_bytes())
+    replace_projection(&goal.dir.join(SNAPSHOT_FILE), to_json(&snapshot).as_bytes())
 }
 
 /// How old a projection's temporary file must be to be a leftover: writing one takes
@@ -92,7 +92,9 @@ fn still_current(goal: &GoalDir, loaded: &Loaded) -> bool {
     fs::metadata(goal.paths().log()).is_ok_and(|meta| meta.len() == loaded.position.offset)
 }
 
-fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+/// Replaces the projection at `path` with `bytes` (through a temporary file and a rename), unless
+/// it already holds them.
+pub fn replace_projection(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     if fs::read(path).is_ok_and(|existing| existing == bytes) {
         return Ok(());
     }

@@ -57,7 +57,11 @@ pub fn ask_planner(
     spec.stdout = Capture::memory(MAX_REPLY_BYTES);
     spec.stderr = Capture::nothing();
     let exit = run_until(spec, interrupt.receiver()).map_err(|error| error.to_string())?;
-    let last_line = exit.stderr.tail.last_line();
+    // ": <its last line of stderr>", or nothing when it printed none.
+    let last_line = match exit.stderr.tail.last_line() {
+        line if line.trim().is_empty() => String::new(),
+        line => format!(": {line}"),
+    };
     match (exit.ending, exit.code) {
         (Ending::TimedOut, _) => {
             return Err(format!(
@@ -71,14 +75,10 @@ pub fn ask_planner(
         (_, Some(0)) => {}
         (_, Some(127)) => {
             return Err(format!(
-                "the planner command was not found (exit 127): {last_line}"
+                "the planner command was not found (exit 127){last_line}"
             ))
         }
-        (_, Some(code)) => {
-            return Err(format!(
-                "the planner exited with status {code}: {last_line}"
-            ))
-        }
+        (_, Some(code)) => return Err(format!("the planner exited with status {code}{last_line}")),
         (_, None) => return Err("the planner was killed by a signal".to_owned()),
     }
     if exit.stdout.truncated {

@@ -317,9 +317,9 @@ fn append_raw(home: &Path, goal: &str, kind: &str, data: &str) {
 fn a_goal_with_an_event_kind_from_a_newer_omk_verifies_but_is_not_folded() {
     for (kind, data, says) in [
         (
-            "goal_landed",
-            r#"{"commit":"4b825dc642cb6eb9a060e54bf8d69288fbee4904"}"#,
-            "has kind `goal_landed`, which omk 0.1.0 does not know",
+            "head_signed",
+            r#"{"key":"ed25519:0f1e"}"#,
+            "has kind `head_signed`, which omk 0.1.0 does not know",
         ),
         (
             "phase_entered",

@@ -10,10 +10,10 @@
 
 use omk::event::{
     BudgetExtended, BudgetLimits, Conclusion, Decision, Event, Evidence, GoalCancelled,
-    GoalConcluded, GoalPaused, GoalResumed, IntegrationDecided, OracleChecked, Phase, PhaseEntered,
-    PlanSource, RecordedEvent, Risk, RoundCause, RoundStarted, RunFailed, RunMode, RunOptions,
-    RunStarted, TaskEvidenceRecorded, TaskId, TaskKind, TaskLeased, TaskRetried, TaskSpec,
-    TaskStatus, TaskTransitioned, TasksPlanned, Timestamp, UsageRecorded,
+    GoalConcluded, GoalLanded, GoalPaused, GoalResumed, IntegrationDecided, LandMethod,
+    OracleChecked, Phase, PhaseEntered, PlanSource, RecordedEvent, Risk, RoundCause, RoundStarted,
+    RunFailed, RunMode, RunOptions, RunStarted, TaskEvidenceRecorded, TaskId, TaskKind, TaskLeased,
+    TaskRetried, TaskSpec, TaskStatus, TaskTransitioned, TasksPlanned, Timestamp, UsageRecorded,
 };
 use omk::log::chain::Head;
 use omk::log::hash::EventHash;
@@ -165,6 +165,14 @@ fn any_event() -> impl Strategy<Value = Event> {
             decisions_required: vec![],
         })),
         1 => Just(Event::RunFailed(RunFailed { reason: "disk full".to_owned(), task_id: None })),
+        1 => Just(Event::GoalLanded(GoalLanded {
+            into: "main".to_owned(),
+            method: LandMethod::Squash,
+            onto: "4b825dc642cb6eb9a060e54bf8d69288fbee4904".to_owned(),
+            commit: "9f8d9c601756e38b0d45e84719a5fdcaeebd152a".to_owned(),
+            tree: "7e90f5882adb7f742a6bada631476fb4d0d95313".to_owned(),
+            reverified: false,
+        })),
         6 => (1u32..4, prop::sample::select(vec![RoundCause::GateFailed, RoundCause::ReviewFailed, RoundCause::SliceFailed]), prop::sample::subsequence(vec!["slice-1", "slice-2", "agent-execution"], 0..3))
             .prop_map(|(round, cause, tasks)| Event::RoundStarted(RoundStarted {
                 round,

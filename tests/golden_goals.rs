@@ -296,6 +296,7 @@ fn verified(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
                     dirty: false,
                     baseline,
                     task_id: None,
+                    landing: false,
                 },
                 exit_code: Some(exit_code),
                 timed_out: false,

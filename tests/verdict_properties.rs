@@ -141,6 +141,7 @@ fn gate_run(
             dirty,
             baseline: false,
             task_id: None,
+            landing: false,
         },
         exit_code: Some(exit_code),
         timed_out,

@@ -9,6 +9,7 @@ mod artifact_cmd;
 mod context;
 mod execute_cmd;
 mod goal_cmd;
+mod land_cmd;
 mod log_cmd;
 mod loop_view;
 mod replay_cmd;
@@ -117,6 +118,8 @@ enum GoalCommand {
     Review(verify_cmd::ReviewArgs),
     /// Print the proof: the verdict and every piece of evidence behind it
     Proof(verify_cmd::ProofArgs),
+    /// Put a ready goal's result on your branch (the gates run again if the branch moved)
+    Land(land_cmd::LandArgs),
     /// Print a gate's latest output, or a task's last agent transcript
     Output(artifact_cmd::OutputArgs),
 }
@@ -150,6 +153,7 @@ fn goal(args: GoalArgs) -> Result<u8, Failure> {
         GoalCommand::Verify(args) => verify_cmd::verify_command(&context, &args),
         GoalCommand::Review(args) => verify_cmd::review_command(&context, &args),
         GoalCommand::Proof(args) => verify_cmd::proof_command(&context, &args),
+        GoalCommand::Land(args) => land_cmd::land_command(&context, &args),
         GoalCommand::Output(args) => artifact_cmd::output_command(&context, &args),
     }
 }

@@ -48,6 +48,31 @@ pub struct GateTarget {
     pub baseline: bool,
     /// Returns the task whose worktree it ran in, for `omk goal verify --task`.
     pub task_id: Option<TaskId>,
+    /// Whether this run checks the tree `omk goal land` would put on a branch that moved since
+    /// the goal's base (not the claimed tree). Added in payload version 2; absent means `false`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub landing: bool,
+}
+
+impl GateTarget {
+    /// Returns whether the run checks a claimed tree of the goal: not the baseline, a task's
+    /// worktree or a landing.
+    pub fn is_claimed_tree(&self) -> bool {
+        !self.baseline && !self.landing && self.task_id.is_none()
+    }
+}
+
+/// Upcasts `gate_started` and `gate_finished` from version 1, whose target could not be a
+/// landing: version 2 added `target.landing`.
+pub fn gate_v1_to_v2(
+    mut fields: serde_json::Map<String, serde_json::Value>,
+) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    let target = fields
+        .get_mut("target")
+        .and_then(serde_json::Value::as_object_mut)
+        .ok_or("no `target` object")?;
+    target.insert("landing".to_owned(), serde_json::Value::Bool(false));
+    Ok(fields)
 }
 
 /// `gate_started`: a gate began on a target.

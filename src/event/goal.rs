@@ -284,3 +284,45 @@ pub struct RoundStarted {
     /// secrets masked (the full output stays an artifact).
     pub feedback: String,
 }
+
+/// How a goal's result was put on a branch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LandMethod {
+    /// The branch was moved to the result's commit: no new commit.
+    FastForward,
+    /// One new commit on the branch, with the result's changes and a message naming the goal.
+    Squash,
+    /// A merge commit of the branch and the result, with a message naming the goal.
+    Merge,
+}
+
+impl LandMethod {
+    /// Returns the method's stored name.
+    pub fn name(self) -> &'static str {
+        match self {
+            LandMethod::FastForward => "fast_forward",
+            LandMethod::Squash => "squash",
+            LandMethod::Merge => "merge",
+        }
+    }
+}
+
+/// `goal_landed`: an accepted, ready goal's result was put on a branch of the user's
+/// repository. Added in 0.1.0 with `omk goal land`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GoalLanded {
+    /// The branch the result landed on (`main`).
+    pub into: String,
+    pub method: LandMethod,
+    /// The branch's commit before landing.
+    pub onto: String,
+    /// The commit now at the branch's tip.
+    pub commit: String,
+    /// That commit's tree.
+    pub tree: String,
+    /// Whether the branch had moved since the goal's base, so the landed tree is not the
+    /// claimed tree and the required gates ran again on it before it landed.
+    pub reverified: bool,
+}

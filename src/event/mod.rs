@@ -19,10 +19,10 @@ pub use gate::{
     ReviewCheck, ReviewFinding, ReviewRecorded,
 };
 pub use goal::{
-    BudgetExtended, BudgetLimits, Conclusion, Decision, GoalCancelled, GoalConcluded, GoalPaused,
-    GoalResumed, IntegrationDecided, OracleChecked, OracleSignal, Phase, PhaseEntered,
-    PlannerFellBack, RoundCause, RoundStarted, RunFailed, RunMode, RunOptions, RunStarted,
-    UsageRecorded,
+    BudgetExtended, BudgetLimits, Conclusion, Decision, GoalCancelled, GoalConcluded, GoalLanded,
+    GoalPaused, GoalResumed, IntegrationDecided, LandMethod, OracleChecked, OracleSignal, Phase,
+    PhaseEntered, PlannerFellBack, RoundCause, RoundStarted, RunFailed, RunMode, RunOptions,
+    RunStarted, UsageRecorded,
 };
 pub use ids::{GateName, GoalId, TaskId};
 pub use task::{
@@ -138,10 +138,11 @@ event_kinds! {
     WorktreeRemoved(WorktreeRemoved) = "worktree_removed",
     ResultBuilt(ResultBuilt) = "result_built",
     ResultConflicted(ResultConflicted) = "result_conflicted",
-    GateStarted(GateStarted) = "gate_started",
-    GateFinished(GateFinished) = "gate_finished",
+    GateStarted(GateStarted) = "gate_started" [gate::gate_v1_to_v2],
+    GateFinished(GateFinished) = "gate_finished" [gate::gate_v1_to_v2],
     ReviewRecorded(ReviewRecorded) = "review_recorded",
     RoundStarted(RoundStarted) = "round_started",
+    GoalLanded(GoalLanded) = "goal_landed",
 }
 
 /// An event as the fold sees it: where it sits in the log, when it was appended, and what it says.

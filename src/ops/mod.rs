@@ -12,6 +12,7 @@ pub mod clean;
 pub mod demo;
 pub mod fix_loop;
 pub mod intake;
+pub mod land;
 pub mod plan_edit;
 pub mod replay;
 pub mod review;

@@ -141,16 +141,8 @@ pub fn verify_goal(
             });
         };
         let path = PathBuf::from(&run.started.worktree);
-        run_gates(
-            goal,
-            clock,
-            request,
-            &path,
-            Some(task_id),
-            false,
-            progress,
-            &mut ran,
-        )?;
+        let role = GateRole::Task(task_id.clone());
+        run_gates(goal, clock, request, &path, &role, progress, &mut ran)?;
         return Ok(VerifyOutcome::new(goal.load()?, ran, Vec::new(), request));
     }
     state
@@ -208,18 +200,17 @@ pub fn verify_goal(
     if !has_baseline && !base.is_empty() {
         let base_path = goal.worktrees_dir().join("_base");
         checkout_fresh(repo_root, &base_path, None, &base)?;
-        run_gates(
-            goal, clock, request, &base_path, None, true, progress, &mut ran,
-        )?;
+        let role = GateRole::Baseline;
+        run_gates(goal, clock, request, &base_path, &role, progress, &mut ran)?;
     }
     if !request.interrupt.is_set() {
+        let role = GateRole::Claimed;
         run_gates(
             goal,
             clock,
             request,
             &result_path,
-            None,
-            false,
+            &role,
             progress,
             &mut ran,
         )?;
@@ -310,16 +301,38 @@ const GATE_TAIL_LINES: usize = 30;
 /// The most bytes of a gate's output kept; the rest is counted and flagged as truncated.
 pub const MAX_GATE_OUTPUT: u64 = 64 << 20;
 
+/// Which tree a set of gate runs checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GateRole {
+    /// The goal's claimed tree (the result branch).
+    Claimed,
+    /// The goal's base commit, once, to tell what the goal changed.
+    Baseline,
+    /// One task's worktree (`omk goal verify --task`).
+    Task(TaskId),
+    /// The tree `omk goal land` would put on a branch that moved since the base.
+    Landing,
+}
+
+impl GateRole {
+    /// Returns the folder of the gate's output artifact under `gates/<name>/`.
+    fn label(&self) -> &'static str {
+        match self {
+            GateRole::Baseline => "baseline",
+            GateRole::Landing => "landing",
+            GateRole::Claimed | GateRole::Task(_) => "head",
+        }
+    }
+}
+
 /// Runs every gate on the checkout at `path`, up to `max_parallel` at once, recording each and
 /// adding it to `ran`; an interruption stops the running gates and starts no more.
-#[allow(clippy::too_many_arguments)]
-fn run_gates(
+pub(crate) fn run_gates(
     goal: &GoalDir,
     clock: &Clock,
     request: &VerifyRequest,
     path: &Path,
-    task_id: Option<&TaskId>,
-    baseline: bool,
+    role: &GateRole,
     progress: &mut (dyn FnMut(VerifyProgress) + Send),
     ran: &mut Vec<GateOutcome>,
 ) -> Result<(), VerifyError> {
@@ -327,8 +340,12 @@ fn run_gates(
         commit: git_text(path, &["rev-parse", "HEAD"])?,
         tree: git_text(path, &["rev-parse", "HEAD^{tree}"])?,
         dirty: !run_git(path, &["status", "--porcelain", "-z"])?.is_empty(),
-        baseline,
-        task_id: task_id.cloned(),
+        baseline: *role == GateRole::Baseline,
+        task_id: match role {
+            GateRole::Task(task_id) => Some(task_id.clone()),
+            _ => None,
+        },
+        landing: *role == GateRole::Landing,
     };
     // Supervisions run on the workers; this thread records, so a slow fsync stalls no pipe.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -343,6 +360,7 @@ fn run_gates(
         clock,
         path,
         target: &target,
+        label: role.label(),
         interrupt: &request.interrupt,
     };
     runtime.block_on(runner.run_all(&request.gates, request.max_parallel.max(1), progress, ran))
@@ -354,6 +372,8 @@ struct GateRunner<'a> {
     clock: &'a Clock,
     path: &'a Path,
     target: &'a GateTarget,
+    /// The folder of each output artifact under `gates/<name>/`: `baseline`, `head`, `landing`.
+    label: &'static str,
     interrupt: &'a Interrupt,
 }
 
@@ -428,11 +448,7 @@ impl GateRunner<'_> {
             gate: gate.name.clone(),
             baseline: self.target.baseline,
         });
-        let label = if self.target.baseline {
-            "baseline"
-        } else {
-            "head"
-        };
+        let label = self.label;
         // Both streams into one output, in the order they were written.
         let script = format!("exec 2>&1\n{}", gate.command);
         let mut spec = Spec::new("sh", &["-c", &script], &self.path.join(&gate.dir));
@@ -472,11 +488,7 @@ impl GateRunner<'_> {
         progress: &mut (dyn FnMut(VerifyProgress) + Send),
     ) -> Result<GateOutcome, VerifyError> {
         let RunningGate { gate, started, .. } = running;
-        let label = if self.target.baseline {
-            "baseline"
-        } else {
-            "head"
-        };
+        let label = self.label;
         let output_name = format!("gates/{}/{label}/output.txt", gate.name);
         let (exit, failure) = match exit {
             Ok(exit) => (Some(exit), None),

@@ -128,7 +128,14 @@ pub fn next_step(state: &GoalState) -> String {
         }
         GoalStatus::BlockedOnExternal => format!("resolve: {reason}; then omk goal resume {id}"),
         GoalStatus::FailedInfra => format!("fix the failure ({reason}), then omk goal resume {id}"),
-        GoalStatus::Ready => "nothing: the goal is ready and accepted".to_owned(),
+        GoalStatus::Ready => match &state.landed {
+            None => format!("omk goal land {id}  (puts the result on your branch)"),
+            Some(landed) => format!(
+                "nothing: the goal landed on {} at {}",
+                landed.into,
+                crate::state::verdict::short(&landed.commit)
+            ),
+        },
         GoalStatus::NotReady => format!("nothing in this goal ({reason}); start a new goal for another attempt"),
         GoalStatus::Cancelled => "nothing: the goal was cancelled".to_owned(),
     }

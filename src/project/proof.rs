@@ -9,13 +9,31 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use crate::event::{Evidence, ReviewFinding, RoundCause, TaskId, TaskStatus, Timestamp};
+use crate::event::{
+    Evidence, GoalLanded, ReviewFinding, RoundCause, TaskId, TaskStatus, Timestamp,
+};
 use crate::log::chain::Head;
 use crate::plan::documents::label;
 use crate::project::derived::DerivedBy;
 use crate::project::glance::{budget_glance, BudgetGlance};
 use crate::state::verdict::{latest_gate_runs, short, verdict, Verdict};
 use crate::state::{GateRecord, GoalState, GoalStatus};
+
+/// Returns where and how a goal landed, in a sentence.
+pub fn landed_sentence(landed: &GoalLanded) -> String {
+    format!(
+        "On `{}` at `{}` ({} onto `{}`){}.",
+        landed.into,
+        short(&landed.commit),
+        landed.method.name().replace('_', "-"),
+        short(&landed.onto),
+        if landed.reverified {
+            "; the branch had moved since the base, so the required gates ran again on the landed tree and passed"
+        } else {
+            "; its tree is the claimed tree"
+        }
+    )
+}
 
 /// The proof's format version: bumped whenever the proof of a given log changes its bytes.
 pub const PROOF_FORMAT: u32 = 1;
@@ -46,6 +64,9 @@ pub struct Proof<'a> {
     pub review: Option<ReviewProof<'a>>,
     /// Returns the integrator's decision: `accepted` or `rejected`, with the note.
     pub integration: Option<(String, &'a str)>,
+    /// Where `omk goal land` put the result, once it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub landed: Option<&'a GoalLanded>,
     /// Returns what the evidence does not cover.
     pub known_gaps: Vec<String>,
     pub decisions_required: Vec<&'a str>,
@@ -262,6 +283,7 @@ pub fn proof(state: &GoalState, head: Head) -> Proof<'_> {
             findings: &review.findings,
             findings_artifact: review.findings_artifact.to_hex(),
         }),
+        landed: state.landed.as_ref(),
         integration: state
             .integration
             .as_ref()
@@ -282,8 +304,7 @@ fn earlier_runs<'a>(state: &'a GoalState, latest: &GateRecord) -> Vec<GateAttemp
     for record in state.gate_runs.iter().filter(|record| {
         let run = &record.run;
         run.gate == latest.run.gate
-            && !run.target.baseline
-            && run.target.task_id.is_none()
+            && run.target.is_claimed_tree()
             && run.target.commit != latest.run.target.commit
             && !run.interrupted
     }) {
@@ -535,6 +556,9 @@ pub fn proof_markdown(proof: &Proof<'_>) -> String {
         None => {
             let _ = writeln!(out, "No decision yet.");
         }
+    }
+    if let Some(landed) = proof.landed {
+        let _ = writeln!(out, "\n## Landed\n\n{}", landed_sentence(landed));
     }
     if !proof.known_gaps.is_empty() || !proof.decisions_required.is_empty() {
         let _ = writeln!(out, "\n## Gaps and decisions\n");

@@ -226,6 +226,11 @@ pub fn show_document(state: &GoalState, head: Head, markdown: bool) -> String {
             integration.note
         );
     }
+    if let Some(landed) = &state.landed {
+        out.push('\n');
+        out.push_str(&heading(2, "Landed"));
+        let _ = writeln!(out, "{}", crate::project::proof::landed_sentence(landed));
+    }
     out
 }
 

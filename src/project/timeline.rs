@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::event::{Event, Phase, RecordedEvent, Timestamp};
+use crate::event::{Event, GateTarget, Phase, RecordedEvent, Timestamp};
 use crate::plan::documents::format_usd;
 use crate::state::verdict::short;
 
@@ -38,6 +38,16 @@ pub fn task_of(event: &Event) -> Option<&str> {
         Event::GateFinished(e) => return e.target.task_id.as_deref(),
         _ => return None,
     })
+}
+
+/// Returns how a gate's target is named after its commit: the baseline, a landing, or nothing
+/// for the claimed tree.
+fn target_label(target: &GateTarget) -> &'static str {
+    match (target.baseline, target.landing) {
+        (true, _) => " (baseline)",
+        (false, true) => " (landing)",
+        (false, false) => "",
+    }
 }
 
 /// Returns what a process left running, as a clause: empty when it left nothing.
@@ -119,6 +129,18 @@ pub fn sentence(event: &Event) -> String {
                 ms % 1000 / 100
             )),
             e.reason
+        ),
+        Event::GoalLanded(e) => format!(
+            "landed on {} at {} ({} onto {}{})",
+            e.into,
+            short(&e.commit),
+            e.method.name().replace('_', "-"),
+            short(&e.onto),
+            if e.reverified {
+                "; the branch had moved, so the required gates ran again on the landed tree"
+            } else {
+                ""
+            }
         ),
         Event::RoundStarted(e) => format!(
             "fix round {} started ({}): {}; reopened {}",
@@ -247,7 +269,7 @@ pub fn sentence(event: &Event) -> String {
             "gate {} started on {}{}",
             e.gate,
             short(&e.target.commit),
-            if e.target.baseline { " (baseline)" } else { "" }
+            target_label(&e.target)
         ),
         Event::GateFinished(e) => format!(
             "gate {} {} on {}{} in {}s (output {}{}){}",
@@ -259,7 +281,7 @@ pub fn sentence(event: &Event) -> String {
                 (false, false, false) => "failed",
             },
             short(&e.target.commit),
-            if e.target.baseline { " (baseline)" } else { "" },
+            target_label(&e.target),
             e.duration_ms / 1000,
             short(&e.output.to_hex()),
             if e.output_truncated {

@@ -68,8 +68,65 @@ pub fn git_to_artifact(
     Ok(exit.stdout)
 }
 
+/// What merging two commits without a checkout gives (`git merge-tree --write-tree`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MergedTree {
+    /// The merge is clean: its tree.
+    Clean { tree: String },
+    /// The merge conflicts in these paths.
+    Conflicted { files: Vec<String> },
+}
+
+/// Returns the tree of merging `theirs` into `ours` (over their merge base), touching no
+/// checkout, or the paths that conflict.
+pub fn merge_tree(dir: &Path, ours: &str, theirs: &str) -> Result<MergedTree, GitError> {
+    let args = [
+        "merge-tree",
+        "--write-tree",
+        "-z",
+        "--name-only",
+        "--no-messages",
+        ours,
+        theirs,
+    ];
+    let exit = git_exit(dir, &args, Capture::memory(GIT_OUTPUT_CAP))?;
+    let mut records = nul_separated(&exit.stdout.bytes).into_iter();
+    match (exit.code, records.next()) {
+        (Some(0), Some(tree)) => Ok(MergedTree::Clean { tree }),
+        (Some(1), Some(_)) => Ok(MergedTree::Conflicted {
+            files: records.filter(|path| !path.is_empty()).collect(),
+        }),
+        _ => Err(failure(dir, &args, &exit)),
+    }
+}
+
 /// Runs `git args…` in `dir` under the supervisor; a failure carries git's last line.
 fn git(dir: &Path, args: &[&str], stdout: Capture) -> Result<Exit, GitError> {
+    let exit = git_exit(dir, args, stdout)?;
+    if exit.success() {
+        return Ok(exit);
+    }
+    Err(failure(dir, args, &exit))
+}
+
+/// Returns the error for a git call that exited unsuccessfully, with git's last line.
+fn failure(dir: &Path, args: &[&str], exit: &Exit) -> GitError {
+    let last = exit.stderr.tail.last_line();
+    GitError {
+        command: args.join(" "),
+        dir: dir.display().to_string(),
+        detail: format!(
+            "exit {}: {}",
+            exit.code
+                .map_or("signal".to_owned(), |code| code.to_string()),
+            if last.is_empty() { "no message" } else { &last }
+        ),
+    }
+}
+
+/// Runs `git args…` in `dir` under the supervisor and returns how it exited, whatever the code;
+/// an error only when it could not run, timed out or left its output unfinished or too long.
+fn git_exit(dir: &Path, args: &[&str], stdout: Capture) -> Result<Exit, GitError> {
     let error = |detail: String| GitError {
         command: args.join(" "),
         dir: dir.display().to_string(),
@@ -103,16 +160,7 @@ fn git(dir: &Path, args: &[&str], stdout: Capture) -> Result<Exit, GitError> {
             GIT_OUTPUT_CAP >> 20
         )));
     }
-    if exit.success() {
-        return Ok(exit);
-    }
-    let last = exit.stderr.tail.last_line();
-    Err(error(format!(
-        "exit {}: {}",
-        exit.code
-            .map_or("signal".to_owned(), |code| code.to_string()),
-        if last.is_empty() { "no message" } else { &last }
-    )))
+    Ok(exit)
 }
 
 /// Returns `git args…` stdout as trimmed text.

@@ -24,6 +24,7 @@ pub enum GoalCommand {
     BudgetAdd,
     Accept,
     Reject,
+    Land,
 }
 
 impl GoalCommand {
@@ -41,6 +42,7 @@ impl GoalCommand {
             "budget-add" => GoalCommand::BudgetAdd,
             "accept" => GoalCommand::Accept,
             "reject" => GoalCommand::Reject,
+            "land" => GoalCommand::Land,
             _ => return None,
         })
     }
@@ -209,6 +211,20 @@ impl GoalState {
             GoalCommand::BudgetAdd => self.check(Action::ExtendBudget),
             GoalCommand::Accept => self.check(Action::Accept),
             GoalCommand::Reject => self.check(Action::Reject),
+            GoalCommand::Land => self.check_landable(),
+        }
+    }
+
+    /// A ready goal lands once.
+    fn check_landable(&self) -> Result<(), Refusal> {
+        self.check(Action::Land)?;
+        match &self.landed {
+            Some(landed) => Err(Refusal::AlreadyLanded {
+                goal_id: self.goal_id.clone(),
+                into: landed.into.clone(),
+                commit: landed.commit.clone(),
+            }),
+            None => Ok(()),
         }
     }
 

@@ -15,9 +15,9 @@ pub mod verdict;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{
-    Decision, Event, GateFinished, GoalId, IntegrationDecided, OracleChecked, Phase, PlanSource,
-    PlannerFellBack, RecordedEvent, ResultBuilt, ResultConflicted, ReviewRecorded, RoundStarted,
-    RunOptions, TaskStatus, Timestamp,
+    Decision, Event, GateFinished, GoalId, GoalLanded, IntegrationDecided, OracleChecked, Phase,
+    PlanSource, PlannerFellBack, RecordedEvent, ResultBuilt, ResultConflicted, ReviewRecorded,
+    RoundStarted, RunOptions, TaskStatus, Timestamp,
 };
 use crate::log::artifacts::ArtifactRef;
 
@@ -130,6 +130,9 @@ pub struct GoalState {
     /// Returns the fix rounds, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rounds: Vec<RoundRecord>,
+    /// Where the result landed, once `omk goal land` put it on a branch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub landed: Option<GoalLanded>,
 }
 
 /// Why an event cannot apply to a goal.
@@ -169,6 +172,15 @@ pub enum Refusal {
     NotReadyToAccept {
         goal_id: GoalId,
         blockers: Vec<String>,
+    },
+    #[error(
+        "goal {goal_id} already landed on {into} at {}",
+        crate::state::verdict::short(commit)
+    )]
+    AlreadyLanded {
+        goal_id: GoalId,
+        into: String,
+        commit: String,
     },
     #[error(transparent)]
     Graph(#[from] GraphError),
@@ -229,6 +241,7 @@ impl GoalState {
             gate_runs: Vec::new(),
             review: None,
             rounds: Vec::new(),
+            landed: None,
         })
     }
 
@@ -459,6 +472,10 @@ impl GoalState {
                     recorded.at,
                     Some(outcome(decided.note.clone(), seq)),
                 );
+            }
+            Event::GoalLanded(landed) => {
+                self.check_command(commands::GoalCommand::Land)?;
+                self.landed = Some(landed.clone());
             }
         }
         Ok(())

@@ -137,6 +137,8 @@ pub enum Action {
     Accept,
     /// Reject the result (`omk goal reject`).
     Reject,
+    /// Put a ready goal's result on a branch (`omk goal land`).
+    Land,
     /// End or hold the run with a conclusion (`goal_concluded`).
     Conclude,
     /// Record an infrastructure failure (`run_failed`).
@@ -164,6 +166,7 @@ impl Action {
             Action::ExtendBudget => "budget-add".to_owned(),
             Action::Accept => "accept".to_owned(),
             Action::Reject => "reject".to_owned(),
+            Action::Land => "land".to_owned(),
             Action::Conclude => "concluding the run".to_owned(),
             Action::FailInfra => "recording an infrastructure failure".to_owned(),
             Action::Record => "recording evidence".to_owned(),
@@ -175,6 +178,7 @@ impl Action {
         match self {
             Action::Accept => " (accept needs a goal that is integrating: its gates passed and its review is done)",
             Action::Reject => " (reject needs a goal that has started executing)",
+            Action::Land => " (land needs a goal that is ready: accepted, with its evidence)",
             Action::Resume => " (resume needs a paused goal, or one held for budget, an external blocker or an infrastructure failure)",
             Action::EnterPhase(Phase::Executing) => " (execute needs a planned goal that is not paused)",
             Action::EditPlan => " (edit-plan needs a goal that is planned and has not started executing)",
@@ -195,18 +199,20 @@ impl Action {
                 | Action::ExtendBudget
                 | Action::Accept
                 | Action::Reject
+                | Action::Land
         )
     }
 }
 
 /// Every action, in the order refusal messages list them.
-const ALL_ACTIONS: [Action; 20] = [
+const ALL_ACTIONS: [Action; 21] = [
     Action::EnterPhase(Phase::Executing),
     Action::EnterPhase(Phase::Verifying),
     Action::EnterPhase(Phase::Reviewing),
     Action::StartRound,
     Action::Accept,
     Action::Reject,
+    Action::Land,
     Action::EditPlan,
     Action::Pause,
     Action::Resume,
@@ -266,6 +272,7 @@ pub fn permits(status: GoalStatus, phase: Phase, action: Action) -> bool {
         Action::Cancel => !status.is_final(),
         Action::ExtendBudget => !status.is_final() && status != S::BlockedOnHuman,
         Action::Accept => status == S::Integrating,
+        Action::Land => status == S::Ready,
         Action::Reject => status.is_live() && phase >= Phase::Executing,
         Action::Conclude => status.is_live() || status == S::Paused,
         Action::FailInfra => status.is_live() || status == S::Paused,
@@ -379,7 +386,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ended_goals_permit_only_records_and_the_wind_down_of_a_cancel() {
+    fn ended_goals_permit_only_records_the_wind_down_of_a_cancel_and_landing_a_ready_one() {
         for status in [
             GoalStatus::Ready,
             GoalStatus::NotReady,
@@ -387,15 +394,20 @@ mod tests {
         ] {
             for action in ALL_ACTIONS {
                 let wind_down = status == GoalStatus::Cancelled && action == Action::WorkOnTask;
-                let expected = action == Action::Record || wind_down;
+                let landing = status == GoalStatus::Ready && action == Action::Land;
+                let expected = action == Action::Record || wind_down || landing;
                 assert_eq!(
-                    permits(status, Phase::Executing, action),
+                    permits(status, Phase::Integrating, action),
                     expected,
                     "{status} {action:?}"
                 );
             }
-            assert!(operator_commands(status, Phase::Executing).is_empty());
         }
+        assert_eq!(
+            operator_commands(GoalStatus::Ready, Phase::Integrating),
+            ["land"]
+        );
+        assert!(operator_commands(GoalStatus::NotReady, Phase::Executing).is_empty());
     }
 
     #[test]

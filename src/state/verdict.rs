@@ -123,7 +123,7 @@ pub fn latest_gate_runs(state: &GoalState) -> Vec<&GateRecord> {
     for record in state
         .gate_runs
         .iter()
-        .filter(|record| !record.run.target.baseline && record.run.target.task_id.is_none())
+        .filter(|record| record.run.target.is_claimed_tree())
     {
         match latest
             .iter_mut()

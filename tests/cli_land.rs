@@ -1,0 +1,412 @@
+//! `omk goal land` end to end (issue 13): a goal run by the scripted agent in a real git
+//! repository, with real gates from `omk.toml`, accepted, then landed on the user's branch:
+//! by squash, merge and fast-forward; after the branch moved (the gates run again on the
+//! combined tree), moved in a conflicting way, or moved so that a gate fails (nothing lands);
+//! on a branch no checkout holds; refused on a dirty checkout; and pushed when asked.
+// Tests drive real processes: git and the binary.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+const PROMPT: &str = "Add a --json flag to list. Fix the parser crash on empty input";
+
+/// `json` also fails once a file named BROKEN exists: a change on the branch that breaks the
+/// combination without touching what the goal touched.
+const GATES: &str = "[gates.json]\ncommand = \"grep -q json src/list.rs && test ! -e BROKEN\"\n\n[gates.parser]\ncommand = \"grep -q usize src/parser.rs\"\n";
+
+const AGENT: &str = "slice-1 write src/list.rs pub fn list() -> &'static str { \"json\" }\n\
+slice-2 write src/parser.rs pub fn parse() -> usize { 0 }\n";
+
+struct Repo {
+    dir: tempfile::TempDir,
+    goal: String,
+    base: String,
+}
+
+impl Repo {
+    /// A repository with an accepted, ready goal, its branch `main` where the goal started.
+    fn with_ready_goal() -> Repo {
+        let dir = common::git_repo(&[
+            ("src/list.rs", "pub fn list() {}\n"),
+            ("src/parser.rs", "pub fn parse() {}\n"),
+            ("README.md", "a small crate\n"),
+            ("omk.toml", GATES),
+        ]);
+        fs::write(dir.path().join(".git/agent-plan"), AGENT).unwrap();
+        let mut repo = Repo {
+            dir,
+            goal: String::new(),
+            base: String::new(),
+        };
+        repo.base = repo.git(&["rev-parse", "HEAD"]);
+        let agent = format!(
+            "sh {}/fixtures/agents/scripted-agent.sh",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let (code, _, stderr) = repo.omk(&[
+            "goal",
+            "run",
+            PROMPT,
+            "--agent-cmd",
+            &agent,
+            "--until-ready",
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+        let (code, _, stderr) = repo.omk(&["goal", "accept", "latest", "--summary", "looks right"]);
+        assert_eq!(code, 0, "{stderr}");
+        repo.goal = repo.show()["state"]["goal_id"].as_str().unwrap().to_owned();
+        repo
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn omk(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_omk"))
+            .args(args)
+            .current_dir(self.root())
+            .env_remove("OMK_HOME")
+            .env_remove("OMK_TEST_NOW")
+            .env("SCRIPTED_AGENT_PLAN", self.root().join(".git/agent-plan"))
+            .env(
+                "SCRIPTED_AGENT_STATE",
+                self.root().join(".git/scripted-agent-state"),
+            )
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    }
+
+    fn git(&self, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(self.root())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    /// Commits `text` into `path` on the checked-out branch, as the user would.
+    fn commit(&self, path: &str, text: &str) {
+        fs::write(self.root().join(path), text).unwrap();
+        self.git(&["add", path]);
+        self.git(&["commit", "-qm", &format!("the user changes {path}")]);
+    }
+
+    fn show(&self) -> Value {
+        let (code, stdout, stderr) = self.omk(&["goal", "show", "--format", "json"]);
+        assert_eq!(code, 0, "{stderr}");
+        serde_json::from_str(&stdout).unwrap()
+    }
+
+    /// Returns the claimed commit and tree.
+    fn claimed(&self) -> (String, String) {
+        let result = &self.show()["state"]["result"];
+        (
+            result["commit"].as_str().unwrap().to_owned(),
+            result["tree"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    fn events(&self, kind: &str) -> Vec<Value> {
+        let log = fs::read_to_string(
+            self.root()
+                .join(".omk/goals")
+                .join(&self.goal)
+                .join("events.jsonl"),
+        )
+        .unwrap();
+        log.lines()
+            .map(|line| serde_json::from_str::<Value>(line).unwrap())
+            .filter(|event| event["kind"] == kind)
+            .map(|event| event["data"].clone())
+            .collect()
+    }
+
+    fn proof_is_ready(&self) -> bool {
+        self.omk(&["goal", "proof", "--format", "json"]).0 == 0
+    }
+}
+
+#[test]
+fn a_goal_lands_by_squash_on_the_branch_it_started_from_with_a_message_naming_it() {
+    let repo = Repo::with_ready_goal();
+    let (claimed_commit, claimed_tree) = repo.claimed();
+    let (code, stdout, stderr) = repo.omk(&["goal", "land"]);
+    assert_eq!(code, 0, "{stderr}");
+    let tip = repo.git(&["rev-parse", "main"]);
+    assert!(
+        stdout.starts_with(&format!(
+            "landed goal {} on main at {} (squash onto {})\n",
+            repo.goal,
+            &tip[..12],
+            &repo.base[..12]
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("nothing was pushed: `git push origin main` when you are ready"),
+        "{stdout}"
+    );
+    assert_eq!(repo.git(&["rev-parse", "main^{tree}"]), claimed_tree);
+    assert_eq!(repo.git(&["rev-parse", "main^"]), repo.base);
+    assert_ne!(tip, claimed_commit, "a squash is a new commit");
+    let message = repo.git(&["log", "-1", "--format=%B", "main"]);
+    assert!(message.starts_with(PROMPT), "{message}");
+    assert!(
+        message.contains(&format!("Omk-Goal: {}", repo.goal)),
+        "{message}"
+    );
+    assert!(message.contains("Omk-Verdict: ready"), "{message}");
+    assert!(message.contains("Omk-Log-Head: "), "{message}");
+    // The user's checkout moved with its branch and has nothing left over.
+    assert_eq!(
+        repo.git(&["status", "--porcelain", "--untracked-files=no"]),
+        ""
+    );
+    assert!(fs::read_to_string(repo.root().join("src/list.rs"))
+        .unwrap()
+        .contains("json"));
+    let landed = repo.events("goal_landed");
+    assert_eq!(landed.len(), 1);
+    assert_eq!(landed[0]["into"], "main");
+    assert_eq!(landed[0]["method"], "squash");
+    assert_eq!(landed[0]["onto"], repo.base.as_str());
+    assert_eq!(landed[0]["commit"], tip.as_str());
+    assert_eq!(landed[0]["reverified"], false);
+    assert!(repo.proof_is_ready());
+    let (_, status, _) = repo.omk(&["goal", "status"]);
+    assert!(
+        status.contains(&format!(
+            "next: nothing: the goal landed on main at {}",
+            &tip[..12]
+        )),
+        "{status}"
+    );
+    // Once only.
+    let (code, _, stderr) = repo.omk(&["goal", "land"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        stderr,
+        format!(
+            "omk: refused: goal {} already landed on main at {}\n",
+            repo.goal,
+            &tip[..12]
+        )
+    );
+    assert_eq!(repo.events("goal_landed").len(), 1);
+    assert_eq!(repo.omk(&["replay", "--verify"]).0, 0);
+}
+
+#[test]
+fn fast_forward_moves_the_branch_to_the_claimed_commit_and_merge_makes_a_merge_commit() {
+    let repo = Repo::with_ready_goal();
+    let (claimed_commit, _) = repo.claimed();
+    let (code, _, stderr) = repo.omk(&["goal", "land", "--ff-only"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(repo.git(&["rev-parse", "main"]), claimed_commit);
+    assert_eq!(repo.events("goal_landed")[0]["method"], "fast_forward");
+
+    let repo = Repo::with_ready_goal();
+    let (claimed_commit, claimed_tree) = repo.claimed();
+    let (code, _, stderr) = repo.omk(&["goal", "land", "--merge"]);
+    assert_eq!(code, 0, "{stderr}");
+    let parents = repo.git(&["log", "-1", "--format=%P", "main"]);
+    assert_eq!(parents, format!("{} {claimed_commit}", repo.base));
+    assert_eq!(repo.git(&["rev-parse", "main^{tree}"]), claimed_tree);
+}
+
+#[test]
+fn after_the_branch_moved_the_required_gates_run_on_the_combined_tree_before_it_lands() {
+    let repo = Repo::with_ready_goal();
+    let (_, claimed_tree) = repo.claimed();
+    repo.commit("README.md", "a small crate, documented\n");
+    let moved = repo.git(&["rev-parse", "main"]);
+    let (code, _, stderr) = repo.omk(&["goal", "land", "--ff-only"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("`main` moved since the goal's base"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: land with --squash or --merge"),
+        "{stderr}"
+    );
+    assert_eq!(repo.git(&["rev-parse", "main"]), moved, "nothing landed");
+
+    let (code, stdout, stderr) = repo.omk(&["goal", "land"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("main had moved since the goal's base, so the required gates ran again on the landed tree: json passed, parser passed")
+            || stdout.contains("main had moved since the goal's base, so the required gates ran again on the landed tree: parser passed, json passed"),
+        "{stdout}"
+    );
+    let tree = repo.git(&["rev-parse", "main^{tree}"]);
+    assert_ne!(tree, claimed_tree);
+    assert_eq!(repo.git(&["rev-parse", "main^"]), moved);
+    assert_eq!(
+        fs::read_to_string(repo.root().join("README.md")).unwrap(),
+        "a small crate, documented\n"
+    );
+    assert!(fs::read_to_string(repo.root().join("src/parser.rs"))
+        .unwrap()
+        .contains("usize"));
+    let landing_runs: Vec<Value> = repo
+        .events("gate_finished")
+        .into_iter()
+        .filter(|run| run["target"]["landing"] == true)
+        .collect();
+    assert_eq!(landing_runs.len(), 2);
+    assert!(landing_runs
+        .iter()
+        .all(|run| run["target"]["tree"] == tree.as_str() && run["exit_code"] == 0));
+    assert!(
+        landing_runs.iter().all(|run| run["v"] == 2),
+        "gate events are payload version 2"
+    );
+    let landed = &repo.events("goal_landed")[0];
+    assert_eq!(
+        (landed["reverified"].clone(), landed["onto"].clone()),
+        (Value::Bool(true), Value::from(moved))
+    );
+    // The landing runs are evidence for the landed commit, not a new claim: the proof stands.
+    assert!(repo.proof_is_ready());
+    assert_eq!(repo.omk(&["replay", "--verify"]).0, 0);
+}
+
+#[test]
+fn a_branch_that_moved_in_a_conflicting_way_stops_the_landing_and_nothing_lands() {
+    let repo = Repo::with_ready_goal();
+    repo.commit("src/list.rs", "pub fn list() -> u8 { 1 }\n");
+    let moved = repo.git(&["rev-parse", "main"]);
+    let (code, stdout, stderr) = repo.omk(&["goal", "land"]);
+    assert_eq!((code, stdout.as_str()), (1, ""), "{stderr}");
+    assert_eq!(
+        stderr.lines().next().unwrap(),
+        format!(
+            "omk: goal {} did not land: main moved since the goal's base (now {}) and the result conflicts with it in src/list.rs",
+            repo.goal,
+            &moved[..12]
+        )
+    );
+    assert!(stderr.contains("hint: nothing landed"), "{stderr}");
+    assert_eq!(repo.git(&["rev-parse", "main"]), moved);
+    assert_eq!(
+        repo.git(&["status", "--porcelain", "--untracked-files=no"]),
+        ""
+    );
+    assert!(repo.events("goal_landed").is_empty());
+}
+
+#[test]
+fn gates_that_fail_on_the_combined_tree_stop_the_landing_and_are_recorded() {
+    let repo = Repo::with_ready_goal();
+    repo.commit("BROKEN", "the branch now breaks the json gate\n");
+    let moved = repo.git(&["rev-parse", "main"]);
+    let (code, _, stderr) = repo.omk(&["goal", "land"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("did not land: main moved since the goal's base, and on the result combined with it the required gates json did not pass"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: nothing landed; see what failed with `omk goal output json`"),
+        "{stderr}"
+    );
+    assert_eq!(repo.git(&["rev-parse", "main"]), moved);
+    assert!(repo.events("goal_landed").is_empty());
+    let failed: Vec<Value> = repo
+        .events("gate_finished")
+        .into_iter()
+        .filter(|run| run["target"]["landing"] == true && run["exit_code"] != 0)
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["gate"], "json");
+    // The claimed tree's evidence is untouched: the goal is still ready, and can land later.
+    assert!(repo.proof_is_ready());
+    let (_, status, _) = repo.omk(&["goal", "status"]);
+    assert!(status.contains("next: omk goal land"), "{status}");
+}
+
+#[test]
+fn a_dirty_checkout_or_an_unknown_branch_is_refused_and_nothing_changes() {
+    let repo = Repo::with_ready_goal();
+    let (code, _, stderr) = repo.omk(&["goal", "land", "--into", "nowhere"]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        stderr,
+        "omk: there is no branch `nowhere` in this repository\nhint: create it (`git branch <name>`), or pass --into an existing branch\n"
+    );
+    fs::write(repo.root().join("README.md"), "work in progress\n").unwrap();
+    let (code, _, stderr) = repo.omk(&["goal", "land"]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        stderr,
+        format!(
+            "omk: {} has uncommitted changes to tracked files (README.md): omk never touches uncommitted work\nhint: commit or stash your changes, then land again\n",
+            repo.root().display()
+        )
+    );
+    assert_eq!(
+        fs::read_to_string(repo.root().join("README.md")).unwrap(),
+        "work in progress\n"
+    );
+    assert_eq!(repo.git(&["rev-parse", "main"]), repo.base);
+    assert!(repo.events("goal_landed").is_empty());
+}
+
+#[test]
+fn a_branch_no_checkout_holds_moves_by_its_ref_and_a_push_goes_where_asked() {
+    let repo = Repo::with_ready_goal();
+    let (_, claimed_tree) = repo.claimed();
+    repo.git(&["branch", "release", &repo.base]);
+    let remote = tempfile::tempdir().unwrap();
+    let status = Command::new("git")
+        .args(["init", "-q", "--bare"])
+        .current_dir(remote.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    repo.git(&[
+        "remote",
+        "add",
+        "shared",
+        &remote.path().display().to_string(),
+    ]);
+    let (code, stdout, stderr) =
+        repo.omk(&["goal", "land", "--into", "release", "--push", "shared"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("pushed release to shared"), "{stdout}");
+    assert_eq!(repo.git(&["rev-parse", "release^{tree}"]), claimed_tree);
+    assert_eq!(
+        repo.git(&["rev-parse", "main"]),
+        repo.base,
+        "the checked-out branch stays"
+    );
+    let pushed = Command::new("git")
+        .args(["rev-parse", "release"])
+        .current_dir(remote.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(pushed.stdout).unwrap().trim(),
+        repo.git(&["rev-parse", "release"])
+    );
+}

@@ -49,8 +49,23 @@ fn the_demo_runs_a_whole_goal_to_ready_and_leaves_it_to_inspect() {
         Some(0),
         "the proof is ready from the repository too"
     );
-    // The fix lives on the goal's result branch; the user's checkout is untouched.
-    assert!(std::fs::read_to_string(repo.join("calc.sh"))
-        .unwrap()
-        .contains("$1 - $2"));
+    // The fix landed on `main`, which the demo repository has checked out: one commit on the
+    // base whose message names the goal, and a checkout with nothing left over.
+    assert!(stdout.contains("landed: on main at "), "{stdout}");
+    let calc = std::fs::read_to_string(repo.join("calc.sh")).unwrap();
+    assert!(
+        calc.contains("$1 + $2") && !calc.contains("$1 - $2"),
+        "{calc}"
+    );
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(&repo)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(git(&["rev-list", "--count", "main"]).trim(), "2");
+    assert!(git(&["log", "-1", "--format=%B"]).contains("Omk-Goal: g-"));
+    assert_eq!(git(&["status", "--porcelain", "--untracked-files=no"]), "");
 }

@@ -325,7 +325,7 @@ fn demo(args: DemoArgs) -> Result<u8, Failure> {
         "FINDINGS (see `omk replay --verify`)"
     };
     print_stdout(&format!(
-        "\nverdict: {verdict}\nreplay --verify: {replay}\n\neverything is on disk:\n  repository   {}\n  goal log     {}\n  proof        {}\n\nlook around:\n  cd {}\n  omk goal status {id}\n  omk goal proof {id}\n  omk replay {id}\n  omk replay {id} --verify\n\nthe same with a real agent, in your own repository:\n  omk goal run \"<what you want>\" --agent claude --until-ready   (or kimi, codex, gemini, aider, opencode, --agent-cmd '…')\n",
+        "\nverdict: {verdict}\nreplay --verify: {replay}\n\neverything is on disk:\n  repository   {}\n  goal log     {}\n  proof        {}\n\nlook around:\n  cd {}\n  omk goal status {id}\n  omk goal proof {id}\n  omk replay {id}\n  omk replay {id} --verify\n\nthe same with a real agent, in your own repository:\n  omk goal run \"<what you want>\" --agent claude --until-ready   (or kimi, codex, gemini, aider, opencode, --agent-cmd '…')\n  omk goal accept --summary \"…\"   then   omk goal land\n",
         run.repo.display(),
         run.goal.dir().join("events.jsonl").display(),
         run.goal.dir().join("proof.json").display(),

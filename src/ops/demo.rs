@@ -3,20 +3,23 @@
 //! It creates a small git repository whose test fails, then runs a goal there end to end:
 //! planning, a bundled *scripted* agent (it applies a recorded change; it is not a model) in a
 //! real worktree, real gates (the test, red on the base and green on the result), the review,
-//! an acceptance recorded on the user's behalf and labelled as such, the proof, and
-//! `omk replay --verify`. Everything stays on disk for the user to inspect.
+//! an acceptance recorded on the user's behalf and labelled as such, the landing on the demo
+//! repository's `main`, the proof, and `omk replay --verify`. Everything stays on disk for the
+//! user to inspect.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::event::{BudgetLimits, Decision, Event, IntegrationDecided, RunMode};
+use crate::event::{BudgetLimits, Decision, Event, IntegrationDecided, LandMethod, RunMode};
 use crate::ops::intake::{start_goal, StartRequest};
+use crate::ops::land::{land_goal, LandRequest};
 use crate::ops::replay::{verify_goal_dir, ReplayReport};
 use crate::ops::review::review_goal;
 use crate::ops::settings::{load_settings, Overrides};
 use crate::ops::verify::{verify_goal, VerifyRequest};
 use crate::ops::wave::{execute, WaveOptions};
+use crate::project::show::plural;
 use crate::shell::agent::backend;
 use crate::shell::clock::Clock;
 use crate::shell::git::run_git;
@@ -168,10 +171,10 @@ pub fn run_demo(
     let reviewed = step("reviewing", review_goal(&goal, &repo, clock))?;
     if let Some(review) = &reviewed.state.review {
         say(&format!(
-            "reviewed: {} ({} files, {} findings)",
+            "reviewed: {} ({}, {})",
             if review.passed { "passed" } else { "failed" },
-            review.files_reviewed,
-            review.findings.len()
+            plural(review.files_reviewed, "file"),
+            plural(review.findings.len() as u64, "finding")
         ));
     }
     let note =
@@ -187,6 +190,24 @@ pub fn run_demo(
         }),
     )?;
     let verdict = crate::state::verdict::verdict(&loaded.state);
+    let request = LandRequest {
+        into: None,
+        method: LandMethod::Squash,
+        verify,
+        push: None,
+    };
+    let landing = step(
+        "landing",
+        land_goal(&goal, &repo, clock, &request, &mut |_| {}),
+    )?;
+    if let Ok(landed) = &landing.result {
+        say(&format!(
+            "landed: on {} at {}, one commit whose message names the goal (`git log` in the repository)",
+            landed.into,
+            crate::state::verdict::short(&landed.commit)
+        ));
+    }
+    let loaded = landing.loaded;
     let replay = step("replaying", verify_goal_dir(goal.dir()))?;
     Ok(DemoRun {
         root,

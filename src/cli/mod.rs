@@ -13,6 +13,7 @@ mod land_cmd;
 mod log_cmd;
 mod loop_view;
 mod replay_cmd;
+mod travel_cmd;
 mod verify_cmd;
 mod verify_view;
 mod wave_view;
@@ -120,6 +121,10 @@ enum GoalCommand {
     Proof(verify_cmd::ProofArgs),
     /// Put a ready goal's result on your branch (the gates run again if the branch moved)
     Land(land_cmd::LandArgs),
+    /// Store a goal (log, checkpoint, artifacts) under refs/omk/goals/<id> and push it
+    Push(travel_cmd::PushArgs),
+    /// Fetch goals a remote holds and add what they have beyond this clone's copies
+    Fetch(travel_cmd::FetchArgs),
     /// Print a gate's latest output, or a task's last agent transcript
     Output(artifact_cmd::OutputArgs),
 }
@@ -154,6 +159,8 @@ fn goal(args: GoalArgs) -> Result<u8, Failure> {
         GoalCommand::Review(args) => verify_cmd::review_command(&context, &args),
         GoalCommand::Proof(args) => verify_cmd::proof_command(&context, &args),
         GoalCommand::Land(args) => land_cmd::land_command(&context, &args),
+        GoalCommand::Push(args) => travel_cmd::push_command(&context, &args),
+        GoalCommand::Fetch(args) => travel_cmd::fetch_command(&context, &args),
         GoalCommand::Output(args) => artifact_cmd::output_command(&context, &args),
     }
 }

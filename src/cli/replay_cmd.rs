@@ -189,11 +189,17 @@ fn print_report(dir: &str, report: &ReplayReport) -> Result<(), Failure> {
         .map(|note| format!("note: {dir}/{}: {}\n", note.file, note.message))
         .collect();
     if report.intact {
+        let projections = if report.projections_checked.is_empty() {
+            "no projection beside it to check".to_owned()
+        } else {
+            format!(
+                "projections follow from the log ({})",
+                report.projections_checked.join(", ")
+            )
+        };
         return print_stdout(&format!(
-            "ok: {dir}: {} events intact, {} artifacts checked, projections follow from the log ({}), the fold is deterministic\n{notes}",
-            report.log.events,
-            report.log.artifacts_checked,
-            report.projections_checked.join(", ")
+            "ok: {dir}: {} events intact, {} artifacts checked, {projections}, the fold is deterministic\n{notes}",
+            report.log.events, report.log.artifacts_checked
         ));
     }
     print_stdout(&notes)?;

@@ -6,6 +6,7 @@
 //! It knows nothing about goals, tasks or agents: an event is a kind, an id and a JSON object.
 //! The format is specified in `docs/log-format.md`; the constants here are part of it.
 
+pub mod adopt;
 pub mod artifacts;
 pub mod chain;
 pub mod checkpoint;

@@ -18,5 +18,6 @@ pub mod replay;
 pub mod review;
 pub mod settings;
 pub mod steer;
+pub mod travel;
 pub mod verify;
 pub mod wave;

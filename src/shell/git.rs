@@ -51,7 +51,13 @@ const GIT_SETTINGS: [&str; 6] = [
 
 /// Runs `git args…` in `dir` and returns its stdout, or the error with git's own message.
 pub fn run_git(dir: &Path, args: &[&str]) -> Result<Vec<u8>, GitError> {
-    let exit = git(dir, args, Capture::memory(GIT_OUTPUT_CAP))?;
+    let exit = git(dir, args, None, Capture::memory(GIT_OUTPUT_CAP))?;
+    Ok(exit.stdout.bytes)
+}
+
+/// Runs `git args…` in `dir` with `input` on its stdin and returns its stdout.
+pub fn run_git_with_input(dir: &Path, args: &[&str], input: Vec<u8>) -> Result<Vec<u8>, GitError> {
+    let exit = git(dir, args, Some(input), Capture::memory(GIT_OUTPUT_CAP))?;
     Ok(exit.stdout.bytes)
 }
 
@@ -64,7 +70,12 @@ pub fn git_to_artifact(
     media_type: &str,
     cap: u64,
 ) -> Result<Captured, GitError> {
-    let exit = git(dir, args, Capture::artifact(store, name, media_type, cap))?;
+    let exit = git(
+        dir,
+        args,
+        None,
+        Capture::artifact(store, name, media_type, cap),
+    )?;
     Ok(exit.stdout)
 }
 
@@ -89,7 +100,7 @@ pub fn merge_tree(dir: &Path, ours: &str, theirs: &str) -> Result<MergedTree, Gi
         ours,
         theirs,
     ];
-    let exit = git_exit(dir, &args, Capture::memory(GIT_OUTPUT_CAP))?;
+    let exit = git_exit(dir, &args, None, Capture::memory(GIT_OUTPUT_CAP))?;
     let mut records = nul_separated(&exit.stdout.bytes).into_iter();
     match (exit.code, records.next()) {
         (Some(0), Some(tree)) => Ok(MergedTree::Clean { tree }),
@@ -101,8 +112,13 @@ pub fn merge_tree(dir: &Path, ours: &str, theirs: &str) -> Result<MergedTree, Gi
 }
 
 /// Runs `git args…` in `dir` under the supervisor; a failure carries git's last line.
-fn git(dir: &Path, args: &[&str], stdout: Capture) -> Result<Exit, GitError> {
-    let exit = git_exit(dir, args, stdout)?;
+fn git(
+    dir: &Path,
+    args: &[&str],
+    stdin: Option<Vec<u8>>,
+    stdout: Capture,
+) -> Result<Exit, GitError> {
+    let exit = git_exit(dir, args, stdin, stdout)?;
     if exit.success() {
         return Ok(exit);
     }
@@ -126,7 +142,12 @@ fn failure(dir: &Path, args: &[&str], exit: &Exit) -> GitError {
 
 /// Runs `git args…` in `dir` under the supervisor and returns how it exited, whatever the code;
 /// an error only when it could not run, timed out or left its output unfinished or too long.
-fn git_exit(dir: &Path, args: &[&str], stdout: Capture) -> Result<Exit, GitError> {
+fn git_exit(
+    dir: &Path,
+    args: &[&str],
+    stdin: Option<Vec<u8>>,
+    stdout: Capture,
+) -> Result<Exit, GitError> {
     let error = |detail: String| GitError {
         command: args.join(" "),
         dir: dir.display().to_string(),
@@ -140,6 +161,7 @@ fn git_exit(dir: &Path, args: &[&str], stdout: Capture) -> Result<Exit, GitError
         .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
         .collect();
     spec.deadline = GIT_TIMEOUT;
+    spec.stdin = stdin;
     spec.stdout = stdout;
     spec.stderr = Capture::nothing();
     let exit = run(spec).map_err(|failure| error(failure.to_string()))?;

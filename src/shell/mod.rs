@@ -10,6 +10,7 @@ pub mod agent_process;
 pub mod checkout;
 pub mod clock;
 pub mod git;
+pub mod git_store;
 pub mod interrupt;
 pub mod lease;
 pub mod planner;

@@ -1,0 +1,158 @@
+//! Adopting a copy of a log made elsewhere (another clone that fetched it): the copy must verify
+//! whole, and the log held here must be a byte prefix of it, so the only change ever made here is
+//! appending the events the copy has beyond it. A copy that rewrites history is refused.
+//!
+//! The copy's artifacts are brought in first (each checked against its name), then the new bytes
+//! are appended and synced under the writer's lock, then the checkpoint is replaced, as an append
+//! would. Must not rewrite or shorten a stored line.
+
+use std::fs::{self, OpenOptions};
+use std::io;
+use std::path::Path;
+
+use crate::log::artifacts::ContentHash;
+use crate::log::chain::Head;
+use crate::log::checkpoint::{write_checkpoint, Checkpoint};
+use crate::log::io::{LogIo, OsIo};
+use crate::log::lock::LogLock;
+use crate::log::paths::LogPaths;
+use crate::log::verify::{verify_log, VerifyError, VerifyOptions};
+
+/// What adopting a copy did to the log held here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Adopted {
+    /// There was no log here: the copy is the log now.
+    New { head: Head },
+    /// The log here was a prefix of the copy: the copy's later events were appended.
+    Extended { from: Option<Head>, to: Head },
+    /// The copy holds the same events as the log here.
+    Same { head: Option<Head> },
+    /// The log here holds every event of the copy and more: nothing changed.
+    Ahead { copy: Option<Head> },
+}
+
+/// The copy could not be adopted; the log here is as it was.
+#[derive(Debug, thiserror::Error)]
+pub enum AdoptError {
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    #[error("the copy of {log} does not verify: {detail}")]
+    CopyDamaged { log: String, detail: String },
+    #[error("the copy of {log} rewrites its history: the two differ from event seq {seq} on")]
+    Diverged { log: String, seq: u64 },
+    #[error("{log} does not end with a whole line: repair it first (`omk log repair`)")]
+    TornHere { log: String },
+    #[error("cannot adopt into {path}: {source}")]
+    Io { path: String, source: io::Error },
+}
+
+/// Adopts the verified copy at `copy` into the log at `here` (created when missing).
+pub fn adopt(here: &LogPaths, copy: &LogPaths) -> Result<Adopted, AdoptError> {
+    let log = here.log().display().to_string();
+    let report = verify_log(copy, VerifyOptions::all_cores())?;
+    if let Some(finding) = report.first_error() {
+        return Err(AdoptError::CopyDamaged {
+            log,
+            detail: finding.message.clone(),
+        });
+    }
+    let io_error = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| AdoptError::Io { path, source }
+    };
+    let copied = fs::read(copy.log()).map_err(io_error(copy.log()))?;
+    fs::create_dir_all(here.dir()).map_err(io_error(here.dir()))?;
+    bring_artifacts(&copy.artifacts(), &here.artifacts())?;
+    let _lock = LogLock::exclusive(here, true).map_err(io_error(here.log()))?;
+    let held = fs::read(here.log()).map_err(io_error(here.log()))?;
+    if !held.is_empty() && !held.ends_with(b"\n") {
+        return Err(AdoptError::TornHere { log });
+    }
+    let held_head = head_of(&held);
+    if held == copied {
+        return Ok(Adopted::Same { head: held_head });
+    }
+    if held.starts_with(&copied) {
+        return Ok(Adopted::Ahead { copy: report.head });
+    }
+    if !copied.starts_with(&held) {
+        let common = held.iter().zip(&copied).take_while(|(a, b)| a == b).count();
+        let seq = held[..common].iter().filter(|byte| **byte == b'\n').count() as u64;
+        return Err(AdoptError::Diverged { log, seq });
+    }
+    let Some(to) = report.head else {
+        return Ok(Adopted::Same { head: held_head });
+    };
+    let mut file = OpenOptions::new()
+        .append(true)
+        .open(here.log())
+        .map_err(io_error(here.log()))?;
+    let mut io = OsIo;
+    io.write_all(&mut file, &copied[held.len()..])
+        .and_then(|()| io.sync(&file))
+        .map_err(io_error(here.log()))?;
+    let checkpoint = Checkpoint {
+        v: crate::log::line::FORMAT_VERSION,
+        seq: to.seq,
+        hash: to.hash,
+        len: copied.len() as u64,
+    };
+    write_checkpoint(&mut io, here, &checkpoint).map_err(io_error(&here.checkpoint()))?;
+    Ok(match held_head {
+        None => Adopted::New { head: to },
+        from => Adopted::Extended { from, to },
+    })
+}
+
+/// Copies every artifact of `from` that `to` lacks, each only if its bytes hash to its name.
+fn bring_artifacts(from: &Path, to: &Path) -> Result<(), AdoptError> {
+    let entries = match fs::read_dir(from) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(AdoptError::Io {
+                path: from.display().to_string(),
+                source,
+            })
+        }
+    };
+    fs::create_dir_all(to).map_err(|source| AdoptError::Io {
+        path: to.display().to_string(),
+        source,
+    })?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let target = to.join(&name);
+        if target.exists() {
+            continue;
+        }
+        let Ok(bytes) = fs::read(entry.path()) else {
+            continue;
+        };
+        if ContentHash::of(&bytes).to_hex() != name {
+            continue;
+        }
+        let temporary = to.join(format!(".tmp-adopt-{name}"));
+        fs::write(&temporary, &bytes)
+            .and_then(|()| fs::rename(&temporary, &target))
+            .map_err(|source| AdoptError::Io {
+                path: target.display().to_string(),
+                source,
+            })?;
+    }
+    Ok(())
+}
+
+/// Returns the `seq` and `hash` of the last line of `log`, a log of whole lines.
+fn head_of(log: &[u8]) -> Option<Head> {
+    let body = log.strip_suffix(b"\n")?;
+    let start = body
+        .iter()
+        .rposition(|byte| *byte == b'\n')
+        .map_or(0, |at| at + 1);
+    let line = crate::log::line::check_line(&body[start..]).ok()?;
+    Some(Head {
+        seq: line.seq,
+        hash: line.hash,
+    })
+}

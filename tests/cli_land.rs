@@ -2,7 +2,8 @@
 //! repository, with real gates from `omk.toml`, accepted, then landed on the user's branch:
 //! by squash, merge and fast-forward; after the branch moved (the gates run again on the
 //! combined tree), moved in a conflicting way, or moved so that a gate fails (nothing lands);
-//! on a branch no checkout holds; refused on a dirty checkout; and pushed when asked.
+//! on a branch no checkout holds; refused on a dirty checkout; and pushed when asked. Then
+//! `omk goal open-pr` through a scripted `gh` on PATH, and without one.
 // Tests drive real processes: git and the binary.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
@@ -69,8 +70,14 @@ impl Repo {
     }
 
     fn omk(&self, args: &[&str]) -> (i32, String, String) {
+        self.omk_with_path(args, &std::env::var("PATH").unwrap_or_default())
+    }
+
+    /// Runs omk with `PATH` set to `path`.
+    fn omk_with_path(&self, args: &[&str], path: &str) -> (i32, String, String) {
         let out = Command::new(env!("CARGO_BIN_EXE_omk"))
             .args(args)
+            .env("PATH", path)
             .current_dir(self.root())
             .env_remove("OMK_HOME")
             .env_remove("OMK_TEST_NOW")
@@ -409,4 +416,138 @@ fn a_branch_no_checkout_holds_moves_by_its_ref_and_a_push_goes_where_asked() {
         String::from_utf8(pushed.stdout).unwrap().trim(),
         repo.git(&["rev-parse", "release"])
     );
+}
+
+/// A bare remote named `origin` for the repository.
+fn origin(repo: &Repo) -> tempfile::TempDir {
+    let remote = tempfile::tempdir().unwrap();
+    let status = Command::new("git")
+        .args(["init", "-q", "--bare"])
+        .current_dir(remote.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    repo.git(&[
+        "remote",
+        "add",
+        "origin",
+        &remote.path().display().to_string(),
+    ]);
+    remote
+}
+
+fn remote_ref(remote: &Path, name: &str) -> String {
+    let out = Command::new("git")
+        .args(["rev-parse", "--verify", "--quiet", name])
+        .current_dir(remote)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn open_pr_pushes_the_result_and_the_goal_then_opens_it_with_gh_and_records_it() {
+    let repo = Repo::with_ready_goal();
+    let remote = origin(&repo);
+    // A scripted `gh`: signed in; `pr create` records its arguments and answers an address.
+    let bin = tempfile::tempdir().unwrap();
+    let recorded = bin.path().join("gh-args");
+    let gh = bin.path().join("gh");
+    fs::write(
+        &gh,
+        format!(
+            "#!/bin/sh\ncase \"$1 $2\" in\n  'auth status') exit 0 ;;\n  'pr create') printf '%s\\n' \"$@\" > {}; echo https://forge.example/acme/crate/pull/7 ;;\n  *) exit 3 ;;\nesac\n",
+            recorded.display()
+        ),
+    )
+    .unwrap();
+    Command::new("chmod")
+        .args(["+x", &gh.display().to_string()])
+        .status()
+        .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let (code, stdout, stderr) = repo.omk_with_path(&["goal", "open-pr", "--draft"], &path);
+    assert_eq!(code, 0, "{stderr}");
+    let branch = format!("omk/{}/result", repo.goal);
+    assert_eq!(
+        stdout,
+        format!("opened pull request https://forge.example/acme/crate/pull/7: {branch} into main; recorded in goal {}'s log\n", repo.goal)
+    );
+    let args = fs::read_to_string(&recorded).unwrap();
+    let args: Vec<&str> = args.lines().collect();
+    let body_file = repo
+        .root()
+        .join(".omk/goals")
+        .join(&repo.goal)
+        .join("pull-request.md");
+    assert_eq!(
+        args,
+        [
+            "pr",
+            "create",
+            "--base",
+            "main",
+            "--head",
+            &branch,
+            "--title",
+            PROMPT,
+            "--body-file",
+            &body_file.display().to_string(),
+            "--draft"
+        ]
+    );
+    assert!(fs::read_to_string(&body_file)
+        .unwrap()
+        .contains("omk verdict: **READY**"));
+    let (claimed, _) = repo.claimed();
+    assert_eq!(
+        remote_ref(remote.path(), &format!("refs/heads/{branch}")),
+        claimed
+    );
+    assert!(!remote_ref(remote.path(), &format!("refs/omk/goals/{}", repo.goal)).is_empty());
+    let opened = repo.events("pull_request_opened");
+    assert_eq!(opened.len(), 1);
+    assert_eq!(opened[0]["url"], "https://forge.example/acme/crate/pull/7");
+    assert_eq!(opened[0]["draft"], true);
+    assert_eq!(opened[0]["commit"], claimed.as_str());
+}
+
+#[test]
+fn without_gh_open_pr_pushes_the_branches_and_says_exactly_what_to_run() {
+    let repo = Repo::with_ready_goal();
+    let remote = origin(&repo);
+    // A PATH with git and sh and nothing else, so no `gh` is found whatever the machine has.
+    let bin = tempfile::tempdir().unwrap();
+    for program in ["git", "sh"] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {program}")])
+            .output()
+            .unwrap();
+        let found = String::from_utf8(found.stdout).unwrap();
+        std::os::unix::fs::symlink(found.trim(), bin.path().join(program)).unwrap();
+    }
+    let path = bin.path().display().to_string();
+    let (code, stdout, stderr) = repo.omk_with_path(&["goal", "open-pr"], &path);
+    assert_eq!(code, 1, "{stderr}");
+    let branch = format!("omk/{}/result", repo.goal);
+    let body_file = repo
+        .root()
+        .join(".omk/goals")
+        .join(&repo.goal)
+        .join("pull-request.md");
+    assert_eq!(
+        stdout,
+        format!(
+            "pushed {branch} and goal {} to origin; `gh` is not installed, so open the pull request yourself:\n  gh pr create --base main --head {branch} --title '{PROMPT}' --body-file {}\n",
+            repo.goal,
+            body_file.display()
+        )
+    );
+    assert!(body_file.is_file());
+    assert!(!remote_ref(remote.path(), &format!("refs/heads/{branch}")).is_empty());
+    assert!(repo.events("pull_request_opened").is_empty());
 }

@@ -24,6 +24,9 @@ use omk::event::version::{current_version, decode_payload, Upcaster, Versioned};
 use omk::event::{DecodeError, Event, KNOWN_KINDS};
 use omk::log::writer::Expected;
 use omk::log::{EventId, EventKind, LogPaths, LogReader, LogWriter, NewEvent};
+use omk::project::proof::PROOF_FORMAT;
+use omk::project::snapshot::SNAPSHOT_FORMAT;
+use omk::project::task_graph::TASK_GRAPH_FORMAT;
 use omk::store::StateDir;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -395,16 +398,15 @@ fn projections_an_older_build_wrote_are_recognised_and_rebuilt() {
     let (home, goal) = copy_of_case("0.1.0", "demo");
     let home = home.path();
     let dir = StateDir::new(home).goal(&goal).dir().to_path_buf();
-    let current: Vec<Vec<u8>> = ["snapshot.json", "task-graph.json", "proof.json"]
-        .iter()
-        .map(|file| fs::read(dir.join(file)).unwrap())
-        .collect();
-    let rebuilt = || -> Vec<Vec<u8>> {
+    let rebuilt = || -> Vec<String> {
         ["snapshot.json", "task-graph.json", "proof.json"]
             .iter()
-            .map(|file| fs::read(dir.join(file)).unwrap())
+            .map(|file| fs::read_to_string(dir.join(file)).unwrap())
             .collect()
     };
+    // What this build writes beside the frozen log: the frozen files, brought to its formats.
+    assert_eq!(omk(home, &["replay", &goal, "--verify"]).0, 0);
+    let current = rebuilt();
 
     age_every_projection(&dir);
     let (code, _, stderr) = omk(home, &["goal", "status", &goal]);
@@ -431,9 +433,18 @@ fn projections_an_older_build_wrote_are_recognised_and_rebuilt() {
     assert_eq!(
         notes,
         [
-            shown("snapshot.json", "format 2; this build writes 3"),
-            shown("task-graph.json", "format 0; this build writes 1"),
-            shown("proof.json", "format 0; this build writes 1"),
+            shown(
+                "snapshot.json",
+                &format!("format 2; this build writes {SNAPSHOT_FORMAT}")
+            ),
+            shown(
+                "task-graph.json",
+                &format!("format 0; this build writes {TASK_GRAPH_FORMAT}")
+            ),
+            shown(
+                "proof.json",
+                &format!("format 0; this build writes {PROOF_FORMAT}")
+            ),
         ]
     );
     assert_eq!(rebuilt(), current);

@@ -861,3 +861,88 @@ fn the_planner_table_plans_each_request_as_expected() {
         "the planner's plans changed: review them, then OMK_UPDATE_FIXTURES=1 cargo test --test golden_goals"
     );
 }
+
+/// Issue 13: `omk goal open-pr --dry-run` renders the proof of a ready goal as a pull request
+/// (pinned byte for byte, Markdown and JSON), and refuses a goal that is not ready for a
+/// person's review, naming its blockers and appending nothing.
+#[test]
+fn open_pr_dry_run_renders_a_ready_goal_and_refuses_one_that_is_not() {
+    let updating = std::env::var_os("OMK_UPDATE_FIXTURES").is_some();
+    let home = tempfile::tempdir().unwrap();
+    copy_tree(
+        &fixtures_dir().join("ready/goals"),
+        &home.path().join("goals"),
+    );
+    // Beside the goal fixtures, which the test above rebuilds whole when updating.
+    let pinned_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pull-requests");
+    for (name, format) in [("ready.md", "md"), ("ready.json", "json")] {
+        let rendered = omk(
+            home.path(),
+            &[
+                "goal",
+                "open-pr",
+                GOAL,
+                "--dry-run",
+                "--base",
+                "main",
+                "--format",
+                format,
+            ],
+        );
+        let pinned = pinned_dir.join(name);
+        if updating {
+            fs::create_dir_all(&pinned_dir).unwrap();
+            fs::write(&pinned, &rendered).unwrap();
+        }
+        assert_eq!(
+            rendered,
+            fs::read_to_string(&pinned).unwrap_or_default(),
+            "fixtures/pull-requests/{name}"
+        );
+    }
+    let json: Value = serde_json::from_str(&omk(
+        home.path(),
+        &[
+            "goal",
+            "open-pr",
+            GOAL,
+            "--dry-run",
+            "--base",
+            "main",
+            "--format",
+            "json",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(json["head"], format!("omk/{GOAL}/result"));
+    assert_valid("pull-request.schema.json", &json, "open-pr --dry-run --format json");
+    assert!(json["body"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("omk replay {GOAL} --verify")));
+
+    let home = tempfile::tempdir().unwrap();
+    copy_tree(
+        &fixtures_dir().join("gate-failed/goals"),
+        &home.path().join("goals"),
+    );
+    let log = home.path().join("goals").join(GOAL).join("events.jsonl");
+    let before = fs::read(&log).unwrap();
+    let out = Command::cargo_bin("omk")
+        .unwrap()
+        .current_dir(home.path())
+        .env("OMK_HOME", home.path())
+        .env("OMK_TEST_NOW", "2026-11-24T16:00:00Z")
+        .args(["goal", "open-pr", GOAL, "--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.starts_with(&format!("omk: refused: goal {GOAL} is verifying and not ready for a person's review: gate `test` exited 101 on 9f8d9c601756")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("(next: omk goal continue"), "{stderr}");
+    assert_eq!(fs::read(&log).unwrap(), before);
+}

@@ -12,6 +12,7 @@ mod goal_cmd;
 mod land_cmd;
 mod log_cmd;
 mod loop_view;
+mod open_pr_cmd;
 mod replay_cmd;
 mod travel_cmd;
 mod verify_cmd;
@@ -121,6 +122,8 @@ enum GoalCommand {
     Proof(verify_cmd::ProofArgs),
     /// Put a ready goal's result on your branch (the gates run again if the branch moved)
     Land(land_cmd::LandArgs),
+    /// Open a pull request of the goal's result, its body rendered from the proof (--dry-run prints it)
+    OpenPr(open_pr_cmd::OpenPrArgs),
     /// Store a goal (log, checkpoint, artifacts) under refs/omk/goals/<id> and push it
     Push(travel_cmd::PushArgs),
     /// Fetch goals a remote holds and add what they have beyond this clone's copies
@@ -159,6 +162,7 @@ fn goal(args: GoalArgs) -> Result<u8, Failure> {
         GoalCommand::Review(args) => verify_cmd::review_command(&context, &args),
         GoalCommand::Proof(args) => verify_cmd::proof_command(&context, &args),
         GoalCommand::Land(args) => land_cmd::land_command(&context, &args),
+        GoalCommand::OpenPr(args) => open_pr_cmd::open_pr_command(&context, &args),
         GoalCommand::Push(args) => travel_cmd::push_command(&context, &args),
         GoalCommand::Fetch(args) => travel_cmd::fetch_command(&context, &args),
         GoalCommand::Output(args) => artifact_cmd::output_command(&context, &args),

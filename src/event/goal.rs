@@ -326,3 +326,19 @@ pub struct GoalLanded {
     /// claimed tree and the required gates ran again on it before it landed.
     pub reverified: bool,
 }
+
+/// `pull_request_opened`: `omk goal open-pr` opened a pull request of the goal's result
+/// branch. Added in 0.1.0 with `omk goal open-pr`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PullRequestOpened {
+    /// The pull request's address, as the forge answered it.
+    pub url: String,
+    /// The branch it asks to merge into.
+    pub base: String,
+    /// The branch it merges: the goal's result branch.
+    pub branch: String,
+    /// The result branch's commit when it was opened.
+    pub commit: String,
+    pub draft: bool,
+}

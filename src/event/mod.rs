@@ -21,8 +21,8 @@ pub use gate::{
 pub use goal::{
     BudgetExtended, BudgetLimits, Conclusion, Decision, GoalCancelled, GoalConcluded, GoalLanded,
     GoalPaused, GoalResumed, IntegrationDecided, LandMethod, OracleChecked, OracleSignal, Phase,
-    PhaseEntered, PlannerFellBack, RoundCause, RoundStarted, RunFailed, RunMode, RunOptions,
-    RunStarted, UsageRecorded,
+    PhaseEntered, PlannerFellBack, PullRequestOpened, RoundCause, RoundStarted, RunFailed, RunMode,
+    RunOptions, RunStarted, UsageRecorded,
 };
 pub use ids::{GateName, GoalId, TaskId};
 pub use task::{
@@ -143,6 +143,7 @@ event_kinds! {
     ReviewRecorded(ReviewRecorded) = "review_recorded",
     RoundStarted(RoundStarted) = "round_started",
     GoalLanded(GoalLanded) = "goal_landed",
+    PullRequestOpened(PullRequestOpened) = "pull_request_opened",
 }
 
 /// An event as the fold sees it: where it sits in the log, when it was appended, and what it says.

@@ -369,14 +369,7 @@ fn move_branch(
 /// Returns the landed commit's message: the prompt's first line, then the goal, its verdict
 /// and the proof's log head, with trailers for tools.
 fn commit_message(state: &GoalState, loaded: &Loaded) -> String {
-    let title: String = state
-        .prompt
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .chars()
-        .take(72)
-        .collect();
+    let title = crate::project::pull_request::title(&state.prompt);
     let head = loaded.head();
     let summary = state
         .integration

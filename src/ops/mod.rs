@@ -13,6 +13,7 @@ pub mod demo;
 pub mod fix_loop;
 pub mod intake;
 pub mod land;
+pub mod open_pr;
 pub mod plan_edit;
 pub mod replay;
 pub mod review;

@@ -9,6 +9,7 @@ pub mod budget;
 pub mod derived;
 pub mod glance;
 pub mod proof;
+pub mod pull_request;
 pub mod show;
 pub mod snapshot;
 pub mod task_graph;

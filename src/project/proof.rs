@@ -36,7 +36,8 @@ pub fn landed_sentence(landed: &GoalLanded) -> String {
 }
 
 /// The proof's format version: bumped whenever the proof of a given log changes its bytes.
-pub const PROOF_FORMAT: u32 = 1;
+/// 2: a known gap counts one usage report in the singular.
+pub const PROOF_FORMAT: u32 = 2;
 
 /// The in-toto predicate type of an omk proof.
 pub const PREDICATE_TYPE: &str = "https://omk.dev/attestation/proof/v1";
@@ -246,8 +247,8 @@ pub fn proof(state: &GoalState, head: Head) -> Proof<'_> {
     let mut known_gaps = Vec::new();
     if state.budget.reports_without_usd > 0 {
         known_gaps.push(format!(
-            "spend is a lower bound: {} usage reports did not say their cost",
-            state.budget.reports_without_usd
+            "spend is a lower bound: {} did not say their cost",
+            crate::project::show::plural(state.budget.reports_without_usd, "usage report")
         ));
     }
     if !state

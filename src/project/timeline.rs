@@ -130,6 +130,14 @@ pub fn sentence(event: &Event) -> String {
             )),
             e.reason
         ),
+        Event::PullRequestOpened(e) => format!(
+            "{}pull request opened: {} ({} into {} at {})",
+            if e.draft { "draft " } else { "" },
+            e.url,
+            e.branch,
+            e.base,
+            short(&e.commit)
+        ),
         Event::GoalLanded(e) => format!(
             "landed on {} at {} ({} onto {}{})",
             e.into,

@@ -9,6 +9,7 @@ pub mod agent;
 pub mod agent_process;
 pub mod checkout;
 pub mod clock;
+pub mod forge;
 pub mod git;
 pub mod git_store;
 pub mod interrupt;

@@ -7,7 +7,7 @@
 
 use crate::event::{FindingSeverity, Phase, RoundCause, TaskId, TaskKind, TaskStatus};
 use crate::state::status::{continue_allowed, Action, GoalStatus};
-use crate::state::verdict::{evidence_blockers, BlockerKind};
+use crate::state::verdict::{evidence_blockers, verdict_before_acceptance, BlockerKind};
 use crate::state::{GoalState, Refusal, Task};
 
 /// A command a person runs on an existing goal.
@@ -25,6 +25,7 @@ pub enum GoalCommand {
     Accept,
     Reject,
     Land,
+    OpenPr,
 }
 
 impl GoalCommand {
@@ -43,6 +44,7 @@ impl GoalCommand {
             "accept" => GoalCommand::Accept,
             "reject" => GoalCommand::Reject,
             "land" => GoalCommand::Land,
+            "open-pr" => GoalCommand::OpenPr,
             _ => return None,
         })
     }
@@ -212,7 +214,27 @@ impl GoalState {
             GoalCommand::Accept => self.check(Action::Accept),
             GoalCommand::Reject => self.check(Action::Reject),
             GoalCommand::Land => self.check_landable(),
+            GoalCommand::OpenPr => self.check_reviewable_by_a_person(),
         }
+    }
+
+    /// A pull request asks a person for the integrator's decision, so it needs everything the
+    /// verdict needs but that decision: the gates, the tasks and the review.
+    fn check_reviewable_by_a_person(&self) -> Result<(), Refusal> {
+        let verdict = verdict_before_acceptance(self);
+        let open = matches!(self.status, GoalStatus::Integrating | GoalStatus::Ready);
+        if open && verdict.ready {
+            return Ok(());
+        }
+        Err(Refusal::NotReadyForReview {
+            goal_id: self.goal_id.clone(),
+            status: self.status,
+            blockers: verdict
+                .blockers
+                .into_iter()
+                .map(|blocker| format!("{} (next: {})", blocker.detail, blocker.next_step))
+                .collect(),
+        })
     }
 
     /// A ready goal lands once.

@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::{
     Decision, Event, GateFinished, GoalId, GoalLanded, IntegrationDecided, OracleChecked, Phase,
-    PlanSource, PlannerFellBack, RecordedEvent, ResultBuilt, ResultConflicted, ReviewRecorded,
-    RoundStarted, RunOptions, TaskStatus, Timestamp,
+    PlanSource, PlannerFellBack, PullRequestOpened, RecordedEvent, ResultBuilt, ResultConflicted,
+    ReviewRecorded, RoundStarted, RunOptions, TaskStatus, Timestamp,
 };
 use crate::log::artifacts::ArtifactRef;
 
@@ -133,6 +133,9 @@ pub struct GoalState {
     /// Where the result landed, once `omk goal land` put it on a branch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub landed: Option<GoalLanded>,
+    /// The latest pull request `omk goal open-pr` opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<PullRequestOpened>,
 }
 
 /// Why an event cannot apply to a goal.
@@ -174,6 +177,15 @@ pub enum Refusal {
         blockers: Vec<String>,
     },
     #[error(
+        "goal {goal_id} is {status} and not ready for a person's review: {}",
+        review_blockers(blockers)
+    )]
+    NotReadyForReview {
+        goal_id: GoalId,
+        status: GoalStatus,
+        blockers: Vec<String>,
+    },
+    #[error(
         "goal {goal_id} already landed on {into} at {}",
         crate::state::verdict::short(commit)
     )]
@@ -184,6 +196,14 @@ pub enum Refusal {
     },
     #[error(transparent)]
     Graph(#[from] GraphError),
+}
+
+fn review_blockers(blockers: &[String]) -> String {
+    if blockers.is_empty() {
+        "it is not waiting for the integrator's decision".to_owned()
+    } else {
+        blockers.join("; ")
+    }
 }
 
 fn allowed_now(allowed: &[String]) -> String {
@@ -242,6 +262,7 @@ impl GoalState {
             review: None,
             rounds: Vec::new(),
             landed: None,
+            pull_request: None,
         })
     }
 
@@ -473,6 +494,8 @@ impl GoalState {
                     Some(outcome(decided.note.clone(), seq)),
                 );
             }
+            // A fact about the forge, recorded whatever the goal's status.
+            Event::PullRequestOpened(opened) => self.pull_request = Some(opened.clone()),
             Event::GoalLanded(landed) => {
                 self.check_command(commands::GoalCommand::Land)?;
                 self.landed = Some(landed.clone());

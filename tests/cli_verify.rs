@@ -220,8 +220,9 @@ fn a_flaky_gate_is_judged_by_its_latest_run_and_a_killed_gate_fails() {
         root,
         "slice-1 write src/list.rs ok\nslice-2 write src/parser.rs ok\n",
     );
-    let (code, stdout, _) = omk(root, &["goal", "verify"]);
-    // The baseline run used up the flaky gate's one failure: it passes on the claimed tree.
+    // One gate at a time, so the baseline runs first and uses up the flaky gate's one
+    // failure: it passes on the claimed tree.
+    let (code, stdout, _) = omk(root, &["goal", "verify", "--max-parallel", "1"]);
     assert_eq!(code, 0, "{stdout}");
     let runs = show(root)["state"]["gate_runs"].as_array().unwrap().clone();
     let flaky: Vec<(bool, Value)> = runs
@@ -322,10 +323,16 @@ fn ctrl_c_during_verify_stops_the_gate_records_it_interrupted_and_verify_again_c
         stderr.contains("omk: gate wait (base) interrupted in 0s"),
         "{stderr}"
     );
+    // The baseline and the claimed tree run side by side (two gates at once by default).
+    let last = stderr.lines().last().unwrap();
     assert!(
-        stderr.lines().last().unwrap().contains(
-            "interrupted (stopped gate wait); nothing is left running. Resume with: omk goal verify g-"
-        ),
+        last.contains("interrupted (stopped gate wait on the base commit, wait)")
+            || last.contains("interrupted (stopped gate wait, wait on the base commit)"),
+        "{stderr}"
+    );
+    assert!(
+        last.ends_with("; nothing is left running. Resume with: omk goal verify g-")
+            || last.contains("; nothing is left running. Resume with: omk goal verify g-"),
         "{stderr}"
     );
     let gate_pid: i32 = fs::read_to_string(&pid_file)
@@ -339,17 +346,17 @@ fn ctrl_c_during_verify_stops_the_gate_records_it_interrupted_and_verify_again_c
     );
     let state = &show(root)["state"];
     let runs = state["gate_runs"].as_array().unwrap();
-    assert_eq!(runs.len(), 1, "{runs:#?}");
-    assert_eq!(runs[0]["run"]["interrupted"], true);
+    assert_eq!(runs.len(), 2, "{runs:#?}");
+    assert!(runs.iter().all(|run| run["run"]["interrupted"] == true));
     assert_eq!(state["status"], "verifying");
 
-    // Verify again: the interrupted baseline runs again, then the claimed tree.
+    // Verify again: the interrupted baseline and claimed tree run again.
     fs::write(&marker, "").unwrap();
     let (code, stdout, stderr) = omk(root, &["goal", "verify"]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("every required gate passed"), "{stdout}");
     let runs = show(root)["state"]["gate_runs"].as_array().unwrap().len();
-    assert_eq!(runs, 3);
+    assert_eq!(runs, 4);
 }
 
 #[test]
@@ -432,4 +439,89 @@ fn wait_for_file(file: &Path) {
     {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+}
+
+/// Issue 13: a gate whose command already passed on the identical tree is not run again: the
+/// pass is reused and recorded as such, naming the run it reuses. A failure is never reused,
+/// and a task's worktree (another tree) runs it.
+#[test]
+fn a_pass_on_the_identical_tree_is_reused_and_recorded_as_reused() {
+    let dir = repo();
+    let root = dir.path();
+    let counter = root.join(".git/gate-runs");
+    fs::write(
+        root.join("omk.toml"),
+        format!(
+            "[gates.json]\ncommand = \"echo run >> {0} && grep -q json src/list.rs\"\n\n[gates.never]\ncommand = \"echo run >> {0}.never; exit 1\"\nrequired = false\n\n[gates.cache]\ncommand = \"echo $CARGO_TARGET_DIR > {0}.cache\"\nrequired = false\n",
+            counter.display()
+        ),
+    )
+    .unwrap();
+    executed_goal(
+        root,
+        "slice-1 write src/list.rs pub fn list() -> &'static str { \"json\" }\nslice-2 write src/parser.rs ok\n",
+    );
+    let runs = |file: &Path| fs::read_to_string(file).unwrap_or_default().lines().count();
+    let never = root.join(".git/gate-runs.never");
+    assert_eq!(omk(root, &["goal", "verify"]).0, 0);
+    assert_eq!(
+        (runs(&counter), runs(&never)),
+        (2, 2),
+        "baseline and head each ran"
+    );
+    // Every gate of the goal shares one Cargo target directory, beside its worktrees.
+    let goal_id = show(root)["state"]["goal_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        fs::read_to_string(root.join(".git/gate-runs.cache"))
+            .unwrap()
+            .trim(),
+        root.join(".omk/worktrees")
+            .join(&goal_id)
+            .join("_cargo-target")
+            .display()
+            .to_string()
+    );
+
+    let (code, _, stderr) = omk(root, &["goal", "verify"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        runs(&counter),
+        2,
+        "the pass on the same tree was not run again"
+    );
+    assert_eq!(runs(&never), 3, "a failure is run again");
+    assert!(
+        stderr.contains("omk: gate json passed: reused, it passed on this very tree at seq "),
+        "{stderr}"
+    );
+    let state = show(root)["state"].clone();
+    let gate_runs = state["gate_runs"].as_array().unwrap();
+    let reused = gate_runs
+        .iter()
+        .find(|record| record["run"]["gate"] == "json" && !record["run"]["reused_from"].is_null())
+        .unwrap();
+    let original = gate_runs
+        .iter()
+        .find(|record| record["seq"] == reused["run"]["reused_from"])
+        .expect("the reused run names the run it reuses");
+    assert_eq!(original["run"]["gate"], "json");
+    assert_eq!(
+        reused["run"]["target"]["tree"],
+        original["run"]["target"]["tree"]
+    );
+    assert_eq!(reused["run"]["target"]["commit"], state["result"]["commit"]);
+    assert_eq!(reused["run"]["output"], original["run"]["output"]);
+    assert_eq!(reused["run"]["duration_ms"], 0);
+    let (_, proof, _) = omk(root, &["goal", "proof"]);
+    assert!(proof.contains("(reused: same tree at seq "), "{proof}");
+    let (_, timeline, _) = omk(root, &["replay"]);
+    assert!(
+        timeline.contains(": reused, it passed on the same tree ("),
+        "{timeline}"
+    );
+
+    // A slice's worktree holds another tree: there the gate runs.
+    let (code, _, stderr) = omk(root, &["goal", "verify", "--task", "slice-1"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(runs(&counter), 3);
 }

@@ -312,6 +312,7 @@ fn verified(case: &str, store: &ArtifactStore) -> Vec<(i64, Vec<Event>)> {
                     "test adds_two_numbers ... FAILED\ntest result: FAILED. 0 passed; 1 failed"
                         .to_owned()
                 },
+                reused_from: None,
             }),
         ]
     };
@@ -915,7 +916,11 @@ fn open_pr_dry_run_renders_a_ready_goal_and_refuses_one_that_is_not() {
     ))
     .unwrap();
     assert_eq!(json["head"], format!("omk/{GOAL}/result"));
-    assert_valid("pull-request.schema.json", &json, "open-pr --dry-run --format json");
+    assert_valid(
+        "pull-request.schema.json",
+        &json,
+        "open-pr --dry-run --format json",
+    );
     assert!(json["body"]
         .as_str()
         .unwrap()

@@ -152,6 +152,7 @@ fn gate_run(
         leftovers_killed: 0,
         leftovers_survived: 0,
         last_lines: String::new(),
+        reused_from: None,
     })
 }
 

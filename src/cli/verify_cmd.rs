@@ -96,11 +96,18 @@ pub(super) fn verify_command(context: &Context, args: &VerifyArgs) -> Result<u8,
     .map_err(verify_failure)?;
     let state = &outcome.loaded.state;
     if outcome.interrupted {
-        let stopped: Vec<&str> = outcome
+        let stopped: Vec<String> = outcome
             .ran
             .iter()
             .filter(|run| run.interrupted)
-            .map(|run| run.gate.as_str())
+            .map(|run| {
+                let base = if run.baseline {
+                    " on the base commit"
+                } else {
+                    ""
+                };
+                format!("{}{base}", run.gate)
+            })
             .collect();
         print_stderr(&format!(
             "omk: verification of goal {} interrupted{}; nothing is left running. Resume with: omk goal verify {}",

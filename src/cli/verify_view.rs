@@ -63,11 +63,21 @@ fn progress_line(event: &VerifyProgress) -> String {
         VerifyProgress::GateFinished {
             gate,
             baseline,
+            reused_from: Some(seq),
+            ..
+        } => format!(
+            "omk: gate {gate}{} passed: reused, it passed on this very tree at seq {seq}",
+            if *baseline { " (base)" } else { "" },
+        ),
+        VerifyProgress::GateFinished {
+            gate,
+            baseline,
             passed,
             seconds,
             interrupted,
             leftovers_killed,
             last_line,
+            reused_from: None,
         } => format!(
             "omk: gate {gate}{} {} in {seconds}s{}{}",
             if *baseline { " (base)" } else { "" },

@@ -123,6 +123,11 @@ pub struct GateFinished {
     /// loop; empty for a pass and in older logs.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub last_lines: String,
+    /// The `seq` of the earlier run whose pass this one reuses: the same gate command passed on
+    /// the identical tree, so it was not run again (its output is that run's). Added in
+    /// payload version 2; absent for a run that ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused_from: Option<u64>,
 }
 
 impl GateFinished {

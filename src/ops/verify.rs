@@ -25,7 +25,7 @@ use crate::shell::interrupt::Interrupt;
 use crate::shell::process::{reap_orphans, start, Capture, Ending, Exit, ProcessError, Spec, Tail};
 use crate::shell::worktree::{branch_name, checkout_fresh, conflicted_files};
 use crate::state::commands::GoalCommand;
-use crate::state::{GoalState, GoalStatus};
+use crate::state::{GateRecord, GoalState, GoalStatus};
 use crate::store::{GoalDir, Loaded, StoreError};
 
 /// What to verify.
@@ -72,6 +72,8 @@ pub enum VerifyProgress {
         leftovers_killed: u32,
         /// The last line it printed (what a failure message shows first).
         last_line: String,
+        /// The `seq` of the earlier pass on the identical tree it reuses, instead of running.
+        reused_from: Option<u64>,
     },
 }
 
@@ -197,13 +199,7 @@ pub fn verify_goal(
     let has_baseline = state.gate_runs.iter().any(|record| {
         record.run.target.baseline && record.run.target.commit == base && !record.run.interrupted
     });
-    if !has_baseline && !base.is_empty() {
-        let base_path = goal.worktrees_dir().join("_base");
-        checkout_fresh(repo_root, &base_path, None, &base)?;
-        let role = GateRole::Baseline;
-        run_gates(goal, clock, request, &base_path, &role, progress, &mut ran)?;
-    }
-    if !request.interrupt.is_set() {
+    if has_baseline || base.is_empty() {
         let role = GateRole::Claimed;
         run_gates(
             goal,
@@ -214,8 +210,71 @@ pub fn verify_goal(
             progress,
             &mut ran,
         )?;
+        return Ok(VerifyOutcome::new(goal.load()?, ran, skipped, request));
     }
+    let base_path = goal.worktrees_dir().join("_base");
+    checkout_fresh(repo_root, &base_path, None, &base)?;
+    let targets = [
+        (base_path.as_path(), GateRole::Baseline),
+        (result_path.as_path(), GateRole::Claimed),
+    ];
+    run_targets(goal, clock, request, &targets, progress, &mut ran)?;
     Ok(VerifyOutcome::new(goal.load()?, ran, skipped, request))
+}
+
+/// Runs the gates on each target: side by side when `max_parallel` leaves each at least one
+/// gate at a time (it is split between them), else one target after the other.
+fn run_targets(
+    goal: &GoalDir,
+    clock: &Clock,
+    request: &VerifyRequest,
+    targets: &[(&Path, GateRole)],
+    progress: &mut (dyn FnMut(VerifyProgress) + Send),
+    ran: &mut Vec<GateOutcome>,
+) -> Result<(), VerifyError> {
+    if request.max_parallel < targets.len() {
+        for (path, role) in targets {
+            if request.interrupt.is_set() {
+                break;
+            }
+            run_gates(goal, clock, request, path, role, progress, ran)?;
+        }
+        return Ok(());
+    }
+    let share = VerifyRequest {
+        max_parallel: request.max_parallel / targets.len(),
+        ..request.clone()
+    };
+    let progress = std::sync::Mutex::new(progress);
+    let results: Vec<Result<Vec<GateOutcome>, VerifyError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = targets
+            .iter()
+            .map(|(path, role)| {
+                let (share, progress) = (&share, &progress);
+                scope.spawn(move || {
+                    let mut report = |event: VerifyProgress| {
+                        if let Ok(mut progress) = progress.lock() {
+                            progress(event);
+                        }
+                    };
+                    let mut ran = Vec::new();
+                    run_gates(goal, clock, share, path, role, &mut report, &mut ran).map(|()| ran)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    for result in results {
+        ran.extend(result?);
+    }
+    Ok(())
 }
 
 impl VerifyOutcome {
@@ -301,6 +360,18 @@ const GATE_TAIL_LINES: usize = 30;
 /// The most bytes of a gate's output kept; the rest is counted and flagged as truncated.
 pub const MAX_GATE_OUTPUT: u64 = 64 << 20;
 
+/// Returns the environment that lets a goal's gates share one build cache across worktrees:
+/// Cargo's target directory under the goal's worktrees (`_cargo-target`), so only the first
+/// build of a goal is cold. A `CARGO_TARGET_DIR` of the user's own wins, and a gate's command
+/// can set another.
+fn shared_build_cache(goal: &GoalDir) -> Vec<(String, String)> {
+    if std::env::var_os("CARGO_TARGET_DIR").is_some() {
+        return Vec::new();
+    }
+    let cache = goal.worktrees_dir().join("_cargo-target");
+    vec![("CARGO_TARGET_DIR".to_owned(), cache.display().to_string())]
+}
+
 /// Which tree a set of gate runs checks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum GateRole {
@@ -355,12 +426,14 @@ pub(crate) fn run_gates(
         .map_err(|error| {
             VerifyError::Artifact(format!("cannot start the async runtime: {error}"))
         })?;
+    let earlier = goal.load()?.state.gate_runs;
     let runner = GateRunner {
         goal,
         clock,
         path,
         target: &target,
         label: role.label(),
+        earlier: &earlier,
         interrupt: &request.interrupt,
     };
     runtime.block_on(runner.run_all(&request.gates, request.max_parallel.max(1), progress, ran))
@@ -374,6 +447,8 @@ struct GateRunner<'a> {
     target: &'a GateTarget,
     /// The folder of each output artifact under `gates/<name>/`: `baseline`, `head`, `landing`.
     label: &'static str,
+    /// The goal's finished gate runs before this verification: passes it may reuse.
+    earlier: &'a [GateRecord],
     interrupt: &'a Interrupt,
 }
 
@@ -404,6 +479,10 @@ impl GateRunner<'_> {
                 let Some((index, gate)) = queue.next() else {
                     break;
                 };
+                if let Some(pass) = self.reusable(&gate) {
+                    ran.push(self.reuse(&gate, pass, progress)?);
+                    continue;
+                }
                 let started = self.start(index, gate, &done_tx, progress)?;
                 running.insert(index, started);
             }
@@ -427,6 +506,60 @@ impl GateRunner<'_> {
                 }
             }
         }
+    }
+
+    /// Returns an earlier pass of the same gate command on this very tree, from a clean
+    /// checkout, when there is one: running it again would only repeat it.
+    fn reusable(&self, gate: &GateSpec) -> Option<&GateRecord> {
+        if self.target.dirty {
+            return None;
+        }
+        self.earlier.iter().rev().find(|record| {
+            let run = &record.run;
+            run.gate == gate.name
+                && run.command == gate.command
+                && run.target.tree == self.target.tree
+                && !run.target.dirty
+                && run.passed()
+                && run.reused_from.is_none()
+        })
+    }
+
+    /// Records `pass` as this target's run of the gate, reused: its output, nothing run.
+    fn reuse(
+        &self,
+        gate: &GateSpec,
+        pass: &GateRecord,
+        progress: &mut (dyn FnMut(VerifyProgress) + Send),
+    ) -> Result<GateOutcome, VerifyError> {
+        let record = GateFinished {
+            required: gate.required,
+            red_first: gate.red_first,
+            target: self.target.clone(),
+            duration_ms: 0,
+            reused_from: Some(pass.seq),
+            ..pass.run.clone()
+        };
+        self.goal.transact(self.clock.now(), |_| {
+            Ok(vec![Event::GateFinished(record.clone())])
+        })?;
+        progress(VerifyProgress::GateFinished {
+            gate: gate.name.clone(),
+            baseline: self.target.baseline,
+            passed: true,
+            seconds: 0,
+            interrupted: false,
+            leftovers_killed: 0,
+            last_line: String::new(),
+            reused_from: Some(pass.seq),
+        });
+        Ok(GateOutcome {
+            gate: gate.name.clone(),
+            baseline: self.target.baseline,
+            required: gate.required,
+            passed: true,
+            interrupted: false,
+        })
     }
 
     /// Records that the gate starts, and starts it under supervision.
@@ -453,6 +586,7 @@ impl GateRunner<'_> {
         let script = format!("exec 2>&1\n{}", gate.command);
         let mut spec = Spec::new("sh", &["-c", &script], &self.path.join(&gate.dir));
         spec.deadline = Duration::from_secs(gate.timeout_secs);
+        spec.env = shared_build_cache(self.goal);
         spec.stdout = Capture::artifact(
             self.goal.artifacts(),
             &format!("gates/{}/{label}/output.txt", gate.name),
@@ -532,6 +666,7 @@ impl GateRunner<'_> {
             leftovers_killed: exit.as_ref().map_or(0, |exit| exit.leftovers.killed),
             leftovers_survived: exit.as_ref().map_or(0, |exit| exit.leftovers.survivors),
             last_lines: String::new(),
+            reused_from: None,
         };
         let passed = record.passed();
         if !passed {
@@ -558,6 +693,7 @@ impl GateRunner<'_> {
                 .as_ref()
                 .map(|exit| exit.stdout.tail.last_line())
                 .unwrap_or_default(),
+            reused_from: None,
         });
         Ok(GateOutcome {
             gate: gate.name,

@@ -146,6 +146,9 @@ pub struct GateProof<'a> {
     pub last_lines: &'a str,
     /// Returns its runs on the goal's earlier claimed trees, oldest first: red before green.
     pub earlier: Vec<GateAttempt<'a>>,
+    /// The `seq` of the pass on this same tree that this run reuses (it did not run again).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reused_from: Option<u64>,
 }
 
 /// The review's outcome.
@@ -229,6 +232,7 @@ pub fn proof(state: &GoalState, head: Head) -> Proof<'_> {
                 output: run.output.to_hex(),
                 last_lines: &run.last_lines,
                 earlier: earlier_runs(state, record),
+                reused_from: run.reused_from,
             }
         })
         .collect();
@@ -442,12 +446,15 @@ pub fn proof_markdown(proof: &Proof<'_>) -> String {
         for gate in &proof.gates {
             let _ = writeln!(
                 out,
-                "| `{}` | {} | {} → {}{} | `{}` | `{}` |",
+                "| `{}` | {} | {} → {}{}{} | `{}` | `{}` |",
                 gate.gate,
                 if gate.required { "yes" } else { "no" },
                 gate.base.unwrap_or("—"),
                 gate.head,
                 if gate.timed_out { " (timed out)" } else { "" },
+                gate.reused_from.map_or(String::new(), |seq| format!(
+                    " (reused: same tree at seq {seq})"
+                )),
                 short(gate.commit),
                 gate.output
             );

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::event::{Event, GateTarget, Phase, RecordedEvent, Timestamp};
+use crate::event::{Event, GateFinished, GateTarget, Phase, RecordedEvent, Timestamp};
 use crate::plan::documents::format_usd;
 use crate::state::verdict::short;
 
@@ -278,6 +278,17 @@ pub fn sentence(event: &Event) -> String {
             e.gate,
             short(&e.target.commit),
             target_label(&e.target)
+        ),
+        Event::GateFinished(GateFinished {
+            gate,
+            target,
+            reused_from: Some(seq),
+            ..
+        }) => format!(
+            "gate {gate} passed on {}{}: reused, it passed on the same tree ({}) at seq {seq}",
+            short(&target.commit),
+            target_label(target),
+            short(&target.tree)
         ),
         Event::GateFinished(e) => format!(
             "gate {} {} on {}{} in {}s (output {}{}){}",

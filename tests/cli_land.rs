@@ -551,3 +551,97 @@ fn without_gh_open_pr_pushes_the_branches_and_says_exactly_what_to_run() {
     assert!(!remote_ref(remote.path(), &format!("refs/heads/{branch}")).is_empty());
     assert!(repo.events("pull_request_opened").is_empty());
 }
+
+fn goal_branches(repo: &Repo) -> String {
+    repo.git(&[
+        "for-each-ref",
+        "--format=%(refname:short)",
+        &format!("refs/heads/omk/{}/", repo.goal),
+    ])
+}
+
+#[test]
+fn gc_removes_only_ended_goals_scratch_and_says_what_it_freed() {
+    let repo = Repo::with_ready_goal();
+    let worktrees = repo.root().join(".omk/worktrees").join(&repo.goal);
+    assert!(worktrees.is_dir());
+    assert!(!goal_branches(&repo).is_empty());
+    let (code, stdout, _) = repo.omk(&["goal", "gc", "--older-than", "0"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        stdout,
+        format!(
+            "{}: kept: it is ready but has not landed: `omk goal land` it first\nnothing to remove: no ended goal has worktrees or branches left\n",
+            repo.goal
+        )
+    );
+    assert!(worktrees.is_dir());
+
+    assert_eq!(repo.omk(&["goal", "land"]).0, 0);
+    let landed = repo.git(&["rev-parse", "main"]);
+    let (_, stdout, _) = repo.omk(&["goal", "gc"]);
+    assert!(
+        stdout.starts_with(&format!("{}: kept: it changed ", repo.goal)),
+        "{stdout}"
+    );
+    assert!(stdout.contains("ago, less than --older-than"), "{stdout}");
+    let (code, stdout, _) = repo.omk(&["goal", "gc", "--older-than", "0", "--dry-run"]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.starts_with(&format!("{}: would remove ", repo.goal)),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("run it again without --dry-run"),
+        "{stdout}"
+    );
+    assert!(worktrees.is_dir(), "a dry run removes nothing");
+
+    let (code, stdout, stderr) = repo.omk(&["goal", "gc", "--older-than", "0"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.starts_with(&format!("{}: removed ", repo.goal)),
+        "{stdout}"
+    );
+    assert!(stdout.contains(" branches, "), "{stdout}");
+    assert!(stdout.contains("freed "), "{stdout}");
+    assert!(!worktrees.exists());
+    assert_eq!(goal_branches(&repo), "");
+    assert_eq!(
+        repo.git(&["worktree", "list", "--porcelain"])
+            .matches("worktree ")
+            .count(),
+        1
+    );
+    assert_eq!(
+        repo.git(&["rev-parse", "main"]),
+        landed,
+        "the landed commit stays"
+    );
+    let pruned = repo.events("goal_pruned");
+    assert_eq!(pruned.len(), 1);
+    assert!(pruned[0]["bytes"].as_u64().unwrap() > 0);
+    assert_eq!(repo.omk(&["replay", "--verify"]).0, 0);
+    let (_, stdout, _) = repo.omk(&["goal", "gc", "--older-than", "0"]);
+    assert_eq!(
+        stdout,
+        "nothing to remove: no ended goal has worktrees or branches left\n"
+    );
+    let (code, _, stderr) = repo.omk(&["goal", "gc", "--older-than", "soon"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.starts_with("omk: --older-than: `soon` is not a duration"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn land_with_prune_removes_the_goals_worktrees_and_branches_at_once() {
+    let repo = Repo::with_ready_goal();
+    let (code, stdout, stderr) = repo.omk(&["goal", "land", "--prune"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("  pruned the goal's "), "{stdout}");
+    assert!(!repo.root().join(".omk/worktrees").join(&repo.goal).exists());
+    assert_eq!(goal_branches(&repo), "");
+    assert_eq!(repo.events("goal_pruned").len(), 1);
+}

@@ -13,7 +13,7 @@ use crate::ops::settings::Overrides;
 use crate::ops::verify::{VerifyProgress, VerifyRequest};
 use crate::project::budget::command_result;
 use crate::project::glance::next_step;
-use crate::project::show::plural;
+use crate::project::show::{plural, size_in_words};
 use crate::project::to_json;
 use crate::shell::interrupt::{self, EXIT_INTERRUPTED};
 use crate::state::verdict::short;
@@ -36,6 +36,9 @@ pub struct LandArgs {
     /// Move the branch to the result's commit; refused when the branch moved since the base
     #[arg(long, group = "method")]
     ff_only: bool,
+    /// Afterwards remove every worktree of the goal and delete its branches (`omk/<id>/…`)
+    #[arg(long)]
+    prune: bool,
     /// Push the branch afterwards to this remote (`--push` alone: origin)
     #[arg(long, value_name = "REMOTE", num_args = 0..=1, default_missing_value = "origin")]
     push: Option<String>,
@@ -65,6 +68,7 @@ pub(super) fn land_command(context: &Context, args: &LandArgs) -> Result<u8, Fai
             interrupt: interrupt::listen(),
         },
         push: args.push.clone(),
+        prune: args.prune,
     };
     let mut view = VerifyView::new(std::io::stderr().is_terminal());
     let mut report = |event: VerifyProgress| view.show(&event);
@@ -145,6 +149,17 @@ fn landed_text(outcome: &LandOutcome, landed: &GoalLanded) -> String {
             plural(outcome.worktrees_removed as u64, "worktree")
         ));
     }
+    if let Some(pruned) = &outcome.pruned {
+        text.push_str(&format!(
+            "  pruned the goal's {} and {} ({}); its log and artifacts stay\n",
+            plural(pruned.worktrees, "worktree"),
+            match pruned.branches.len() {
+                1 => "1 branch".to_owned(),
+                count => format!("{count} branches"),
+            },
+            size_in_words(pruned.bytes)
+        ));
+    }
     match &outcome.pushed {
         Some(remote) => text.push_str(&format!("  pushed {} to {remote}\n", landed.into)),
         None => text.push_str(&format!(
@@ -204,6 +219,9 @@ fn land_failure(error: LandError) -> Failure {
         }
         LandError::NotRecorded { .. } => {
             "the branch did move; do not land the goal again, and run `omk log verify` on its directory"
+        }
+        LandError::Prune(_) => {
+            "the branch moved and the landing is recorded; remove what is left with `omk goal gc`"
         }
         LandError::NoResult { .. } | LandError::Git(_) => return Failure::from(error),
     };

@@ -8,6 +8,7 @@ mod agents_cmd;
 mod artifact_cmd;
 mod context;
 mod execute_cmd;
+mod gc_cmd;
 mod goal_cmd;
 mod land_cmd;
 mod log_cmd;
@@ -124,6 +125,8 @@ enum GoalCommand {
     Land(land_cmd::LandArgs),
     /// Open a pull request of the goal's result, its body rendered from the proof (--dry-run prints it)
     OpenPr(open_pr_cmd::OpenPrArgs),
+    /// Remove the worktrees and branches of ended goals (never a live or unlanded ready one)
+    Gc(gc_cmd::GcArgs),
     /// Store a goal (log, checkpoint, artifacts) under refs/omk/goals/<id> and push it
     Push(travel_cmd::PushArgs),
     /// Fetch goals a remote holds and add what they have beyond this clone's copies
@@ -163,6 +166,7 @@ fn goal(args: GoalArgs) -> Result<u8, Failure> {
         GoalCommand::Proof(args) => verify_cmd::proof_command(&context, &args),
         GoalCommand::Land(args) => land_cmd::land_command(&context, &args),
         GoalCommand::OpenPr(args) => open_pr_cmd::open_pr_command(&context, &args),
+        GoalCommand::Gc(args) => gc_cmd::gc_command(&context, &args),
         GoalCommand::Push(args) => travel_cmd::push_command(&context, &args),
         GoalCommand::Fetch(args) => travel_cmd::fetch_command(&context, &args),
         GoalCommand::Output(args) => artifact_cmd::output_command(&context, &args),

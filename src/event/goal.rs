@@ -342,3 +342,16 @@ pub struct PullRequestOpened {
     pub commit: String,
     pub draft: bool,
 }
+
+/// `goal_pruned`: `omk goal gc` (or `land --prune`) removed an ended goal's worktrees and
+/// branches; the log, its artifacts and the landed commit stay. Added in 0.1.0 with `omk goal gc`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GoalPruned {
+    /// How many worktrees were removed.
+    pub worktrees: u64,
+    /// The branches deleted (`omk/<goal-id>/…`).
+    pub branches: Vec<String>,
+    /// About how many bytes of disk were freed.
+    pub bytes: u64,
+}

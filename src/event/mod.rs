@@ -20,9 +20,9 @@ pub use gate::{
 };
 pub use goal::{
     BudgetExtended, BudgetLimits, Conclusion, Decision, GoalCancelled, GoalConcluded, GoalLanded,
-    GoalPaused, GoalResumed, IntegrationDecided, LandMethod, OracleChecked, OracleSignal, Phase,
-    PhaseEntered, PlannerFellBack, PullRequestOpened, RoundCause, RoundStarted, RunFailed, RunMode,
-    RunOptions, RunStarted, UsageRecorded,
+    GoalPaused, GoalPruned, GoalResumed, IntegrationDecided, LandMethod, OracleChecked,
+    OracleSignal, Phase, PhaseEntered, PlannerFellBack, PullRequestOpened, RoundCause,
+    RoundStarted, RunFailed, RunMode, RunOptions, RunStarted, UsageRecorded,
 };
 pub use ids::{GateName, GoalId, TaskId};
 pub use task::{
@@ -144,6 +144,7 @@ event_kinds! {
     RoundStarted(RoundStarted) = "round_started",
     GoalLanded(GoalLanded) = "goal_landed",
     PullRequestOpened(PullRequestOpened) = "pull_request_opened",
+    GoalPruned(GoalPruned) = "goal_pruned",
 }
 
 /// An event as the fold sees it: where it sits in the log, when it was appended, and what it says.

@@ -195,6 +195,7 @@ pub fn run_demo(
         method: LandMethod::Squash,
         verify,
         push: None,
+        prune: false,
     };
     let landing = step(
         "landing",

@@ -10,8 +10,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::event::{Event, GoalId, GoalLanded, LandMethod};
+use crate::event::{Event, GoalId, GoalLanded, GoalPruned, LandMethod};
 use crate::ops::clean::clean_goal;
+use crate::ops::gc::{prune_goal, GcError};
 use crate::ops::verify::{
     run_gates, GateOutcome, GateRole, VerifyError, VerifyProgress, VerifyRequest,
 };
@@ -33,6 +34,8 @@ pub struct LandRequest {
     pub verify: VerifyRequest,
     /// The remote to push the branch to afterwards, when asked.
     pub push: Option<String>,
+    /// Afterwards, remove every worktree of the goal and delete its branches too.
+    pub prune: bool,
 }
 
 /// What a land did.
@@ -44,8 +47,10 @@ pub struct LandOutcome {
     pub result: Result<GoalLanded, NotLanded>,
     /// The gate runs on the landed tree, when the branch had moved.
     pub ran: Vec<GateOutcome>,
-    /// How many of the goal's worktrees were removed after landing.
+    /// How many of the slices' worktrees were removed after landing (without `prune`).
     pub worktrees_removed: usize,
+    /// What `prune` removed after landing.
+    pub pruned: Option<GoalPruned>,
     /// The remote the branch was pushed to.
     pub pushed: Option<String>,
 }
@@ -100,6 +105,8 @@ pub enum LandError {
         short(onto)
     )]
     Raced { into: String, onto: String },
+    #[error("landed, but pruning the goal's worktrees and branches failed: {0}")]
+    Prune(#[from] GcError),
     #[error(
         "goal {goal_id} landed on `{into}` at {}, but recording it failed: {source}",
         short(commit)
@@ -262,9 +269,14 @@ pub fn land_goal(
             commit: commit.clone(),
             source: Box::new(source),
         })?;
-    // Tidy up: the slices' worktrees are no longer needed; their branches stay as evidence.
-    let worktrees_removed =
-        clean_goal(goal, repo_root, clock, false).map_or(0, |cleaned| cleaned.removed.len());
+    // Tidy up: the slices' worktrees are no longer needed; their branches stay as evidence
+    // unless asked to prune them too.
+    let (worktrees_removed, pruned) = if request.prune {
+        (0, Some(prune_goal(goal, repo_root, clock)?))
+    } else {
+        let cleaned = clean_goal(goal, repo_root, clock, false);
+        (cleaned.map_or(0, |cleaned| cleaned.removed.len()), None)
+    };
     let pushed = match &request.push {
         Some(remote) => {
             run_git(repo_root, &["push", remote, &format!("refs/heads/{into}")])?;
@@ -277,6 +289,7 @@ pub fn land_goal(
         result: Ok(landed),
         ran,
         worktrees_removed,
+        pruned,
         pushed,
     })
 }
@@ -287,6 +300,7 @@ fn not_landed(loaded: Loaded, why: NotLanded, ran: Vec<GateOutcome>) -> LandOutc
         result: Err(why),
         ran,
         worktrees_removed: 0,
+        pruned: None,
         pushed: None,
     }
 }

@@ -11,6 +11,7 @@ pub mod artifact;
 pub mod clean;
 pub mod demo;
 pub mod fix_loop;
+pub mod gc;
 pub mod intake;
 pub mod land;
 pub mod open_pr;

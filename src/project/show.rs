@@ -234,6 +234,17 @@ pub fn show_document(state: &GoalState, head: Head, markdown: bool) -> String {
     out
 }
 
+/// Returns a size for people: `512 bytes`, `42.0 KB`, `1.5 MB`, `2.3 GB` (powers of 1000).
+pub fn size_in_words(bytes: u64) -> String {
+    let value = bytes as f64;
+    match bytes {
+        0..1_000 => format!("{bytes} bytes"),
+        1_000..1_000_000 => format!("{:.1} KB", value / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", value / 1e6),
+        _ => format!("{:.1} GB", value / 1e9),
+    }
+}
+
 /// Returns `1 usage report`, `2 usage reports`.
 pub fn plural(count: u64, noun: &str) -> String {
     if count == 1 {

@@ -130,6 +130,15 @@ pub fn sentence(event: &Event) -> String {
             )),
             e.reason
         ),
+        Event::GoalPruned(e) => format!(
+            "pruned: {} removed, {} deleted, {} freed",
+            crate::project::show::plural(e.worktrees, "worktree"),
+            match e.branches.len() {
+                1 => "1 branch".to_owned(),
+                count => format!("{count} branches"),
+            },
+            crate::project::show::size_in_words(e.bytes)
+        ),
         Event::PullRequestOpened(e) => format!(
             "{}pull request opened: {} ({} into {} at {})",
             if e.draft { "draft " } else { "" },

@@ -496,6 +496,8 @@ impl GoalState {
             }
             // A fact about the forge, recorded whatever the goal's status.
             Event::PullRequestOpened(opened) => self.pull_request = Some(opened.clone()),
+            // What was tidied away after the goal ended; the evidence in the log stays.
+            Event::GoalPruned(_) => {}
             Event::GoalLanded(landed) => {
                 self.check_command(commands::GoalCommand::Land)?;
                 self.landed = Some(landed.clone());

@@ -397,10 +397,25 @@ fn a_branch_no_checkout_holds_moves_by_its_ref_and_a_push_goes_where_asked() {
         "shared",
         &remote.path().display().to_string(),
     ]);
-    let (code, stdout, stderr) =
-        repo.omk(&["goal", "land", "--into", "release", "--push", "shared"]);
+    let (code, stdout, stderr) = repo.omk(&[
+        "goal", "land", "--into", "release", "--notes", "--push", "shared",
+    ]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("pushed release to shared"), "{stdout}");
+    assert!(
+        stdout.contains("the proof's summary is a note on it: git log --notes=omk -1 release"),
+        "{stdout}"
+    );
+    let note = repo.git(&["notes", "--ref", "omk", "show", "release"]);
+    assert!(
+        note.contains("omk verdict: **READY**") && note.contains(&repo.goal),
+        "{note}"
+    );
+    assert_eq!(
+        remote_ref(remote.path(), "refs/notes/omk"),
+        repo.git(&["rev-parse", "refs/notes/omk"]),
+        "the note travels with the branch"
+    );
     assert_eq!(repo.git(&["rev-parse", "release^{tree}"]), claimed_tree);
     assert_eq!(
         repo.git(&["rev-parse", "main"]),
@@ -644,4 +659,57 @@ fn land_with_prune_removes_the_goals_worktrees_and_branches_at_once() {
     assert!(!repo.root().join(".omk/worktrees").join(&repo.goal).exists());
     assert_eq!(goal_branches(&repo), "");
     assert_eq!(repo.events("goal_pruned").len(), 1);
+}
+
+/// Issue 13, done when: a goal goes from a prompt to the user's branch (`run --until-ready`,
+/// `accept`, `land`), to a pull request body (`open-pr --dry-run`), and a second clone
+/// verifies the same run after `fetch`.
+#[test]
+fn from_a_prompt_to_the_branch_a_pull_request_body_and_a_second_clone_that_verifies_it() {
+    let repo = Repo::with_ready_goal();
+    assert_eq!(repo.omk(&["goal", "land", "--notes"]).0, 0);
+    let (code, body, _) = repo.omk(&["goal", "open-pr", "--dry-run"]);
+    assert_eq!(code, 0);
+    assert!(body.starts_with(&format!("# {PROMPT}\n")), "{body}");
+    let remote = origin(&repo);
+    repo.git(&["push", "-q", "origin", "main"]);
+    let (code, _, stderr) = repo.omk(&["goal", "push"]);
+    assert_eq!(code, 0, "{stderr}");
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    let status = Command::new("git")
+        .args(["clone", "-q", &remote.path().display().to_string(), "clone"])
+        .current_dir(elsewhere.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let clone = elsewhere.path().join("clone");
+    let omk_there = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_omk"))
+            .args(args)
+            .current_dir(&clone)
+            .env_remove("OMK_HOME")
+            .env_remove("OMK_TEST_NOW")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8(out.stdout).unwrap(),
+        )
+    };
+    assert_eq!(omk_there(&["goal", "fetch"]).0, 0);
+    let (code, verified) = omk_there(&["replay", &repo.goal, "--verify"]);
+    assert_eq!(code, 0, "{verified}");
+    let (code, proof) = omk_there(&["goal", "proof", &repo.goal]);
+    assert_eq!(code, 0, "the second clone reads a ready proof");
+    let landed = repo.git(&["rev-parse", "main"]);
+    assert!(
+        proof.contains(&format!("On `main` at `{}`", &landed[..12])),
+        "{proof}"
+    );
+    let here = repo.omk(&["goal", "proof", "--format", "json"]).1;
+    assert_eq!(
+        omk_there(&["goal", "proof", &repo.goal, "--format", "json"]).1,
+        here
+    );
 }

@@ -36,6 +36,9 @@ pub struct LandArgs {
     /// Move the branch to the result's commit; refused when the branch moved since the base
     #[arg(long, group = "method")]
     ff_only: bool,
+    /// Attach the proof's summary to the landed commit as a git note (refs/notes/omk)
+    #[arg(long)]
+    notes: bool,
     /// Afterwards remove every worktree of the goal and delete its branches (`omk/<id>/…`)
     #[arg(long)]
     prune: bool,
@@ -69,6 +72,7 @@ pub(super) fn land_command(context: &Context, args: &LandArgs) -> Result<u8, Fai
         },
         push: args.push.clone(),
         prune: args.prune,
+        notes: args.notes,
     };
     let mut view = VerifyView::new(std::io::stderr().is_terminal());
     let mut report = |event: VerifyProgress| view.show(&event);
@@ -94,7 +98,7 @@ pub(super) fn land_command(context: &Context, args: &LandArgs) -> Result<u8, Fai
     match &outcome.result {
         Ok(landed) => {
             if args.format == Format::Text {
-                print_stdout(&landed_text(&outcome, landed))?;
+                print_stdout(&landed_text(&outcome, landed, args.notes))?;
             }
             Ok(EXIT_OK)
         }
@@ -117,7 +121,7 @@ pub(super) fn land_command(context: &Context, args: &LandArgs) -> Result<u8, Fai
     }
 }
 
-fn landed_text(outcome: &LandOutcome, landed: &GoalLanded) -> String {
+fn landed_text(outcome: &LandOutcome, landed: &GoalLanded, noted: bool) -> String {
     let state = &outcome.loaded.state;
     let mut text = format!(
         "landed goal {} on {} at {} ({} onto {})\n",
@@ -158,6 +162,12 @@ fn landed_text(outcome: &LandOutcome, landed: &GoalLanded) -> String {
                 count => format!("{count} branches"),
             },
             size_in_words(pruned.bytes)
+        ));
+    }
+    if noted {
+        text.push_str(&format!(
+            "  the proof's summary is a note on it: git log --notes=omk -1 {}\n",
+            landed.into
         ));
     }
     match &outcome.pushed {

@@ -196,6 +196,7 @@ pub fn run_demo(
         verify,
         push: None,
         prune: false,
+        notes: false,
     };
     let landing = step(
         "landing",

@@ -16,6 +16,8 @@ use crate::ops::gc::{prune_goal, GcError};
 use crate::ops::verify::{
     run_gates, GateOutcome, GateRole, VerifyError, VerifyProgress, VerifyRequest,
 };
+use crate::project::proof::proof;
+use crate::project::pull_request::pull_request;
 use crate::shell::clock::Clock;
 use crate::shell::git::{git_text, merge_tree, nul_separated, run_git, GitError, MergedTree};
 use crate::shell::worktree::{checkout_fresh, remove};
@@ -23,6 +25,9 @@ use crate::state::commands::GoalCommand;
 use crate::state::verdict::short;
 use crate::state::GoalState;
 use crate::store::{GoalDir, Loaded, StoreError};
+
+/// The notes ref the proof's summary is attached under (`refs/notes/omk`).
+pub const NOTES_REF: &str = "omk";
 
 /// What to land, where and how.
 #[derive(Clone, Debug)]
@@ -36,6 +41,9 @@ pub struct LandRequest {
     pub push: Option<String>,
     /// Afterwards, remove every worktree of the goal and delete its branches too.
     pub prune: bool,
+    /// Attach the proof's summary to the landed commit as a git note under `refs/notes/omk`
+    /// (pushed with the branch when pushing).
+    pub notes: bool,
 }
 
 /// What a land did.
@@ -277,9 +285,33 @@ pub fn land_goal(
         let cleaned = clean_goal(goal, repo_root, clock, false);
         (cleaned.map_or(0, |cleaned| cleaned.removed.len()), None)
     };
+    if request.notes {
+        let summary = pull_request(&proof(state, loaded.head()), &into).body;
+        run_git(
+            repo_root,
+            &[
+                "notes",
+                "--ref",
+                NOTES_REF,
+                "add",
+                "--force",
+                "--message",
+                &summary,
+                &commit,
+            ],
+        )?;
+    }
     let pushed = match &request.push {
         Some(remote) => {
-            run_git(repo_root, &["push", remote, &format!("refs/heads/{into}")])?;
+            let branch = format!("refs/heads/{into}");
+            let notes = format!("refs/notes/{NOTES_REF}");
+            let mut refs = vec![branch.as_str()];
+            if request.notes {
+                refs.push(notes.as_str());
+            }
+            let mut args = vec!["push", "--quiet", remote.as_str()];
+            args.extend(refs);
+            run_git(repo_root, &args)?;
             Some(remote.clone())
         }
         None => None,

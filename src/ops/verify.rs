@@ -360,18 +360,6 @@ const GATE_TAIL_LINES: usize = 30;
 /// The most bytes of a gate's output kept; the rest is counted and flagged as truncated.
 pub const MAX_GATE_OUTPUT: u64 = 64 << 20;
 
-/// Returns the environment that lets a goal's gates share one build cache across worktrees:
-/// Cargo's target directory under the goal's worktrees (`_cargo-target`), so only the first
-/// build of a goal is cold. A `CARGO_TARGET_DIR` of the user's own wins, and a gate's command
-/// can set another.
-fn shared_build_cache(goal: &GoalDir) -> Vec<(String, String)> {
-    if std::env::var_os("CARGO_TARGET_DIR").is_some() {
-        return Vec::new();
-    }
-    let cache = goal.worktrees_dir().join("_cargo-target");
-    vec![("CARGO_TARGET_DIR".to_owned(), cache.display().to_string())]
-}
-
 /// Which tree a set of gate runs checks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum GateRole {
@@ -582,11 +570,14 @@ impl GateRunner<'_> {
             baseline: self.target.baseline,
         });
         let label = self.label;
-        // Both streams into one output, in the order they were written.
-        let script = format!("exec 2>&1\n{}", gate.command);
+        // Both streams into one output, in the order they were written. Each checkout builds
+        // in its own target directory: one inherited `CARGO_TARGET_DIR` shared by the
+        // baseline and the claimed tree lets Cargo run the other tree's stale test binary
+        // (freshness is judged by file times), so the gate would judge the wrong code. The
+        // gate's own command may still set one.
+        let script = format!("exec 2>&1\nunset CARGO_TARGET_DIR\n{}", gate.command);
         let mut spec = Spec::new("sh", &["-c", &script], &self.path.join(&gate.dir));
         spec.deadline = Duration::from_secs(gate.timeout_secs);
-        spec.env = shared_build_cache(self.goal);
         spec.stdout = Capture::artifact(
             self.goal.artifacts(),
             &format!("gates/{}/{label}/output.txt", gate.name),

@@ -384,19 +384,7 @@ fn a_branch_no_checkout_holds_moves_by_its_ref_and_a_push_goes_where_asked() {
     let repo = Repo::with_ready_goal();
     let (_, claimed_tree) = repo.claimed();
     repo.git(&["branch", "release", &repo.base]);
-    let remote = tempfile::tempdir().unwrap();
-    let status = Command::new("git")
-        .args(["init", "-q", "--bare"])
-        .current_dir(remote.path())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    repo.git(&[
-        "remote",
-        "add",
-        "shared",
-        &remote.path().display().to_string(),
-    ]);
+    let remote = bare_remote(&repo, "shared");
     let (code, stdout, stderr) = repo.omk(&[
         "goal", "land", "--into", "release", "--notes", "--push", "shared",
     ]);
@@ -435,6 +423,11 @@ fn a_branch_no_checkout_holds_moves_by_its_ref_and_a_push_goes_where_asked() {
 
 /// A bare remote named `origin` for the repository.
 fn origin(repo: &Repo) -> tempfile::TempDir {
+    bare_remote(repo, "origin")
+}
+
+/// A bare remote named `name` for the repository.
+fn bare_remote(repo: &Repo, name: &str) -> tempfile::TempDir {
     let remote = tempfile::tempdir().unwrap();
     let status = Command::new("git")
         .args(["init", "-q", "--bare"])
@@ -442,12 +435,7 @@ fn origin(repo: &Repo) -> tempfile::TempDir {
         .status()
         .unwrap();
     assert!(status.success());
-    repo.git(&[
-        "remote",
-        "add",
-        "origin",
-        &remote.path().display().to_string(),
-    ]);
+    repo.git(&["remote", "add", name, &remote.path().display().to_string()]);
     remote
 }
 

@@ -77,9 +77,9 @@ fn compat_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/compat")
 }
 
-/// Returns the releases under `fixtures/compat/`, oldest name first.
-fn releases() -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(compat_dir())
+/// Returns the names of the directories in `dir`, sorted.
+fn subdirectories(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
         .unwrap()
         .map(|entry| entry.unwrap())
         .filter(|entry| entry.file_type().unwrap().is_dir())
@@ -89,16 +89,14 @@ fn releases() -> Vec<String> {
     names
 }
 
+/// Returns the releases under `fixtures/compat/`, oldest name first.
+fn releases() -> Vec<String> {
+    subdirectories(&compat_dir())
+}
+
 /// Returns the cases of a release (each a state directory), by name.
 fn cases(release: &str) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(compat_dir().join(release))
-        .unwrap()
-        .map(|entry| entry.unwrap())
-        .filter(|entry| entry.file_type().unwrap().is_dir())
-        .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
+    subdirectories(&compat_dir().join(release))
 }
 
 /// Returns every file under `dir` by its path relative to `dir` (with `/`), sorted.

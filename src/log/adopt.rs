@@ -132,13 +132,17 @@ fn bring_artifacts(from: &Path, to: &Path) -> Result<(), AdoptError> {
         if ContentHash::of(&bytes).to_hex() != name {
             continue;
         }
-        let temporary = to.join(format!(".tmp-adopt-{name}"));
-        fs::write(&temporary, &bytes)
-            .and_then(|()| fs::rename(&temporary, &target))
-            .map_err(|source| AdoptError::Io {
-                path: target.display().to_string(),
-                source,
-            })?;
+        // A temporary file of its own, then a rename: a reader never sees half an artifact,
+        // and two adoptions at once each write their own.
+        let io_error = |source| AdoptError::Io {
+            path: target.display().to_string(),
+            source,
+        };
+        let mut temporary = tempfile::NamedTempFile::new_in(to).map_err(io_error)?;
+        std::io::Write::write_all(&mut temporary, &bytes).map_err(io_error)?;
+        temporary
+            .persist(&target)
+            .map_err(|error| io_error(error.error))?;
     }
     Ok(())
 }

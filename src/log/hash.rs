@@ -26,6 +26,11 @@ impl EventHash {
         EventHash(*hasher.finalize().as_bytes())
     }
 
+    /// Returns the hash made of these 32 bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> EventHash {
+        EventHash(bytes)
+    }
+
     /// Returns the raw 32 bytes.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0

@@ -14,6 +14,7 @@ pub mod hash;
 pub mod io;
 pub mod line;
 mod lock;
+pub mod merkle;
 pub mod paths;
 pub mod reader;
 pub mod repair;

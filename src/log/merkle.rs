@@ -1,0 +1,226 @@
+//! The Merkle tree over a log: RFC 6962's shape (Certificate Transparency) with BLAKE3, its
+//! root, and inclusion and consistency proofs that anyone can check without the log.
+//!
+//! The leaves are the events' line hashes, in `seq` order. A leaf is hashed under one
+//! derive-key context and an inner node under another, so a leaf can never pass for a node.
+//! `docs/log-format.md` (section 10) specifies it with test vectors. Owns only the arithmetic:
+//! reading a log's leaves is the caller's.
+
+use crate::log::hash::EventHash;
+
+/// A node of the tree (a leaf hash, an inner node or the root): 32 bytes, written as hex.
+pub type TreeHash = EventHash;
+
+/// The BLAKE3 derive-key context of a leaf: the hash of one event line's hash.
+pub const LEAF_CONTEXT: &str = "omk 2026-12-04 event-log v1 merkle leaf";
+/// The BLAKE3 derive-key context of an inner node: the hash of its two children, left first.
+pub const NODE_CONTEXT: &str = "omk 2026-12-04 event-log v1 merkle node";
+
+/// Returns the leaf of an event whose line hashes to `line`.
+pub fn leaf_hash(line: &EventHash) -> TreeHash {
+    let mut hasher = blake3::Hasher::new_derive_key(LEAF_CONTEXT);
+    hasher.update(line.as_bytes());
+    hash_of(hasher)
+}
+
+/// Returns the inner node over `left` and `right`.
+pub fn node_hash(left: &TreeHash, right: &TreeHash) -> TreeHash {
+    let mut hasher = blake3::Hasher::new_derive_key(NODE_CONTEXT);
+    hasher.update(left.as_bytes());
+    hasher.update(right.as_bytes());
+    hash_of(hasher)
+}
+
+fn hash_of(hasher: blake3::Hasher) -> TreeHash {
+    EventHash::from_bytes(*hasher.finalize().as_bytes())
+}
+
+/// Builds a tree's root leaf by leaf in O(log n) memory: the roots of its perfect subtrees,
+/// largest first, merged as they fill up.
+#[derive(Clone, Debug, Default)]
+pub struct RootBuilder {
+    /// (subtree size, subtree root), sizes strictly decreasing powers of two.
+    stack: Vec<(u64, TreeHash)>,
+    size: u64,
+}
+
+impl RootBuilder {
+    /// Adds the next leaf.
+    pub fn push(&mut self, leaf: TreeHash) {
+        let mut node = (1, leaf);
+        while let Some(&(size, left)) = self.stack.last() {
+            if size != node.0 {
+                break;
+            }
+            self.stack.pop();
+            node = (size * 2, node_hash(&left, &node.1));
+        }
+        self.stack.push(node);
+        self.size += 1;
+    }
+
+    /// Returns how many leaves were added.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Returns the root of the leaves so far, or `None` for none.
+    pub fn root(&self) -> Option<TreeHash> {
+        let mut nodes = self.stack.iter().rev();
+        let (_, mut root) = *nodes.next()?;
+        for (_, left) in nodes {
+            root = node_hash(left, &root);
+        }
+        Some(root)
+    }
+}
+
+/// Returns the root of `leaves`, or `None` for none.
+pub fn root(leaves: &[TreeHash]) -> Option<TreeHash> {
+    let mut builder = RootBuilder::default();
+    for leaf in leaves {
+        builder.push(*leaf);
+    }
+    builder.root()
+}
+
+/// Returns the largest power of two below `n` (which must be at least 2): where RFC 6962 splits.
+fn split(n: usize) -> usize {
+    let mut k = 1;
+    while k * 2 < n {
+        k *= 2;
+    }
+    k
+}
+
+/// Returns the audit path of leaf `index` in the tree of `leaves` (RFC 6962 §2.1.1), or `None`
+/// when there is no such leaf.
+pub fn inclusion_proof(leaves: &[TreeHash], index: usize) -> Option<Vec<TreeHash>> {
+    (index < leaves.len()).then(|| path(leaves, index))
+}
+
+fn path(leaves: &[TreeHash], index: usize) -> Vec<TreeHash> {
+    if leaves.len() <= 1 {
+        return Vec::new();
+    }
+    let k = split(leaves.len());
+    let (left, right) = leaves.split_at(k);
+    let (mut proof, sibling) = if index < k {
+        (path(left, index), root(right))
+    } else {
+        (path(right, index - k), root(left))
+    };
+    proof.extend(sibling);
+    proof
+}
+
+/// Returns whether `path` proves that `leaf` is leaf `index` of the tree of `size` leaves whose
+/// root is `root` (RFC 9162 §2.1.3.2).
+pub fn verify_inclusion(
+    leaf: &TreeHash,
+    index: u64,
+    size: u64,
+    path: &[TreeHash],
+    root: &TreeHash,
+) -> bool {
+    if index >= size {
+        return false;
+    }
+    let (mut fn_, mut sn) = (index, size - 1);
+    let mut hash = *leaf;
+    for sibling in path {
+        if sn == 0 {
+            return false;
+        }
+        if fn_ & 1 == 1 || fn_ == sn {
+            hash = node_hash(sibling, &hash);
+            while fn_ & 1 == 0 && fn_ != 0 {
+                fn_ >>= 1;
+                sn >>= 1;
+            }
+        } else {
+            hash = node_hash(&hash, sibling);
+        }
+        fn_ >>= 1;
+        sn >>= 1;
+    }
+    sn == 0 && hash == *root
+}
+
+/// Returns the proof that the tree of the first `old_size` leaves is a prefix of the tree of
+/// `leaves` (RFC 6962 §2.1.2), or `None` unless `0 < old_size <= leaves.len()`.
+pub fn consistency_proof(leaves: &[TreeHash], old_size: usize) -> Option<Vec<TreeHash>> {
+    (old_size > 0 && old_size <= leaves.len()).then(|| subproof(old_size, leaves, true))
+}
+
+fn subproof(m: usize, leaves: &[TreeHash], complete: bool) -> Vec<TreeHash> {
+    let n = leaves.len();
+    if m == n {
+        return if complete {
+            Vec::new()
+        } else {
+            root(leaves).into_iter().collect()
+        };
+    }
+    let k = split(n);
+    let (left, right) = leaves.split_at(k);
+    if m <= k {
+        let mut proof = subproof(m, left, complete);
+        proof.extend(root(right));
+        proof
+    } else {
+        let mut proof = subproof(m - k, right, false);
+        proof.extend(root(left));
+        proof
+    }
+}
+
+/// Returns whether `proof` shows that the tree of `old_size` leaves with root `old_root` is a
+/// prefix of the tree of `new_size` leaves with root `new_root` (RFC 9162 §2.1.4.2).
+pub fn verify_consistency(
+    old_size: u64,
+    new_size: u64,
+    old_root: &TreeHash,
+    new_root: &TreeHash,
+    proof: &[TreeHash],
+) -> bool {
+    if old_size == 0 || old_size > new_size {
+        return false;
+    }
+    if old_size == new_size {
+        return proof.is_empty() && old_root == new_root;
+    }
+    // A power of two: the old root itself is the first node of the path.
+    let mut nodes: Vec<TreeHash> = Vec::with_capacity(proof.len() + 1);
+    if old_size.is_power_of_two() {
+        nodes.push(*old_root);
+    }
+    nodes.extend_from_slice(proof);
+    let Some((first, rest)) = nodes.split_first() else {
+        return false;
+    };
+    let (mut fn_, mut sn) = (old_size - 1, new_size - 1);
+    while fn_ & 1 == 1 {
+        fn_ >>= 1;
+        sn >>= 1;
+    }
+    let (mut old_hash, mut new_hash) = (*first, *first);
+    for node in rest {
+        if sn == 0 {
+            return false;
+        }
+        if fn_ & 1 == 1 || fn_ == sn {
+            old_hash = node_hash(node, &old_hash);
+            new_hash = node_hash(node, &new_hash);
+            while fn_ & 1 == 0 && fn_ != 0 {
+                fn_ >>= 1;
+                sn >>= 1;
+            }
+        } else {
+            new_hash = node_hash(&new_hash, node);
+        }
+        fn_ >>= 1;
+        sn >>= 1;
+    }
+    sn == 0 && old_hash == *old_root && new_hash == *new_root
+}

@@ -1,0 +1,192 @@
+//! Issue 14: the Merkle tree over a log. Roots from the streaming builder against a naive
+//! recursive reference written from RFC 6962's definition; every inclusion and consistency
+//! proof (RFC 6962 generation) verifies with the RFC 9162 checks, and fails for a wrong leaf,
+//! index, size, root or path; pinned vectors (also in docs/log-format.md, section 10).
+
+use omk::log::merkle::{
+    consistency_proof, inclusion_proof, leaf_hash, node_hash, root, verify_consistency,
+    verify_inclusion, RootBuilder, TreeHash,
+};
+use omk::log::EventHash;
+use proptest::prelude::*;
+
+/// The leaves of a tree of `n` events whose line hashes are BLAKE3 of their index.
+fn leaves(n: usize) -> Vec<TreeHash> {
+    (0..n)
+        .map(|index| {
+            leaf_hash(&EventHash::from_bytes(
+                *blake3::hash(&index.to_le_bytes()).as_bytes(),
+            ))
+        })
+        .collect()
+}
+
+/// RFC 6962 §2.1: MTH(D[n]) = node(MTH(D[0:k]), MTH(D[k:n])), k the largest power of two < n.
+fn naive_root(leaves: &[TreeHash]) -> TreeHash {
+    if leaves.len() == 1 {
+        return leaves[0];
+    }
+    let k = (0..)
+        .map(|e| 1usize << e)
+        .take_while(|k| *k < leaves.len())
+        .last()
+        .unwrap();
+    node_hash(&naive_root(&leaves[..k]), &naive_root(&leaves[k..]))
+}
+
+fn flipped(hash: &TreeHash) -> TreeHash {
+    let mut bytes = *hash.as_bytes();
+    bytes[7] ^= 0x10;
+    EventHash::from_bytes(bytes)
+}
+
+#[test]
+fn the_streaming_root_is_the_recursive_root_for_every_size_to_300() {
+    let all = leaves(300);
+    let mut builder = RootBuilder::default();
+    assert_eq!(builder.root(), None);
+    for size in 1..=300 {
+        builder.push(all[size - 1]);
+        let expected = naive_root(&all[..size]);
+        assert_eq!(builder.root(), Some(expected), "size {size}");
+        assert_eq!(root(&all[..size]), Some(expected), "size {size}");
+    }
+}
+
+#[test]
+fn every_inclusion_proof_verifies_and_nothing_else_does() {
+    let all = leaves(71);
+    for size in 1..all.len() {
+        let tree = &all[..size];
+        let tree_root = root(tree).unwrap();
+        for index in 0..size {
+            let path = inclusion_proof(tree, index).unwrap();
+            let (i, n) = (index as u64, size as u64);
+            assert!(
+                verify_inclusion(&tree[index], i, n, &path, &tree_root),
+                "{index} of {size}"
+            );
+            assert!(!verify_inclusion(
+                &flipped(&tree[index]),
+                i,
+                n,
+                &path,
+                &tree_root
+            ));
+            assert!(!verify_inclusion(
+                &tree[index],
+                i,
+                n,
+                &path,
+                &flipped(&tree_root)
+            ));
+            if size > 1 {
+                let other = (index + 1) % size;
+                assert!(!verify_inclusion(
+                    &tree[index],
+                    other as u64,
+                    n,
+                    &path,
+                    &tree_root
+                ));
+                // Size and root are one head: a proof against this tree's head is no proof
+                // against the next tree's (the checker compares both with a head it trusts).
+                let next_root = root(&all[..size + 1]).unwrap();
+                assert!(!verify_inclusion(&tree[index], i, n + 1, &path, &next_root));
+                let mut bent = path.clone();
+                bent[0] = flipped(&bent[0]);
+                assert!(!verify_inclusion(&tree[index], i, n, &bent, &tree_root));
+            }
+            assert!(
+                !verify_inclusion(&tree[index], n, n, &path, &tree_root),
+                "index past the end"
+            );
+        }
+        assert_eq!(inclusion_proof(tree, size), None);
+    }
+}
+
+#[test]
+fn every_consistency_proof_verifies_and_nothing_else_does() {
+    let all = leaves(71);
+    for new_size in 1..all.len() {
+        let new_root = root(&all[..new_size]).unwrap();
+        for old_size in 1..=new_size {
+            let old_root = root(&all[..old_size]).unwrap();
+            let proof = consistency_proof(&all[..new_size], old_size).unwrap();
+            let (m, n) = (old_size as u64, new_size as u64);
+            assert!(
+                verify_consistency(m, n, &old_root, &new_root, &proof),
+                "{old_size} to {new_size}"
+            );
+            assert!(!verify_consistency(
+                m,
+                n,
+                &flipped(&old_root),
+                &new_root,
+                &proof
+            ));
+            assert!(!verify_consistency(
+                m,
+                n,
+                &old_root,
+                &flipped(&new_root),
+                &proof
+            ));
+            if old_size < new_size {
+                let next_root = root(&all[..new_size + 1]).unwrap();
+                assert!(!verify_consistency(m, n + 1, &old_root, &next_root, &proof));
+                let later_old_root = root(&all[..old_size + 1]).unwrap();
+                assert!(!verify_consistency(
+                    m + 1,
+                    n,
+                    &later_old_root,
+                    &new_root,
+                    &proof
+                ));
+                let mut bent = proof.clone();
+                bent[0] = flipped(&bent[0]);
+                assert!(!verify_consistency(m, n, &old_root, &new_root, &bent));
+            }
+        }
+        assert_eq!(consistency_proof(&all[..new_size], 0), None);
+        assert_eq!(consistency_proof(&all[..new_size], new_size + 1), None);
+    }
+}
+
+proptest! {
+    /// A rewritten history (any one leaf changed) has no consistency proof from the old tree.
+    #[test]
+    fn a_rewritten_leaf_breaks_consistency(new_size in 2usize..200, split in 1usize..200, at in 0usize..200) {
+        let old_size = 1 + split % (new_size - 1);
+        let at = at % old_size;
+        let honest = leaves(new_size);
+        let old_root = root(&honest[..old_size]).unwrap();
+        let mut rewritten = honest.clone();
+        rewritten[at] = flipped(&rewritten[at]);
+        let proof = consistency_proof(&rewritten, old_size).unwrap();
+        let new_root = root(&rewritten).unwrap();
+        prop_assert!(!verify_consistency(old_size as u64, new_size as u64, &old_root, &new_root, &proof));
+    }
+}
+
+/// Pinned: the leaf and node contexts, and a root of three leaves (docs/log-format.md, §10).
+#[test]
+fn tree_hashes_are_pinned() {
+    let line = "71bb3c31bbb704a0054d37ff21e7fcdfd631aebbede7a59ec00a90817432f204"
+        .parse::<EventHash>()
+        .unwrap();
+    let leaf = leaf_hash(&line);
+    assert_eq!(leaf.to_hex(), PINNED_LEAF);
+    assert_eq!(node_hash(&leaf, &leaf).to_hex(), PINNED_NODE);
+    assert_eq!(
+        root(&[leaf, leaf, leaf]).unwrap().to_hex(),
+        PINNED_ROOT_OF_THREE
+    );
+}
+
+// Computed independently with Python's `blake3` package from docs/log-format.md, section 10.
+const PINNED_LEAF: &str = "820cdf9095d80277b0179bdfae2ca45f481a9b38ac7bb110332a272631ac0313";
+const PINNED_NODE: &str = "bd8b9ed8cd711c85d7b0c058b163ee42b26beb62d9c3d9e9a58c22201775e36f";
+const PINNED_ROOT_OF_THREE: &str =
+    "ab390ff99b72b6fd2ec4fb07b9af30e7e851d0dc0ef56f5ebf40e52cfb83fe52";

@@ -104,6 +104,10 @@ pub fn all_schemas() -> Vec<(String, Schema)> {
             schema_of::<Statement<'static>>(),
         ),
         (
+            "log-proof.schema.json".to_owned(),
+            schema_of::<crate::log::proof::LogProof>(),
+        ),
+        (
             "pull-request.schema.json".to_owned(),
             schema_of::<crate::project::pull_request::PullRequest>(),
         ),

@@ -190,3 +190,150 @@ const PINNED_LEAF: &str = "820cdf9095d80277b0179bdfae2ca45f481a9b38ac7bb110332a2
 const PINNED_NODE: &str = "bd8b9ed8cd711c85d7b0c058b163ee42b26beb62d9c3d9e9a58c22201775e36f";
 const PINNED_ROOT_OF_THREE: &str =
     "ab390ff99b72b6fd2ec4fb07b9af30e7e851d0dc0ef56f5ebf40e52cfb83fe52";
+
+mod proofs_of_a_real_log {
+    //! `omk log prove` and `omk log check-proof` on the valid fixture log: every event's
+    //! inclusion and every earlier tree's consistency hold; an edited or re-hashed line, a
+    //! wrong index and a head one does not trust are refused, and the CLI says which.
+    #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // Tests start the binary.
+
+    use std::path::Path;
+    use std::process::Command;
+
+    use omk::log::proof::{
+        check_proof, prove_consistency, prove_inclusion, LogProof, ProofFault, Proven,
+    };
+    use omk::log::{EventHash, LogPaths};
+
+    fn valid() -> LogPaths {
+        LogPaths::resolve(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/logs/valid"))
+    }
+
+    fn inclusion_parts(proof: &LogProof) -> (u64, EventHash, String) {
+        match proof {
+            LogProof::Inclusion {
+                size, root, line, ..
+            } => (*size, *root, line.clone()),
+            other => panic!("not an inclusion proof: {other:?}"),
+        }
+    }
+
+    fn with_line(proof: &LogProof, new_line: String) -> LogProof {
+        match proof.clone() {
+            LogProof::Inclusion {
+                size,
+                root,
+                index,
+                path,
+                ..
+            } => LogProof::Inclusion {
+                size,
+                root,
+                index,
+                line: new_line,
+                path,
+            },
+            other => other,
+        }
+    }
+
+    #[test]
+    fn every_event_and_every_earlier_tree_of_a_log_is_proven() {
+        let paths = valid();
+        for seq in 0..6 {
+            let proof = prove_inclusion(&paths, seq, None).unwrap();
+            let (size, root, _) = inclusion_parts(&proof);
+            assert_eq!(size, 6);
+            assert!(
+                matches!(check_proof(&proof, Some((size, root))), Ok(Proven::Included { seq: s, .. }) if s == seq)
+            );
+            assert!(matches!(
+                check_proof(&proof, Some((size - 1, root))),
+                Err(ProofFault::NotTrusted { .. })
+            ));
+        }
+        for old_size in 1..=6 {
+            let proof = prove_consistency(&paths, old_size, None).unwrap();
+            assert!(
+                matches!(check_proof(&proof, None), Ok(Proven::Extends { .. })),
+                "{old_size}"
+            );
+        }
+        assert!(prove_inclusion(&paths, 6, None).is_err());
+        assert!(
+            prove_inclusion(&paths, 4, Some(4)).is_err(),
+            "seq 4 is not in the first 4"
+        );
+        assert!(prove_consistency(&paths, 0, None).is_err());
+        assert!(prove_consistency(&paths, 3, Some(7)).is_err());
+    }
+
+    #[test]
+    fn an_edited_or_rehashed_line_is_refused() {
+        let proof = prove_inclusion(&valid(), 4, None).unwrap();
+        let (_, _, line) = inclusion_parts(&proof);
+        let edited = line.replace("agent exited 0", "agent exited 1");
+        assert!(matches!(
+            check_proof(&with_line(&proof, edited.clone()), None),
+            Err(ProofFault::BadLine(_))
+        ));
+        // Re-hashed after the edit: a valid line, but not the leaf the tree holds.
+        let body = &edited[..edited.len() - 75];
+        let rehashed = format!(
+            "{body},\"hash\":\"{}\"}}",
+            EventHash::of_body(body.as_bytes())
+        );
+        assert!(matches!(
+            check_proof(&with_line(&proof, rehashed), None),
+            Err(ProofFault::NotIncluded { .. })
+        ));
+        let other = prove_inclusion(&valid(), 3, None).unwrap();
+        let (_, _, other_line) = inclusion_parts(&other);
+        assert!(matches!(
+            check_proof(&with_line(&proof, other_line), None),
+            Err(ProofFault::WrongIndex { line: 3, index: 4 })
+        ));
+    }
+
+    #[test]
+    fn the_cli_proves_and_checks_offline_and_names_what_fails() {
+        let omk = |args: &[&str]| {
+            let out = Command::new(env!("CARGO_BIN_EXE_omk"))
+                .args(args)
+                .output()
+                .unwrap();
+            (
+                out.status.code().unwrap(),
+                String::from_utf8(out.stdout).unwrap(),
+                String::from_utf8(out.stderr).unwrap(),
+            )
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let log = valid().log().display().to_string();
+        let (code, proof, _) = omk(&["log", "prove", &log, "--seq", "2"]);
+        assert_eq!(code, 0);
+        let file = dir.path().join("proof.json");
+        std::fs::write(&file, &proof).unwrap();
+        let file = file.display().to_string();
+        let root = serde_json::from_str::<serde_json::Value>(&proof).unwrap()["root"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (code, stdout, _) = omk(&["log", "check-proof", &file, "--size", "6", "--root", &root]);
+        assert_eq!(code, 0);
+        assert_eq!(stdout, format!("ok: event seq 2 (`task_transitioned`) is in the tree of 6 events with root {root}; that is the head you trust\n"));
+        let (code, _, stderr) = omk(&["log", "check-proof", &file, "--size", "5", "--root", &root]);
+        assert_eq!(code, 1);
+        assert!(
+            stderr.contains("the proof does not hold: the proof speaks for a tree of 6 events"),
+            "{stderr}"
+        );
+        let (code, _, stderr) = omk(&["log", "check-proof", &file, "--size", "6"]);
+        assert_eq!(code, 2, "--size needs --root: {stderr}");
+        let (code, stdout, _) = omk(&["log", "prove", &log, "--from", "2", "--size", "4"]);
+        assert_eq!(code, 0);
+        assert!(stdout.contains("\"kind\": \"consistency\""), "{stdout}");
+        let (code, _, stderr) = omk(&["log", "prove", &log]);
+        assert_eq!(code, 2, "--seq or --from is required: {stderr}");
+    }
+}

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use crate::cli::{print_stderr, print_stdout, Failure, Format, EXIT_FINDINGS, EXIT_OK};
+use crate::log::proof::{check_proof, prove_consistency, prove_inclusion, LogProof, Proven};
 use crate::log::repair::{accept_truncation, repair_log, RepairError, Repaired};
 use crate::log::verify::{Finding, LogFault, Problem, Severity};
 use crate::log::{verify_log, LogPaths, VerifyOptions, VerifyReport};
@@ -17,6 +18,39 @@ pub enum LogCommand {
     Verify(VerifyArgs),
     /// Move a torn tail (an interrupted append) into a side file, keeping every complete event
     Repair(RepairArgs),
+    /// Prove that an event is in the log's Merkle tree (--seq), or that the tree extends an earlier one (--from)
+    Prove(ProveArgs),
+    /// Check a proof from `omk log prove` without the log, against a head you trust
+    CheckProof(CheckProofArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["seq", "from"])))]
+pub struct ProveArgs {
+    /// A log file (`events.jsonl`) or the directory that holds it
+    path: PathBuf,
+    /// Prove that the event with this seq is in the tree
+    #[arg(long, value_name = "N")]
+    seq: Option<u64>,
+    /// Prove that the tree extends its first SIZE events' tree
+    #[arg(long, value_name = "SIZE")]
+    from: Option<u64>,
+    /// The tree to speak for: its first SIZE events (default: every complete event)
+    #[arg(long, value_name = "SIZE")]
+    size: Option<u64>,
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("trusted").multiple(true).requires_all(["root", "size"]).args(["root", "size"])))]
+pub struct CheckProofArgs {
+    /// The proof (JSON from `omk log prove`)
+    proof: PathBuf,
+    /// The root of a head you trust (64 hex digits); with --size
+    #[arg(long, value_name = "ROOT")]
+    root: Option<crate::log::EventHash>,
+    /// The size of that head
+    #[arg(long, value_name = "SIZE")]
+    size: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -62,6 +96,70 @@ pub fn run(command: LogCommand) -> Result<u8, Failure> {
     match command {
         LogCommand::Verify(args) => verify(args),
         LogCommand::Repair(args) => repair(args),
+        LogCommand::Prove(args) => prove(args),
+        LogCommand::CheckProof(args) => check(args),
+    }
+}
+
+fn prove(args: ProveArgs) -> Result<u8, Failure> {
+    let paths = LogPaths::resolve(&args.path);
+    let proof = match (args.seq, args.from) {
+        (Some(seq), _) => prove_inclusion(&paths, seq, args.size),
+        // clap requires --seq or --from; a missing --from would be refused as size 0.
+        (None, from) => prove_consistency(&paths, from.unwrap_or_default(), args.size),
+    }
+    .map_err(|error| {
+        Failure::hinted(
+            error,
+            "`omk log verify` shows how many events the log holds; proofs speak for complete events only",
+        )
+    })?;
+    print_stdout(&crate::project::to_json(&proof))?;
+    Ok(EXIT_OK)
+}
+
+fn check(args: CheckProofArgs) -> Result<u8, Failure> {
+    let text = std::fs::read_to_string(&args.proof).map_err(|error| {
+        Failure::hinted(
+            anyhow::anyhow!("cannot read {}: {error}", args.proof.display()),
+            "pass the JSON file `omk log prove` wrote",
+        )
+    })?;
+    let proof: LogProof = serde_json::from_str(&text).map_err(|error| {
+        Failure::hinted(
+            anyhow::anyhow!(
+                "{} is not a proof from `omk log prove`: {error}",
+                args.proof.display()
+            ),
+            "pass the JSON file `omk log prove` wrote",
+        )
+    })?;
+    let trusted = args.size.zip(args.root);
+    match check_proof(&proof, trusted) {
+        Ok(proven) => {
+            let said = match &proven {
+                Proven::Included { seq, kind, size, root } => format!(
+                    "ok: event seq {seq} (`{kind}`) is in the tree of {size} events with root {root}"
+                ),
+                Proven::Extends { old_size, old_root, size, root } => format!(
+                    "ok: the tree of {size} events (root {root}) extends the tree of {old_size} (root {old_root})"
+                ),
+            };
+            let against = if trusted.is_some() {
+                "; that is the head you trust".to_owned()
+            } else {
+                "\nnote: checked against the head the proof names; pass --size and --root of a head you trust (a signed one, or one you saw before) to bind it".to_owned()
+            };
+            print_stdout(&format!("{said}{against}\n"))?;
+            Ok(EXIT_OK)
+        }
+        Err(fault) => {
+            print_stderr(&format!(
+                "omk: {}: the proof does not hold: {fault}",
+                args.proof.display()
+            ));
+            Ok(EXIT_FINDINGS)
+        }
     }
 }
 

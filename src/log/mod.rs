@@ -16,6 +16,7 @@ pub mod line;
 mod lock;
 pub mod merkle;
 pub mod paths;
+pub mod proof;
 pub mod reader;
 pub mod repair;
 mod scan;

@@ -4,6 +4,8 @@
 //! - the floor: reading the same file, BLAKE3 (derive-key) over each line and `serde_json`
 //!   parsing each line (into `IgnoredAny`, the cheapest full parse), on one core;
 //! - appends: events/s in 4,096-event batches, and the latency of a one-event durable append.
+//! - the Merkle tree: its root over line hashes already computed, and an inclusion proof read
+//!   from the log.
 //!
 //! Run with `cargo bench --bench log`. A summary with the ratios and peak memory is printed last.
 //! `OMK_BENCH_EVENTS` overrides the log size (default 1,000,000).
@@ -15,9 +17,12 @@ mod support;
 
 use chrono::{TimeZone, Utc};
 use criterion::{Criterion, Throughput};
+use omk::log::merkle::{leaf_hash, RootBuilder};
+use omk::log::proof::prove_inclusion;
 use omk::log::writer::Expected;
 use omk::log::{
-    verify_log, EventId, EventKind, LogPaths, LogReader, LogWriter, NewEvent, VerifyOptions,
+    verify_log, EventHash, EventId, EventKind, LogPaths, LogReader, LogWriter, NewEvent,
+    VerifyOptions,
 };
 use support::{best_of, floor, peak_rss_kib, reset_peak_rss};
 
@@ -87,6 +92,15 @@ fn all_cores() -> usize {
     std::thread::available_parallelism().map_or(1, NonZeroUsize::get)
 }
 
+/// Returns the Merkle root over the leaves of `line_hashes`.
+fn merkle_root(line_hashes: &[EventHash]) -> Option<EventHash> {
+    let mut builder = RootBuilder::default();
+    for hash in line_hashes {
+        builder.push(leaf_hash(hash));
+    }
+    builder.root()
+}
+
 fn read_and_verify(c: &mut Criterion, paths: &LogPaths) {
     let bytes = std::fs::metadata(paths.log()).unwrap().len();
     let mut group = c.benchmark_group("read_verify_1m");
@@ -144,6 +158,11 @@ fn appends(c: &mut Criterion) {
 /// Prints events/s and MB/s of each path with its ratio to the floor, and peak memory.
 fn summary(paths: &LogPaths, n: usize) {
     let bytes = std::fs::metadata(paths.log()).unwrap().len() as f64;
+    // The tree's own cost: the line hashes are what verification already computed.
+    let line_hashes: Vec<EventHash> = LogReader::open(paths)
+        .unwrap()
+        .map(|raw| raw.unwrap().hash())
+        .collect();
     let floor_s = best_of(3, || assert_eq!(floor(paths.log()), n));
     let measure = |work: &mut dyn FnMut()| {
         reset_peak_rss();
@@ -166,6 +185,16 @@ fn summary(paths: &LogPaths, n: usize) {
                     LogReader::open(paths).unwrap().map(Result::unwrap).count(),
                     n
                 )
+            }),
+        ),
+        (
+            "merkle root, from line hashes",
+            measure(&mut || assert!(merkle_root(&line_hashes).is_some())),
+        ),
+        (
+            "inclusion proof, from the log",
+            measure(&mut || {
+                prove_inclusion(paths, n as u64 / 2, None).unwrap();
             }),
         ),
     ];

@@ -213,6 +213,15 @@ fn repair_still_moves_a_torn_first_append() {
     let (code, stdout, stderr) = omk(dir.path(), &["log", "repair", log.to_str().unwrap()]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert_eq!(fs::read(&log).unwrap(), b"");
+    // A crash can leave fewer bytes than a line's start (found by the writer's crash model):
+    // still a torn first append, still moved aside; a text file is still refused.
+    for (bytes, code) in [(&b"{\"v\":1"[..], 0), (b"{", 0), (b"notes\n", 2)] {
+        fs::write(&log, bytes).unwrap();
+        let (got, stdout, stderr) = omk(dir.path(), &["log", "repair", log.to_str().unwrap()]);
+        assert_eq!(got, code, "{bytes:?}: {stdout}{stderr}");
+        let kept: &[u8] = if code == 0 { b"" } else { bytes };
+        assert_eq!(fs::read(&log).unwrap(), kept);
+    }
 }
 
 /// Defect 9: configuration and arguments that were accepted and did the wrong thing, or

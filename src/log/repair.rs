@@ -191,8 +191,9 @@ fn move_checkpoint_aside(paths: &LogPaths, seq: u64) -> io::Result<PathBuf> {
 /// The bytes every omk log begins with: the first line of its first event, up to its `seq`.
 const FIRST_LINE_START: &[u8] = b"{\"v\":1,\"seq\":0,";
 
-/// Returns whether the file begins as an omk log does, so that a torn first append (and
-/// nothing else, not a text file given by mistake) may be moved aside.
+/// Returns whether the file begins as an omk log does (or is all a prefix of that beginning),
+/// so that a torn first append (and nothing else, not a text file given by mistake) may be
+/// moved aside.
 fn starts_as_a_log(file: &mut File) -> io::Result<bool> {
     let mut start = [0u8; FIRST_LINE_START.len()];
     file.seek(SeekFrom::Start(0))?;
@@ -204,7 +205,9 @@ fn starts_as_a_log(file: &mut File) -> io::Result<bool> {
         }
     }
     file.seek(SeekFrom::Start(0))?;
-    Ok(read == start.len() && start == FIRST_LINE_START)
+    // A crash in the first append can leave fewer bytes than the start of a line: a file that
+    // is all a prefix of it is a torn first append too.
+    Ok(start[..read] == FIRST_LINE_START[..read])
 }
 
 /// Copies the bytes from `offset` to the end into a new side file, durably; returns its path.

@@ -51,10 +51,7 @@ pub(super) fn gc_command(context: &Context, args: &GcArgs) -> Result<u8, Failure
             "{}: {verb} {} and {}, {}\n",
             collected.goal_id,
             plural(pruned.worktrees, "worktree"),
-            match pruned.branches.len() {
-                1 => "1 branch".to_owned(),
-                count => format!("{count} branches"),
-            },
+            plural(pruned.branches.len() as u64, "branch"),
             size_in_words(pruned.bytes)
         ));
     }

@@ -157,10 +157,7 @@ fn landed_text(outcome: &LandOutcome, landed: &GoalLanded, noted: bool) -> Strin
         text.push_str(&format!(
             "  pruned the goal's {} and {} ({}); its log and artifacts stay\n",
             plural(pruned.worktrees, "worktree"),
-            match pruned.branches.len() {
-                1 => "1 branch".to_owned(),
-                count => format!("{count} branches"),
-            },
+            plural(pruned.branches.len() as u64, "branch"),
             size_in_words(pruned.bytes)
         ));
     }

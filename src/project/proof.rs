@@ -19,14 +19,22 @@ use crate::project::glance::{budget_glance, BudgetGlance};
 use crate::state::verdict::{latest_gate_runs, short, verdict, Verdict};
 use crate::state::{GateRecord, GoalState, GoalStatus};
 
-/// Returns where and how a goal landed, in a sentence.
+/// Returns where and how a goal landed, in a sentence for the proof and show: names quoted
+/// as code.
 pub fn landed_sentence(landed: &GoalLanded) -> String {
+    let words = landed_words(landed, |name| format!("`{name}`"));
+    format!("On {words}.")
+}
+
+/// Returns where and how a goal landed, without a verb: `main at 6f451c7b1a19 (squash onto
+/// 058798a63f8a); its tree is the claimed tree`, each name passed through `quote`.
+pub fn landed_words(landed: &GoalLanded, quote: impl Fn(&str) -> String) -> String {
     format!(
-        "On `{}` at `{}` ({} onto `{}`){}.",
-        landed.into,
-        short(&landed.commit),
+        "{} at {} ({} onto {}){}",
+        quote(&landed.into),
+        quote(short(&landed.commit)),
         landed.method.name().replace('_', "-"),
-        short(&landed.onto),
+        quote(short(&landed.onto)),
         if landed.reverified {
             "; the branch had moved since the base, so the required gates ran again on the landed tree and passed"
         } else {

@@ -245,11 +245,13 @@ pub fn size_in_words(bytes: u64) -> String {
     }
 }
 
-/// Returns `1 usage report`, `2 usage reports`.
+/// Returns `1 usage report`, `2 usage reports`, `3 branches`.
 pub fn plural(count: u64, noun: &str) -> String {
-    if count == 1 {
-        format!("{count} {noun}")
-    } else {
-        format!("{count} {noun}s")
+    match count {
+        1 => format!("{count} {noun}"),
+        _ if noun.ends_with(['s', 'x']) || noun.ends_with("ch") || noun.ends_with("sh") => {
+            format!("{count} {noun}es")
+        }
+        _ => format!("{count} {noun}s"),
     }
 }

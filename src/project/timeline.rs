@@ -133,10 +133,7 @@ pub fn sentence(event: &Event) -> String {
         Event::GoalPruned(e) => format!(
             "pruned: {} removed, {} deleted, {} freed",
             crate::project::show::plural(e.worktrees, "worktree"),
-            match e.branches.len() {
-                1 => "1 branch".to_owned(),
-                count => format!("{count} branches"),
-            },
+            crate::project::show::plural(e.branches.len() as u64, "branch"),
             crate::project::show::size_in_words(e.bytes)
         ),
         Event::PullRequestOpened(e) => format!(
@@ -148,16 +145,8 @@ pub fn sentence(event: &Event) -> String {
             short(&e.commit)
         ),
         Event::GoalLanded(e) => format!(
-            "landed on {} at {} ({} onto {}{})",
-            e.into,
-            short(&e.commit),
-            e.method.name().replace('_', "-"),
-            short(&e.onto),
-            if e.reverified {
-                "; the branch had moved, so the required gates ran again on the landed tree"
-            } else {
-                ""
-            }
+            "landed on {}",
+            crate::project::proof::landed_words(e, str::to_owned)
         ),
         Event::RoundStarted(e) => format!(
             "fix round {} started ({}): {}; reopened {}",

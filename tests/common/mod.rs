@@ -76,6 +76,23 @@ pub fn new_contents<'a>(
         .collect()
 }
 
+/// Runs `git args…` in `dir` as a test user, which must succeed; returns its trimmed stdout.
+#[allow(clippy::disallowed_types, clippy::disallowed_methods)] // Tests start git.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
 /// Returns a temp git repository (branch `main`) with `files` committed.
 #[allow(clippy::disallowed_types, clippy::disallowed_methods)] // Tests start git.
 pub fn git_repo(files: &[(&str, &str)]) -> tempfile::TempDir {

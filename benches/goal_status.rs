@@ -121,7 +121,7 @@ fn write_goal(goal: &GoalDir, n: usize) -> Snapshot {
                     .unwrap()
             })
             .collect();
-        writer
+        let appended = writer
             .append(Expected::Seq(first as u64), at, &new)
             .unwrap();
         for (offset, event) in batch.iter().enumerate() {
@@ -136,7 +136,7 @@ fn write_goal(goal: &GoalDir, n: usize) -> Snapshot {
             }
         }
         if first + BATCH < n && first + 2 * BATCH >= n {
-            snapshot = Snapshot::new(state.as_ref().unwrap(), writer.position());
+            snapshot = Snapshot::new(state.as_ref().unwrap(), appended.position, &appended.tree);
         }
     }
     snapshot.unwrap()

@@ -14,3 +14,4 @@ pub mod schema;
 pub mod shell;
 pub mod state;
 pub mod store;
+pub mod trust;

@@ -108,6 +108,10 @@ pub fn all_schemas() -> Vec<(String, Schema)> {
             schema_of::<crate::log::proof::LogProof>(),
         ),
         (
+            "dsse-envelope.schema.json".to_owned(),
+            schema_of::<crate::trust::Envelope>(),
+        ),
+        (
             "pull-request.schema.json".to_owned(),
             schema_of::<crate::project::pull_request::PullRequest>(),
         ),

@@ -46,7 +46,7 @@ fn copy_dir(source: &Path, target: &Path) {
 
 #[test]
 fn verify_an_intact_log_exits_0_with_one_line() {
-    let expected = "ok: fixtures/logs/valid/events.jsonl intact: 6 events, head seq 5 (911ece2b3eea…), 1 artifact checked\n";
+    let expected = "ok: fixtures/logs/valid/events.jsonl intact: 6 events, head seq 5 (911ece2b3eea…), 1 artifact checked; Merkle root dfe41b6eaea2… at 6 events\n";
     assert_eq!(
         run(&["log", "verify", "fixtures/logs/valid"]),
         (0, expected.to_owned(), String::new())

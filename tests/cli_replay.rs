@@ -73,7 +73,11 @@ fn with_projections(dir: &Path) {
     let head = loaded.head();
     fs::write(
         goal.dir().join("proof.json"),
-        omk::project::to_json(&omk::project::proof::proof(&loaded.state, head)),
+        omk::project::to_json(&omk::project::proof::proof(
+            &loaded.state,
+            head,
+            loaded.tree_head(),
+        )),
     )
     .unwrap();
     fs::write(
@@ -87,7 +91,8 @@ fn with_projections(dir: &Path) {
     fs::write(
         goal.dir().join("snapshot.json"),
         omk::project::to_json(
-            &omk::project::snapshot::Snapshot::new(&loaded.state, loaded.position).unwrap(),
+            &omk::project::snapshot::Snapshot::new(&loaded.state, loaded.position, &loaded.tree)
+                .unwrap(),
         ),
     )
     .unwrap();

@@ -362,22 +362,27 @@ proptest! {
         prop_assert_eq!(&from_log.state, &loaded.state);
         // A snapshot at any earlier point gives the same state once the tail is folded.
         let split = snapshot_at % positions.len();
-        let prefix = {
+        let (prefix, prefix_tree) = {
             let mut events = Vec::new();
+            let mut tree = omk::log::merkle::RootBuilder::default();
             for raw in omk::log::LogReader::open(&goal.paths()).unwrap() {
                 let raw = raw.unwrap();
                 if raw.seq() < positions[split].next_seq {
                     events.push(RecordedEvent::decode(&raw).unwrap());
+                    tree.push(omk::log::merkle::leaf_hash(&raw.hash()));
                 }
             }
-            fold(&events).unwrap().unwrap()
+            (fold(&events).unwrap().unwrap(), tree)
         };
-        let snapshot = Snapshot::new(&prefix, positions[split]).unwrap();
+        let snapshot = Snapshot::new(&prefix, positions[split], &prefix_tree).unwrap();
         std::fs::write(goal.dir().join("snapshot.json"), to_json(&snapshot)).unwrap();
         let from_snapshot = goal.load_view().unwrap();
         prop_assert_eq!(&from_snapshot.snapshot, &omk::store::SnapshotUse::Used { seq: positions[split].next_seq - 1 });
         prop_assert_eq!(&from_snapshot.state, &loaded.state);
         prop_assert_eq!(from_snapshot.position, from_log.position);
+        // The tree goes on from the snapshot's frontier to the same root as from the whole log.
+        prop_assert_eq!(&from_snapshot.tree, &from_log.tree);
+        prop_assert_eq!(from_log.tree_head().size, from_log.position.next_seq);
         // Replay: the written history verifies, projections and snapshot included.
         let replayed = omk::ops::replay::verify_goal_dir(goal.dir()).unwrap();
         prop_assert!(replayed.intact, "{:?}", replayed.findings);

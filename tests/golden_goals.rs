@@ -653,7 +653,7 @@ fn omk_exiting(home: &Path, args: &[&str], codes: &[i32]) -> String {
 fn expected_outputs(home: &Path) -> Vec<(&'static str, String, Option<&'static str>)> {
     let goal = StateDir::new(home).goal(GOAL);
     let loaded = goal.load().unwrap();
-    let snapshot = to_json(&Snapshot::new(&loaded.state, loaded.position).unwrap());
+    let snapshot = to_json(&Snapshot::new(&loaded.state, loaded.position, &loaded.tree).unwrap());
     vec![
         (
             "status.json",

@@ -63,7 +63,7 @@ fn an_edited_snapshot_decides_nothing() {
         &Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("fixtures/goals/two-rounds/expected/snapshot.json"),
     );
-    let forged = Snapshot::new(&ready.state, genuine.position()).unwrap();
+    let forged = Snapshot::new(&ready.state, genuine.position(), &genuine.tree().unwrap()).unwrap();
     fs::write(dir.join("snapshot.json"), omk::project::to_json(&forged)).unwrap();
     let log = fs::read(dir.join("events.jsonl")).unwrap();
 

@@ -5,7 +5,7 @@
 
 use omk::log::merkle::{
     consistency_proof, inclusion_proof, leaf_hash, node_hash, root, verify_consistency,
-    verify_inclusion, RootBuilder, TreeHash,
+    verify_inclusion, RootBuilder, TreeHash, TreeState,
 };
 use omk::log::EventHash;
 use proptest::prelude::*;
@@ -50,6 +50,27 @@ fn the_streaming_root_is_the_recursive_root_for_every_size_to_300() {
         let expected = naive_root(&all[..size]);
         assert_eq!(builder.root(), Some(expected), "size {size}");
         assert_eq!(root(&all[..size]), Some(expected), "size {size}");
+    }
+}
+
+#[test]
+fn a_tree_resumed_from_its_frontier_reaches_the_same_roots() {
+    let all = leaves(130);
+    let mut builder = RootBuilder::default();
+    for size in 1..=all.len() {
+        builder.push(all[size - 1]);
+        let state = TreeState::of(&builder).unwrap();
+        assert_eq!(state.frontier.len(), size.count_ones() as usize);
+        let mut resumed = state.builder().expect("the frontier folds to the root");
+        for leaf in &all[size..] {
+            resumed.push(*leaf);
+        }
+        assert_eq!(resumed.root(), Some(naive_root(&all)), "resumed at {size}");
+        // A frontier that does not fit its size, or a damaged one, is refused.
+        let mut damaged = state.clone();
+        damaged.frontier[0] = flipped(&damaged.frontier[0]);
+        assert!(damaged.builder().is_none(), "size {size}");
+        assert!(RootBuilder::from_frontier(size as u64, &state.frontier[1..]).is_none());
     }
 }
 

@@ -12,8 +12,10 @@ use crate::cli::{Failure, EXIT_ERROR, EXIT_FINDINGS};
 use crate::ops::settings::{load_settings, parse_timeout, Overrides, Settings, SettingsError};
 use crate::shell::clock::Clock;
 use crate::shell::git::repo_root;
+use crate::shell::keystore::{load_signing_key, KeystoreError, SIGNING_KEY_VAR};
 use crate::state::Refusal;
 use crate::store::{GoalDir, Loaded, StateDir, StoreError};
+use crate::trust::SigningKey;
 
 /// The environment variable that moves the state directory away from `<repo>/.omk`.
 pub const OMK_HOME_VAR: &str = "OMK_HOME";
@@ -49,7 +51,7 @@ impl Context {
         };
         Ok(Context {
             repo_root,
-            state_dir: StateDir::new(state_root),
+            state_dir: StateDir::new(state_root).signing_with(signing_key()?),
             clock: Clock::from_env()?,
             config_path,
         })
@@ -69,6 +71,20 @@ impl Context {
     pub(crate) fn resolve(&self, selector: &str) -> Result<GoalDir, Failure> {
         self.state_dir.resolve(selector).map_err(store_failure)
     }
+}
+
+/// Returns the user's signing key, if there is one; an unusable key stops every command, since
+/// appending unsigned heads to a goal that was signed would go unnoticed.
+pub(crate) fn signing_key() -> Result<Option<SigningKey>, Failure> {
+    load_signing_key().map_err(|error| {
+        let hint = match &error {
+            KeystoreError::Exposed { path, .. } => format!("run `chmod 600 {path}`"),
+            _ => format!(
+                "fix or remove it, point {SIGNING_KEY_VAR} at another key, or make a new one with `omk key generate --force`"
+            ),
+        };
+        Failure::hinted(error, hint)
+    })
 }
 
 #[derive(Args, Debug, Clone)]

@@ -186,6 +186,28 @@ fn verify(args: VerifyArgs) -> Result<u8, Failure> {
     })
 }
 
+/// Returns what the checkpoint says of the tree: its root, and who signed it.
+fn tree_words(report: &VerifyReport) -> String {
+    let Some(checkpoint) = &report.checkpoint else {
+        return String::new();
+    };
+    let Some(tree) = checkpoint.tree_head() else {
+        return String::new();
+    };
+    let signer = match &checkpoint.signed {
+        Some(signed) => format!(
+            ", signed by key {}…",
+            signed.key_id.get(..12).unwrap_or(&signed.key_id)
+        ),
+        None => String::new(),
+    };
+    format!(
+        "; Merkle root {}… at {}{signer}",
+        &tree.root.to_hex()[..12],
+        plural(tree.size, "event")
+    )
+}
+
 fn print_verify_text(report: &VerifyReport, arg: &std::path::Path) -> Result<(), Failure> {
     let notes = report
         .findings
@@ -197,10 +219,11 @@ fn print_verify_text(report: &VerifyReport, arg: &std::path::Path) -> Result<(),
             None => String::new(),
         };
         print_stdout(&format!(
-            "ok: {} intact: {}{head}, {} checked\n",
+            "ok: {} intact: {}{head}, {} checked{}\n",
             report.log,
             plural(report.events, "event"),
-            plural(report.artifacts_checked, "artifact")
+            plural(report.artifacts_checked, "artifact"),
+            tree_words(report)
         ))?;
         for note in notes {
             print_stderr(&format!("note: {}", note.message));

@@ -16,6 +16,7 @@ mod loop_view;
 mod open_pr_cmd;
 mod replay_cmd;
 mod travel_cmd;
+mod trust_cmd;
 mod verify_cmd;
 mod verify_view;
 mod wave_view;
@@ -67,6 +68,11 @@ enum Command {
     /// Print a recorded artifact (gate output, a transcript, a diff) by a prefix of its hash
     #[command(subcommand)]
     Artifact(artifact_cmd::ArtifactCommand),
+    /// Make or show the Ed25519 key that signs checkpoints and proofs
+    #[command(subcommand)]
+    Key(trust_cmd::KeyCommand),
+    /// Check a signed proof (a DSSE envelope) with the signer's public key, and the log's root
+    VerifyProof(trust_cmd::VerifyProofArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -253,6 +259,8 @@ pub fn main() -> ExitCode {
         Command::Demo(args) => demo(args),
         Command::Agents(args) => agents_cmd::agents_command(&args),
         Command::Artifact(command) => artifact_cmd::run(command),
+        Command::Key(command) => trust_cmd::run_key(command),
+        Command::VerifyProof(args) => trust_cmd::verify_proof(args),
         Command::Gates(args) => Context::new(args.repo, args.config)
             .and_then(|context| verify_cmd::gates_command(&context, args.format)),
     };
@@ -327,7 +335,8 @@ fn demo(args: DemoArgs) -> Result<u8, Failure> {
     let mut say = |line: &str| {
         let _ = print_stdout(&format!("  {line}\n"));
     };
-    let run = crate::ops::demo::run_demo(&parent, &clock, &mut say)?;
+    let key = context::signing_key()?;
+    let run = crate::ops::demo::run_demo(&parent, &clock, key, &mut say)?;
     let id = &run.loaded.state.goal_id;
     let verdict = if run.verdict.ready {
         "READY"

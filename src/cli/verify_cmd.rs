@@ -7,6 +7,7 @@ use clap::Args;
 
 use crate::cli::{print_stderr, print_stdout, Failure, Format, EXIT_FINDINGS, EXIT_OK};
 use crate::event::{FindingSeverity, TaskId};
+use crate::ops::attest::sign_proof;
 use crate::ops::review::{review_goal, ReviewError};
 use crate::ops::settings::Overrides;
 use crate::ops::verify::{verify_goal, VerifyProgress, VerifyRequest};
@@ -18,7 +19,7 @@ use crate::project::to_json;
 use crate::shell::interrupt::{self, EXIT_INTERRUPTED};
 use crate::store::StoreError;
 
-use crate::cli::context::{refused, store_failure, Context};
+use crate::cli::context::{refused, signing_key, store_failure, Context};
 use crate::cli::verify_view::{verify_failure, VerifyView};
 
 #[derive(Args, Debug)]
@@ -235,18 +236,36 @@ pub struct ProofArgs {
     /// Output format: Markdown, the proof JSON, or an in-toto Statement v1
     #[arg(long, value_enum, default_value_t)]
     format: ProofFormat,
+    /// Sign the in-toto statement with your key (`omk key generate`): prints a DSSE envelope
+    #[arg(long)]
+    sign: bool,
 }
 
 /// Runs `omk goal proof`: exit 0 when the verdict is ready, 1 when it is not.
 pub(super) fn proof_command(context: &Context, args: &ProofArgs) -> Result<u8, Failure> {
     let goal = context.resolve(&args.goal)?;
     let loaded = goal.load().map_err(store_failure)?;
-    let proof = proof(&loaded.state, loaded.head());
+    let proof = proof(&loaded.state, loaded.head(), loaded.tree_head());
     let ready = proof.verdict.ready;
-    let text = match args.format {
-        ProofFormat::Md => proof_markdown(&proof),
-        ProofFormat::Json => to_json(&proof),
-        ProofFormat::InToto => to_json(&statement(proof)),
+    let text = match (args.format, args.sign) {
+        (ProofFormat::InToto, true) => {
+            let Some(key) = signing_key()? else {
+                return Err(Failure::hinted(
+                    anyhow::anyhow!("there is no signing key to sign the proof with"),
+                    "make one with `omk key generate` (or point OMK_SIGNING_KEY at one)",
+                ));
+            };
+            to_json(&sign_proof(proof, &key))
+        }
+        (_, true) => {
+            return Err(Failure::hinted(
+                anyhow::anyhow!("--sign signs the in-toto statement"),
+                "pass --format in-toto --sign",
+            ))
+        }
+        (ProofFormat::Md, false) => proof_markdown(&proof),
+        (ProofFormat::Json, false) => to_json(&proof),
+        (ProofFormat::InToto, false) => to_json(&statement(proof)),
     };
     print_stdout(&text)?;
     Ok(if ready { EXIT_OK } else { EXIT_FINDINGS })

@@ -2,6 +2,10 @@
 //! whole, and the log held here must be a byte prefix of it, so the only change ever made here is
 //! appending the events the copy has beyond it. A copy that rewrites history is refused.
 //!
+//! Trust on first use: once the head held here is signed, a copy is adopted only when its own head
+//! is signed by the same key and its tree is consistent with the held one (a consistency proof
+//! from the held tree head to the copy's); the copy's signed checkpoint then replaces the held one.
+//!
 //! The copy's artifacts are brought in first (each checked against its name), then the new bytes
 //! are appended and synced under the writer's lock, then the checkpoint is replaced, as an append
 //! would. Must not rewrite or shorten a stored line.
@@ -12,10 +16,13 @@ use std::path::Path;
 
 use crate::log::artifacts::ContentHash;
 use crate::log::chain::Head;
-use crate::log::checkpoint::{write_checkpoint, Checkpoint};
+use crate::log::chain::Position;
+use crate::log::checkpoint::{read_checkpoint, write_checkpoint, Checkpoint, CheckpointError};
 use crate::log::io::{LogIo, OsIo};
 use crate::log::lock::LogLock;
+use crate::log::merkle::{consistency_proof, leaf_hash, verify_consistency, RootBuilder};
 use crate::log::paths::LogPaths;
+use crate::log::reader::{LogReader, ReadError};
 use crate::log::verify::{verify_log, VerifyError, VerifyOptions};
 
 /// What adopting a copy did to the log held here.
@@ -42,6 +49,12 @@ pub enum AdoptError {
     Diverged { log: String, seq: u64 },
     #[error("{log} does not end with a whole line: repair it first (`omk log repair`)")]
     TornHere { log: String },
+    #[error("the copy of {log} is not trusted: {detail}")]
+    Untrusted { log: String, detail: String },
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    ReadCopy(#[from] ReadError),
     #[error("cannot adopt into {path}: {source}")]
     Io { path: String, source: io::Error },
 }
@@ -83,6 +96,7 @@ pub fn adopt(here: &LogPaths, copy: &LogPaths) -> Result<Adopted, AdoptError> {
     let Some(to) = report.head else {
         return Ok(Adopted::Same { head: held_head });
     };
+    let checkpoint = checkpoint_to_adopt(here, copy, &log)?;
     let mut file = OpenOptions::new()
         .append(true)
         .open(here.log())
@@ -91,17 +105,74 @@ pub fn adopt(here: &LogPaths, copy: &LogPaths) -> Result<Adopted, AdoptError> {
     io.write_all(&mut file, &copied[held.len()..])
         .and_then(|()| io.sync(&file))
         .map_err(io_error(here.log()))?;
-    let checkpoint = Checkpoint {
-        v: crate::log::line::FORMAT_VERSION,
-        seq: to.seq,
-        hash: to.hash,
-        len: copied.len() as u64,
-    };
     write_checkpoint(&mut io, here, &checkpoint).map_err(io_error(&here.checkpoint()))?;
     Ok(match held_head {
         None => Adopted::New { head: to },
         from => Adopted::Extended { from, to },
     })
+}
+
+/// Returns the checkpoint the log here takes on once the copy is adopted: the copy's own when it
+/// names the copy's last event (so its signature comes along), else one made from its tree.
+/// Refuses a copy that breaks the trust placed in the head held here (see the module).
+fn checkpoint_to_adopt(
+    here: &LogPaths,
+    copy: &LogPaths,
+    log: &str,
+) -> Result<Checkpoint, AdoptError> {
+    let mut reader = LogReader::open(copy)?;
+    let mut lines = Vec::new();
+    for raw in reader.by_ref() {
+        lines.push(raw?.hash());
+    }
+    let end: Position = reader.position();
+    let leaves: Vec<_> = lines.iter().map(leaf_hash).collect();
+    let tree = RootBuilder::over_lines(&lines);
+    let made = Checkpoint::at(end, &tree).ok_or_else(|| AdoptError::Untrusted {
+        log: log.to_owned(),
+        detail: "the copy holds no complete event".to_owned(),
+    })?;
+    let theirs = read_checkpoint(copy)?
+        .filter(|theirs| theirs.len == made.len && theirs.tree == made.tree)
+        .unwrap_or(made);
+    let Some(held) = read_checkpoint(here)? else {
+        return Ok(theirs);
+    };
+    let (Some(signed), Some(held_head)) = (&held.signed, held.tree_head()) else {
+        return Ok(theirs);
+    };
+    let untrusted = |detail: String| AdoptError::Untrusted {
+        log: log.to_owned(),
+        detail,
+    };
+    let new_head = theirs.tree_head().unwrap_or(held_head);
+    let proof = consistency_proof(&leaves, held_head.size as usize).unwrap_or_default();
+    if !verify_consistency(
+        held_head.size,
+        new_head.size,
+        &held_head.root,
+        &new_head.root,
+        &proof,
+    ) {
+        return Err(untrusted(format!(
+            "its tree of {} events is not consistent with the signed head held here ({} events, root {}…)",
+            new_head.size,
+            held_head.size,
+            &held_head.root.to_hex()[..12]
+        )));
+    }
+    match &theirs.signed {
+        Some(their_signature) if their_signature.key_id == signed.key_id => Ok(theirs),
+        Some(their_signature) => Err(untrusted(format!(
+            "its head is signed by key {}…, but this goal's heads were signed by key {}…",
+            &their_signature.key_id[..12.min(their_signature.key_id.len())],
+            &signed.key_id[..12.min(signed.key_id.len())]
+        ))),
+        None => Err(untrusted(format!(
+            "its head is not signed, but this goal's heads were signed by key {}…",
+            &signed.key_id[..12.min(signed.key_id.len())]
+        ))),
+    }
 }
 
 /// Copies every artifact of `from` that `to` lacks, each only if its bytes hash to its name.

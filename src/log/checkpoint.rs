@@ -1,4 +1,5 @@
-//! The head checkpoint: the `seq`, `hash` and byte length of the log at its last complete append.
+//! The head checkpoint: the `seq`, `hash` and byte length of the log at its last complete append,
+//! the Merkle tree head there, and its signature when a key signs the goal's heads.
 //!
 //! A chain alone cannot show that its tail was cut off; the checkpoint beside it can.
 //! Owns reading and atomically replacing that file; must not judge the log (verify does).
@@ -11,14 +12,19 @@ use serde::{Deserialize, Serialize};
 use crate::log::chain::{Head, Position};
 use crate::log::hash::EventHash;
 use crate::log::io::LogIo;
-use crate::log::line::FORMAT_VERSION;
+use crate::log::merkle::{RootBuilder, TreeHead, TreeState};
 use crate::log::paths::LogPaths;
+use crate::trust::HeadSignature;
+
+/// The checkpoint format this build writes: 2 adds the tree and the signature. Version 1 (no
+/// tree) is still read.
+pub const CHECKPOINT_VERSION: u64 = 2;
 
 /// The contents of `<stem>.head.json`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Checkpoint {
-    /// Returns the format version, always 1.
+    /// Returns the format version: 2 (1 before trees).
     pub v: u64,
     /// Returns the `seq` of the last event of the last complete batch.
     pub seq: u64,
@@ -26,17 +32,32 @@ pub struct Checkpoint {
     pub hash: EventHash,
     /// Returns the log's length in bytes just past that event's `\n`.
     pub len: u64,
+    /// The Merkle tree over the events through `seq` (version 2 on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree: Option<TreeState>,
+    /// The signed tree head, when a key signed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed: Option<HeadSignature>,
 }
 
 impl Checkpoint {
-    /// Returns the checkpoint for a point between complete batches, or `None` at the start.
-    pub fn at(position: Position) -> Option<Checkpoint> {
-        position.head().map(|Head { seq, hash }| Checkpoint {
-            v: FORMAT_VERSION,
+    /// Returns the checkpoint for a point between complete batches, whose events' tree is
+    /// `tree`, or `None` at the start.
+    pub fn at(position: Position, tree: &RootBuilder) -> Option<Checkpoint> {
+        let Head { seq, hash } = position.head()?;
+        Some(Checkpoint {
+            v: CHECKPOINT_VERSION,
             seq,
             hash,
             len: position.offset,
+            tree: Some(TreeState::of(tree)?),
+            signed: None,
         })
+    }
+
+    /// Returns the tree head it names (none before version 2).
+    pub fn tree_head(&self) -> Option<TreeHead> {
+        self.tree.as_ref().map(TreeState::head)
     }
 
     /// Returns the position just after the checkpointed event.
@@ -76,13 +97,30 @@ pub fn read_checkpoint(paths: &LogPaths) -> Result<Option<Checkpoint>, Checkpoin
             path: path.display().to_string(),
             detail: error.to_string(),
         })?;
-    if checkpoint.v != FORMAT_VERSION {
-        return Err(CheckpointError::Invalid {
-            path: path.display().to_string(),
-            detail: format!("unknown version {}", checkpoint.v),
-        });
-    }
+    check_shape(&checkpoint).map_err(|detail| CheckpointError::Invalid {
+        path: path.display().to_string(),
+        detail,
+    })?;
     Ok(Some(checkpoint))
+}
+
+/// Checks what a checkpoint says about itself: its version's fields, and a tree that fits its
+/// `seq` and whose frontier folds to its root. Whether the log agrees is verify's question.
+fn check_shape(checkpoint: &Checkpoint) -> Result<(), String> {
+    match (checkpoint.v, &checkpoint.tree) {
+        (1, None) if checkpoint.signed.is_none() => Ok(()),
+        (1, _) => Err("version 1 has no tree or signature".to_owned()),
+        (2, None) => Err("version 2 names a tree".to_owned()),
+        (2, Some(tree)) if tree.size != checkpoint.seq + 1 => Err(format!(
+            "its tree has {} events but its head is seq {}",
+            tree.size, checkpoint.seq
+        )),
+        (2, Some(tree)) if tree.builder().is_none() => {
+            Err("its tree's frontier does not fold to its root".to_owned())
+        }
+        (2, Some(_)) => Ok(()),
+        (v, _) => Err(format!("unknown version {v}")),
+    }
 }
 
 /// Returns the temporary file a checkpoint is written to before it is renamed into place.

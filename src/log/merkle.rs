@@ -8,7 +8,10 @@
 
 use std::sync::OnceLock;
 
+use serde::{Deserialize, Serialize};
+
 use crate::log::hash::EventHash;
+use crate::trust::SignedTree;
 
 /// A node of the tree (a leaf hash, an inner node or the root): 32 bytes, written as hex.
 pub type TreeHash = EventHash;
@@ -46,9 +49,67 @@ fn hash_of(hasher: blake3::Hasher) -> TreeHash {
     EventHash::from_bytes(*hasher.finalize().as_bytes())
 }
 
+/// A tree's size and root: what checkpoints, proofs and signatures name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TreeHead {
+    /// How many events (leaves) the tree holds: the last one's `seq` + 1.
+    pub size: u64,
+    pub root: TreeHash,
+}
+
+/// A tree at some size, with what a builder needs to extend it without the leaves before: the
+/// form in which checkpoints and snapshots keep a tree.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TreeState {
+    /// The number of events: the last one's `seq` + 1.
+    pub size: u64,
+    pub root: TreeHash,
+    /// The roots of the tree's perfect subtrees, largest first (one per set bit of `size`).
+    pub frontier: Vec<TreeHash>,
+}
+
+impl TreeHead {
+    /// Returns the head as a signature covers it.
+    pub fn signed_form(&self) -> SignedTree {
+        SignedTree {
+            size: self.size,
+            root_hex: self.root.to_hex(),
+        }
+    }
+}
+
+impl TreeState {
+    /// Returns the state of `builder`, or `None` for no leaves.
+    pub fn of(builder: &RootBuilder) -> Option<TreeState> {
+        let head = builder.head()?;
+        Some(TreeState {
+            size: head.size,
+            root: head.root,
+            frontier: builder.frontier(),
+        })
+    }
+
+    /// Returns its size and root.
+    pub fn head(&self) -> TreeHead {
+        TreeHead {
+            size: self.size,
+            root: self.root,
+        }
+    }
+
+    /// Returns the builder that goes on from here, or `None` when the frontier does not fold to
+    /// the root.
+    pub fn builder(&self) -> Option<RootBuilder> {
+        let builder = RootBuilder::from_frontier(self.size, &self.frontier)?;
+        (builder.root() == Some(self.root)).then_some(builder)
+    }
+}
+
 /// Builds a tree's root leaf by leaf in O(log n) memory: the roots of its perfect subtrees,
 /// largest first, merged as they fill up.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RootBuilder {
     /// (subtree size, subtree root), sizes strictly decreasing powers of two.
     stack: Vec<(u64, TreeHash)>,
@@ -70,9 +131,49 @@ impl RootBuilder {
         self.size += 1;
     }
 
+    /// Returns the builder over the events whose line hashes are `lines`, in `seq` order.
+    pub fn over_lines<'a>(lines: impl IntoIterator<Item = &'a EventHash>) -> RootBuilder {
+        let mut builder = RootBuilder::default();
+        for line in lines {
+            builder.push(leaf_hash(line));
+        }
+        builder
+    }
+
     /// Returns how many leaves were added.
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// Returns the builder that resumes from `frontier`, the roots of the perfect subtrees of a
+    /// tree of `size` leaves, largest first (one per set bit of `size`); `None` when they do not
+    /// fit that size.
+    pub fn from_frontier(size: u64, frontier: &[TreeHash]) -> Option<RootBuilder> {
+        if frontier.len() != size.count_ones() as usize {
+            return None;
+        }
+        let sizes = (0..64)
+            .rev()
+            .map(|bit| 1u64 << bit)
+            .filter(|bit| size & bit != 0);
+        Some(RootBuilder {
+            stack: sizes.zip(frontier.iter().copied()).collect(),
+            size,
+        })
+    }
+
+    /// Returns the roots of the perfect subtrees so far, largest first: with the size, all a
+    /// builder needs to go on.
+    pub fn frontier(&self) -> Vec<TreeHash> {
+        self.stack.iter().map(|(_, hash)| *hash).collect()
+    }
+
+    /// Returns the size and root so far, or `None` for no leaves.
+    pub fn head(&self) -> Option<TreeHead> {
+        Some(TreeHead {
+            size: self.size,
+            root: self.root()?,
+        })
     }
 
     /// Returns the root of the leaves so far, or `None` for none.

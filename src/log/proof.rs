@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::log::line::check_line;
 use crate::log::merkle::{
     consistency_proof, inclusion_proof, leaf_hash, root, verify_consistency, verify_inclusion,
-    TreeHash,
+    TreeHash, TreeHead,
 };
 use crate::log::paths::LogPaths;
 use crate::log::reader::{LogReader, ReadError};
@@ -152,6 +152,16 @@ pub fn prove_inclusion(
         index: seq,
         line: String::from_utf8_lossy(&line).into_owned(),
         path,
+    })
+}
+
+/// Returns the size and root of the log's tree of its first `size` events (default: all of its
+/// complete events).
+pub fn tree_head(paths: &LogPaths, size: Option<u64>) -> Result<TreeHead, ProveError> {
+    let Leaves { leaves, .. } = leaves(paths, size)?;
+    Ok(TreeHead {
+        size: leaves.len() as u64,
+        root: root(&leaves).ok_or_else(|| empty(paths))?,
     })
 }
 

@@ -283,7 +283,7 @@ impl LogReader {
     /// is damage to report, never a shorter history to show.
     fn check_reaches_checkpoint(&self) -> Result<(), ReadError> {
         let complete = self.linker.complete();
-        match self.checkpoint {
+        match &self.checkpoint {
             Some(checkpoint) if checkpoint.seq >= complete.next_seq => Err(ReadError::Truncated {
                 path: self.path.clone(),
                 events: complete.next_seq,

@@ -12,6 +12,7 @@ use crate::log::chain::{Head, Position};
 use crate::log::checkpoint::{read_checkpoint, write_checkpoint, Checkpoint, CheckpointError};
 use crate::log::io::{sync_dir, OsIo};
 use crate::log::lock::LogLock;
+use crate::log::merkle::RootBuilder;
 use crate::log::paths::LogPaths;
 use crate::log::walk::{walk, ChainFault};
 
@@ -102,7 +103,9 @@ fn repair(paths: &LogPaths, accept_truncation: bool) -> Result<Repaired, RepairE
     if !empty && !starts_as_a_log(&mut file).map_err(io_error)? {
         return Err(RepairError::NotALog { path });
     }
-    let walk = walk(&file, Position::START, 1, |_, _| {}).map_err(io_error)?;
+    let mut lines = Vec::new();
+    let walk =
+        walk(&file, Position::START, 1, |info, _| lines.push(info.hash)).map_err(io_error)?;
     if let Some(fault) = walk.fault {
         return Err(RepairError::Corrupt {
             path,
@@ -112,6 +115,7 @@ fn repair(paths: &LogPaths, accept_truncation: bool) -> Result<Repaired, RepairE
         });
     }
     let complete = walk.linker.complete();
+    let tree = RootBuilder::over_lines(lines.iter().take(complete.next_seq as usize));
     let checkpoint = read_checkpoint(paths)?;
     let ahead = checkpoint.filter(|checkpoint| checkpoint.seq >= complete.next_seq);
     match ahead {
@@ -133,7 +137,7 @@ fn repair(paths: &LogPaths, accept_truncation: bool) -> Result<Repaired, RepairE
             file.set_len(complete.offset).map_err(io_error)?;
             file.sync_all().map_err(io_error)?;
             let old_checkpoint = move_checkpoint_aside(paths, checkpoint.seq).map_err(io_error)?;
-            if let Some(checkpoint) = Checkpoint::at(complete) {
+            if let Some(checkpoint) = Checkpoint::at(complete, &tree) {
                 write_checkpoint(&mut OsIo, paths, &checkpoint).map_err(io_error)?;
             }
             return Ok(Repaired::AcceptedTruncation {
@@ -155,7 +159,7 @@ fn repair(paths: &LogPaths, accept_truncation: bool) -> Result<Repaired, RepairE
     // Only now that the torn bytes are durable elsewhere may the log be shortened.
     file.set_len(offset).map_err(io_error)?;
     file.sync_all().map_err(io_error)?;
-    if let Some(checkpoint) = Checkpoint::at(complete) {
+    if let Some(checkpoint) = Checkpoint::at(complete, &tree) {
         write_checkpoint(&mut OsIo, paths, &checkpoint).map_err(io_error)?;
     }
     Ok(Repaired::MovedTornTail {

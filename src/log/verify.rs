@@ -17,8 +17,9 @@ use crate::log::chain::{Head, LinkInfo, Position};
 use crate::log::checkpoint::{read_checkpoint, Checkpoint};
 use crate::log::hash::EventHash;
 use crate::log::lock::LogLock;
+use crate::log::merkle::{leaf_hash, RootBuilder};
 use crate::log::paths::LogPaths;
-use crate::log::walk::{walk_decoding, ChainFault, Decoder, Walk};
+use crate::log::walk::{walk_decoding, ChainFault, Decoder, LineView, Walk};
 
 /// How to verify.
 #[derive(Clone, Copy, Debug)]
@@ -306,15 +307,26 @@ pub fn verify_log_decoding<T: Send>(
     let _lock = LogLock::shared(paths).map_err(open_error)?;
     let file = File::open(paths.log()).map_err(open_error)?;
     let checkpoint = read_checkpoint(paths);
-    let watched_seq = checkpoint.as_ref().ok().and_then(|c| c.map(|c| c.seq));
+    let watched_seq = checkpoint
+        .as_ref()
+        .ok()
+        .and_then(|c| c.as_ref().map(|c| c.seq));
+    // Only a checkpoint that names a tree (version 2) has a root to check.
+    let wants_tree = matches!(&checkpoint, Ok(Some(c)) if c.tree.is_some());
+    let mut tree = RootBuilder::default();
     let mut at_checkpoint: Option<LinkInfo> = None;
     let mut artifacts: Vec<(u64, ArtifactRef)> = Vec::new();
     let walk = walk_decoding(
         file,
         Position::START,
         options.threads.get(),
-        decode,
-        |info, artifact, payload| {
+        // The leaf is hashed on the checker threads with the caller's decoding; only the
+        // tree's inner nodes are hashed in order.
+        &|view: LineView<'_>| (wants_tree.then(|| leaf_hash(&view.hash)), decode(view)),
+        |info, artifact, (leaf, payload)| {
+            if let Some(leaf) = leaf.filter(|_| watched_seq.is_some_and(|seq| info.seq <= seq)) {
+                tree.push(leaf);
+            }
             if Some(info.seq) == watched_seq {
                 at_checkpoint = Some(*info);
             }
@@ -341,7 +353,12 @@ pub fn verify_log_decoding<T: Send>(
     let mut findings = chain_findings(&walk);
     let checkpoint = match checkpoint {
         Ok(checkpoint) => {
-            findings.extend(checkpoint_finding(checkpoint, at_checkpoint, &walk));
+            findings.extend(checkpoint_finding(
+                checkpoint.as_ref(),
+                at_checkpoint,
+                &tree,
+                &walk,
+            ));
             checkpoint
         }
         Err(error) => {
@@ -395,8 +412,9 @@ fn chain_findings(walk: &Walk) -> Vec<Finding> {
 
 /// Returns what the checkpoint shows about the log: truncation, divergence, or a lag.
 fn checkpoint_finding(
-    checkpoint: Option<Checkpoint>,
+    checkpoint: Option<&Checkpoint>,
     at_checkpoint: Option<LinkInfo>,
+    tree: &RootBuilder,
     walk: &Walk,
 ) -> Option<Finding> {
     let complete = walk.linker.complete();
@@ -451,12 +469,37 @@ fn checkpoint_finding(
             }
         ));
     }
+    if let Some(detail) = tree_mismatch(checkpoint, tree) {
+        return diverges(detail);
+    }
     let events_behind = complete.next_seq - 1 - checkpoint.seq;
     (events_behind > 0).then(|| {
         Finding::new(
             None,
             None,
             Problem::Log(LogFault::CheckpointLags { events_behind }),
+        )
+    })
+}
+
+/// Returns how the checkpoint's tree head, or its signature, disagrees with the tree of the log
+/// through the checkpointed event (`tree`), if it does.
+fn tree_mismatch(checkpoint: &Checkpoint, tree: &RootBuilder) -> Option<String> {
+    let claimed = checkpoint.tree_head()?;
+    let Some(actual) = tree.head().filter(|actual| *actual == claimed) else {
+        return Some(format!(
+            "its tree of {} events has root {}…, the log's tree there has root {}…",
+            claimed.size,
+            &claimed.root.to_hex()[..12],
+            tree.root()
+                .map_or_else(|| "none".to_owned(), |root| root.to_hex()[..12].to_owned())
+        ));
+    };
+    let signed = checkpoint.signed.as_ref()?;
+    signed.check(&actual.signed_form()).err().map(|error| {
+        format!(
+            "its tree head's signature by key {}… does not verify: {error}",
+            &signed.key_id.get(..12).unwrap_or(&signed.key_id)
         )
     })
 }

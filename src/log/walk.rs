@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::log::artifacts::{ArtifactRef, ARTIFACT_RECORDED};
 use crate::log::chain::{LinkFault, LinkInfo, Linker, Position};
+use crate::log::hash::EventHash;
 use crate::log::line::{check_line, CheckedLine, LineFault};
 use crate::log::scan::{Block, BlockScanner, Scanned};
 
@@ -96,6 +97,8 @@ pub(crate) fn recorded_artifact(
 #[derive(Clone, Copy, Debug)]
 pub struct LineView<'a> {
     pub seq: u64,
+    /// The line's hash (checked).
+    pub hash: EventHash,
     pub ts: chrono::DateTime<chrono::Utc>,
     pub kind: &'a str,
     pub data: &'a serde_json::value::RawValue,
@@ -126,6 +129,7 @@ fn check_block<T>(block: &Block, decode: Decoder<'_, T>) -> CheckedBlock<T> {
             Ok((info, artifact, checked)) => {
                 checked_block.payloads.push(decode(LineView {
                     seq: checked.seq,
+                    hash: checked.hash,
                     ts: checked.ts,
                     kind: &checked.kind,
                     data: checked.data,

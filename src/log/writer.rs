@@ -8,6 +8,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -20,8 +21,10 @@ use crate::log::line::{
     MAX_BATCH_EVENTS, MAX_LINE_BYTES,
 };
 use crate::log::lock::LogLock;
+use crate::log::merkle::{leaf_hash, RootBuilder};
 use crate::log::paths::LogPaths;
 use crate::log::walk::{walk, ChainFault};
+use crate::trust::{HeadSignature, SigningKey};
 
 /// Returns how far back a retried batch is recognised, in events.
 pub const DEDUP_WINDOW: u64 = 4 * MAX_BATCH_EVENTS as u64;
@@ -53,6 +56,8 @@ pub struct Appended {
     pub first_seq: u64,
     /// Returns the log's position after the append.
     pub position: Position,
+    /// Returns the Merkle tree over the log through that position.
+    pub tree: RootBuilder,
     /// Returns why the head checkpoint could not be refreshed, if it could not.
     ///
     /// The events are durable either way; a lagging checkpoint is a state verify accepts.
@@ -131,6 +136,10 @@ pub struct LogWriter {
     paths: LogPaths,
     file: File,
     position: Position,
+    /// The Merkle tree over the events through `position`.
+    tree: RootBuilder,
+    /// The key that signs each checkpoint's tree head, if any.
+    signer: Option<Arc<SigningKey>>,
     poisoned: Option<String>,
     io: Box<dyn LogIo + Send>,
 }
@@ -173,20 +182,33 @@ impl LogWriter {
             paths: paths.clone(),
             file,
             position: Position::START,
+            tree: RootBuilder::default(),
+            signer: None,
             poisoned: None,
             io,
         };
         if let Some(checkpoint) = checkpoint {
             writer.check_checkpoint(&checkpoint)?;
-            writer.position = checkpoint.position();
+            // A checkpoint without a tree (version 1) is checked, then the log is read whole
+            // once to build the tree; the next checkpoint names it.
+            if let Some(tree) = checkpoint.tree.as_ref().and_then(|tree| tree.builder()) {
+                writer.position = checkpoint.position();
+                writer.tree = tree;
+            }
         }
         let at_checkpoint = writer.position;
         writer.catch_up()?;
         if writer.position != at_checkpoint {
             // An earlier append stopped between its fsync and its checkpoint; finish that step.
-            writer.refresh_checkpoint();
+            // Unsigned: the batch's time is not known here; the next append signs again.
+            writer.refresh_checkpoint(None);
         }
         Ok(writer)
+    }
+
+    /// Signs the tree head of every checkpoint this writer writes from now on with `key`.
+    pub fn sign_heads_with(&mut self, key: Arc<SigningKey>) {
+        self.signer = Some(key);
     }
 
     /// Returns the position after the last complete batch this writer knows of.
@@ -244,14 +266,24 @@ impl LogWriter {
                 self.position.next_seq
             }
         };
-        let (bytes, last_hash) = self.encode(first_seq, at, events)?;
+        let (bytes, hashes) = self.encode(first_seq, at, events)?;
         self.write_durably(&bytes)?;
         self.position = Position {
             next_seq: first_seq + events.len() as u64,
             offset: self.position.offset + bytes.len() as u64,
-            prev: last_hash,
+            prev: hashes.last().copied().unwrap_or(self.position.prev),
         };
-        Ok(self.appended(AppendOutcome::Written, first_seq))
+        for hash in &hashes {
+            self.tree.push(leaf_hash(hash));
+        }
+        let checkpoint_error = self.refresh_checkpoint(Some(&format_timestamp(at)));
+        Ok(Appended {
+            outcome: AppendOutcome::Written,
+            first_seq,
+            position: self.position,
+            tree: self.tree.clone(),
+            checkpoint_error,
+        })
     }
 
     fn encode(
@@ -259,9 +291,10 @@ impl LogWriter {
         first_seq: u64,
         at: DateTime<Utc>,
         events: &[NewEvent],
-    ) -> Result<(Vec<u8>, EventHash), AppendError> {
+    ) -> Result<(Vec<u8>, Vec<EventHash>), AppendError> {
         let timestamp = format_timestamp(at);
         let mut bytes = Vec::new();
+        let mut hashes = Vec::with_capacity(events.len());
         let mut prev = self.position.prev;
         let n_events = events.len() as u32;
         for (index, (seq, event)) in (first_seq..).zip(events).enumerate() {
@@ -271,6 +304,7 @@ impl LogWriter {
                 len: n_events,
             };
             prev = encode_line(&mut bytes, seq, &timestamp, event, batch, &prev);
+            hashes.push(prev);
             if bytes.len() - start > MAX_LINE_BYTES {
                 return Err(AppendError::LineTooLong {
                     id: event.id().to_string(),
@@ -281,7 +315,7 @@ impl LogWriter {
         if bytes.len() > MAX_BATCH_BYTES {
             return Err(AppendError::BatchTooLarge { bytes: bytes.len() });
         }
-        Ok((bytes, prev))
+        Ok((bytes, hashes))
     }
 
     /// Writes the batch in one call and syncs it; any failure poisons the writer.
@@ -301,19 +335,6 @@ impl LogWriter {
             });
         }
         Ok(())
-    }
-
-    fn appended(&mut self, outcome: AppendOutcome, first_seq: u64) -> Appended {
-        let checkpoint_error = match outcome {
-            AppendOutcome::Written => self.refresh_checkpoint(),
-            AppendOutcome::AlreadyPresent => None,
-        };
-        Appended {
-            outcome,
-            first_seq,
-            position: self.position,
-            checkpoint_error,
-        }
     }
 
     /// Returns the append as already done when the log holds this batch at `seq`.
@@ -352,7 +373,13 @@ impl LogWriter {
                 Comparison::Different => return Err(conflict()),
             }
         }
-        Ok(self.appended(AppendOutcome::AlreadyPresent, seq))
+        Ok(Appended {
+            outcome: AppendOutcome::AlreadyPresent,
+            first_seq: seq,
+            position: self.position,
+            tree: self.tree.clone(),
+            checkpoint_error: None,
+        })
     }
 
     /// Returns whether the log's last event carries the batch's last id: the one-line check that
@@ -392,11 +419,12 @@ impl LogWriter {
         let mut file = &self.file;
         file.seek(SeekFrom::Start(self.position.offset))
             .map_err(io_error)?;
+        let mut hashes = Vec::new();
         let walk = walk(
             file.take(len - self.position.offset),
             self.position,
             1,
-            |_, _| {},
+            |info, _| hashes.push(info.hash),
         )
         .map_err(io_error)?;
         if let Some(fault) = walk.fault {
@@ -414,7 +442,12 @@ impl LogWriter {
                 bytes,
             });
         }
-        self.position = walk.linker.complete();
+        let complete = walk.linker.complete();
+        let linked = (complete.next_seq - self.position.next_seq) as usize;
+        for hash in hashes.iter().take(linked) {
+            self.tree.push(leaf_hash(hash));
+        }
+        self.position = complete;
         Ok(())
     }
 
@@ -455,9 +488,13 @@ impl LogWriter {
         Ok(())
     }
 
-    /// Replaces the checkpoint with the current position; returns the error, if any.
-    fn refresh_checkpoint(&mut self) -> Option<String> {
-        let checkpoint = Checkpoint::at(self.position)?;
+    /// Replaces the checkpoint with the current position and tree, signed (when a key signs)
+    /// at `time`; returns the error, if any.
+    fn refresh_checkpoint(&mut self, time: Option<&str>) -> Option<String> {
+        let mut checkpoint = Checkpoint::at(self.position, &self.tree)?;
+        if let (Some(key), Some(time), Some(head)) = (&self.signer, time, checkpoint.tree_head()) {
+            checkpoint.signed = Some(HeadSignature::sign(&head.signed_form(), time, key));
+        }
         write_checkpoint(self.io.as_mut(), &self.paths, &checkpoint)
             .err()
             .map(|error| {

@@ -26,6 +26,7 @@ use crate::shell::git::run_git;
 use crate::shell::interrupt::Interrupt;
 use crate::state::verdict::Verdict;
 use crate::store::{GoalDir, Loaded, StateDir};
+use crate::trust::SigningKey;
 
 /// The scripted agent, bundled so the demo needs no file from the source tree.
 const SCRIPTED_AGENT: &str = include_str!("../../fixtures/agents/scripted-agent.sh");
@@ -58,9 +59,11 @@ fn step<T, E: std::fmt::Display>(step: &'static str, result: Result<T, E>) -> Re
 }
 
 /// Runs the demo under a new directory in `parent`; reports each step through `say`.
+/// The goal's checkpoints are signed with `signing_key` when the user has one.
 pub fn run_demo(
     parent: &Path,
     clock: &Clock,
+    signing_key: Option<SigningKey>,
     say: &mut dyn FnMut(&str),
 ) -> Result<DemoRun, DemoError> {
     // `--dir` names where to create the demo: made if it is not there yet.
@@ -97,7 +100,7 @@ pub fn run_demo(
         "demo repository: {} (test.sh fails: add subtracts)",
         repo.display()
     ));
-    let state_dir = StateDir::new(repo.join(".omk"));
+    let state_dir = StateDir::new(repo.join(".omk")).signing_with(signing_key);
     let agent_cmd = format!("sh {}", agent_dir.join("agent.sh").display());
     let request = StartRequest {
         repo_root: repo.clone(),
@@ -159,7 +162,11 @@ pub fn run_demo(
         "verifying",
         verify_goal(&goal, &repo, clock, &verify, &mut |_| {}),
     )?;
-    let proof = crate::project::proof::proof(&verified.loaded.state, verified.loaded.head());
+    let proof = crate::project::proof::proof(
+        &verified.loaded.state,
+        verified.loaded.head(),
+        verified.loaded.tree_head(),
+    );
     for gate in &proof.gates {
         say(&format!(
             "verified: gate `{}` {} on the base commit, {} on the goal's tree",

@@ -286,7 +286,7 @@ pub fn land_goal(
         (cleaned.map_or(0, |cleaned| cleaned.removed.len()), None)
     };
     if request.notes {
-        let summary = pull_request(&proof(state, loaded.head()), &into).body;
+        let summary = pull_request(&proof(state, loaded.head(), loaded.tree_head()), &into).body;
         run_git(
             repo_root,
             &[

@@ -8,6 +8,7 @@
 pub mod agent_plan;
 pub mod agents;
 pub mod artifact;
+pub mod attest;
 pub mod clean;
 pub mod demo;
 pub mod fix_loop;

@@ -91,7 +91,7 @@ pub fn open_pr(
         None => git_text(repo_root, &["symbolic-ref", "--quiet", "--short", "HEAD"])
             .unwrap_or_else(|_| "main".to_owned()),
     };
-    let pull_request = pull_request(&proof(state, loaded.head()), &base);
+    let pull_request = pull_request(&proof(state, loaded.head(), loaded.tree_head()), &base);
     if request.dry_run {
         return Ok(OpenPrOutcome::DryRun(pull_request));
     }

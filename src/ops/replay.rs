@@ -15,6 +15,7 @@ use serde_json::Value;
 use crate::event::{DecodeError, Event, RecordedEvent, Timestamp};
 use crate::log::chain::Position;
 use crate::log::hash::EventHash;
+use crate::log::merkle::RootBuilder;
 use crate::log::reader::{position_in_chain, LogReader, ReadError};
 use crate::log::verify::{verify_log_decoding, VerifyError, VerifyOptions, VerifyReport};
 use crate::log::LineView;
@@ -41,6 +42,12 @@ impl History {
             .saturating_add(1)
             .min(self.events.len());
         fold(&self.events[..end])
+    }
+
+    /// Returns the Merkle tree over the events through `seq` (inclusive).
+    pub fn tree_through(&self, seq: u64) -> RootBuilder {
+        let end = usize::try_from(seq).unwrap_or(usize::MAX).saturating_add(1);
+        RootBuilder::over_lines(self.positions.iter().take(end).map(|after| &after.prev))
     }
 
     /// Returns the position just after event `seq`.
@@ -309,8 +316,9 @@ fn derive(
     let Some(head) = position.head() else {
         return Ok(None);
     };
+    let tree = history.tree_through(seq);
     Ok(Some(match file {
-        "snapshot.json" => match Snapshot::new(&state, position) {
+        "snapshot.json" => match Snapshot::new(&state, position, &tree) {
             Some(mut snapshot) => {
                 snapshot.derived_by = stamp.clone();
                 to_json(&snapshot)
@@ -323,7 +331,10 @@ fn derive(
             to_json(&graph)
         }
         _ => {
-            let mut proof = proof(&state, head);
+            let Some(tree_head) = tree.head() else {
+                return Ok(None);
+            };
+            let mut proof = proof(&state, head, tree_head);
             proof.derived_by = stamp.clone();
             to_json(&proof)
         }

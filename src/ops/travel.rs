@@ -11,8 +11,9 @@ use std::fs;
 use std::path::Path;
 
 use crate::log::adopt::{adopt, AdoptError, Adopted};
-use crate::log::chain::Head;
-use crate::log::checkpoint::Checkpoint;
+use crate::log::chain::{Head, Position};
+use crate::log::checkpoint::{read_checkpoint, Checkpoint};
+use crate::log::merkle::{leaf_hash, RootBuilder};
 use crate::log::paths::{LogPaths, LOG_FILE_NAME};
 use crate::log::reader::{LogReader, ReadError};
 use crate::shell::git::{git_text, run_git, GitError};
@@ -96,17 +97,36 @@ pub fn push_goal(goal: &GoalDir, repo_root: &Path, remote: &str) -> Result<Pushe
     })
 }
 
+/// Returns the checkpoint that travels with the log through `end`: the one held here when it
+/// names that very head (it carries the head's signature), else one made from `tree`.
+fn travelling_checkpoint(
+    paths: &LogPaths,
+    end: Position,
+    tree: &RootBuilder,
+) -> Option<Checkpoint> {
+    let made = Checkpoint::at(end, tree)?;
+    let held = read_checkpoint(paths).ok().flatten();
+    Some(match held {
+        Some(held) if held.seq == made.seq && held.hash == made.hash && held.tree == made.tree => {
+            held
+        }
+        _ => made,
+    })
+}
+
 /// Copies the goal's complete batches, a checkpoint naming their end, and its artifacts into
 /// `into`; returns the head and the files' relative paths.
 fn stage(goal: &GoalDir, into: &Path) -> Result<(Head, Vec<String>), TravelError> {
     let paths = goal.paths();
     let mut reader = LogReader::open(&paths)?;
+    let mut tree = RootBuilder::default();
     for raw in reader.by_ref() {
-        raw?;
+        tree.push(leaf_hash(&raw?.hash()));
     }
     // Only whole batches travel: an append under way now is not half taken.
     let end = reader.position();
-    let checkpoint = Checkpoint::at(end).ok_or_else(|| TravelError::Empty(goal.id().to_owned()))?;
+    let checkpoint = travelling_checkpoint(&paths, end, &tree)
+        .ok_or_else(|| TravelError::Empty(goal.id().to_owned()))?;
     let io = |path: &Path| {
         let path = path.display().to_string();
         move |source| TravelError::Io { path, source }

@@ -13,9 +13,11 @@ use crate::event::{
     Evidence, GoalLanded, ReviewFinding, RoundCause, TaskId, TaskStatus, Timestamp,
 };
 use crate::log::chain::Head;
+use crate::log::merkle::TreeHead;
 use crate::plan::documents::label;
 use crate::project::derived::DerivedBy;
 use crate::project::glance::{budget_glance, BudgetGlance};
+use crate::project::show::plural;
 use crate::state::verdict::{latest_gate_runs, short, verdict, Verdict};
 use crate::state::{GateRecord, GoalState, GoalStatus};
 
@@ -44,9 +46,11 @@ pub fn landed_words(landed: &GoalLanded, quote: impl Fn(&str) -> String) -> Stri
 }
 
 /// The proof's format version: bumped whenever the proof of a given log changes its bytes.
-/// 2: a known gap counts one usage report in the singular.
-pub const PROOF_FORMAT: u32 = 2;
+/// 3: the log's Merkle tree head; 2: a known gap counts one usage report in the singular.
+pub const PROOF_FORMAT: u32 = 3;
 
+/// The in-toto statement type: Statement v1.
+pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 /// The in-toto predicate type of an omk proof.
 pub const PREDICATE_TYPE: &str = "https://omk.dev/attestation/proof/v1";
 
@@ -55,6 +59,9 @@ pub const PREDICATE_TYPE: &str = "https://omk.dev/attestation/proof/v1";
 pub struct Proof<'a> {
     /// Returns the log head the proof speaks for.
     pub head: Head,
+    /// The size and root of the log's Merkle tree through that head: what a signed head, an
+    /// inclusion proof or `omk verify-proof` checks against.
+    pub tree: TreeHead,
     /// The omk that derived the proof, and the proof's format version.
     pub derived_by: DerivedBy,
     pub goal_id: &'a str,
@@ -178,7 +185,7 @@ fn outcome(passed: bool) -> &'static str {
 }
 
 /// Returns the proof of `state` at `head`.
-pub fn proof(state: &GoalState, head: Head) -> Proof<'_> {
+pub fn proof(state: &GoalState, head: Head, tree: TreeHead) -> Proof<'_> {
     let tasks = state
         .tasks
         .tasks()
@@ -272,6 +279,7 @@ pub fn proof(state: &GoalState, head: Head) -> Proof<'_> {
     }
     Proof {
         head,
+        tree,
         derived_by: DerivedBy::this_build(PROOF_FORMAT),
         goal_id: &state.goal_id,
         prompt: &state.prompt,
@@ -367,7 +375,7 @@ pub fn statement(proof: Proof<'_>) -> Statement<'_> {
         }
     }
     Statement {
-        statement_type: "https://in-toto.io/Statement/v1",
+        statement_type: STATEMENT_TYPE,
         subject,
         predicate_type: PREDICATE_TYPE,
         predicate: proof,
@@ -385,8 +393,11 @@ pub fn proof_markdown(proof: &Proof<'_>) -> String {
     let _ = writeln!(out, "# Proof for goal {}: {verdict}\n", proof.goal_id);
     let _ = writeln!(
         out,
-        "Derived from the goal's log at seq {} (`{}`).\n",
-        proof.head.seq, proof.head.hash
+        "Derived from the goal's log at seq {} (`{}`); its Merkle tree of {} has root `{}`.\n",
+        proof.head.seq,
+        proof.head.hash,
+        plural(proof.tree.size, "event"),
+        proof.tree.root
     );
     for line in proof.prompt.lines() {
         let _ = writeln!(out, "> {line}");

@@ -10,15 +10,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::log::chain::Position;
 use crate::log::hash::EventHash;
+use crate::log::merkle::{RootBuilder, TreeState};
 use crate::project::derived::DerivedBy;
 use crate::project::to_json;
 use crate::state::GoalState;
 
-/// The snapshot's format version: 3 added `derived_by` in place of `v` (2 added the digest).
-pub const SNAPSHOT_FORMAT: u32 = 3;
+/// The snapshot's format version: 4 added the Merkle tree, 3 `derived_by` in place of `v`, 2
+/// the digest.
+pub const SNAPSHOT_FORMAT: u32 = 4;
 
 /// The point of the log a snapshot covers: the last event folded and where its line ends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Covers {
     /// Returns the `seq` of the last event folded.
@@ -27,6 +29,9 @@ pub struct Covers {
     pub hash: EventHash,
     /// Returns the byte offset just after its line.
     pub offset: u64,
+    /// The Merkle tree over the events through `seq`, so that a load from the snapshot goes on
+    /// building it without the events before.
+    pub tree: TreeState,
 }
 
 /// `snapshot.json`: a goal's state as folded through `covers`.
@@ -45,8 +50,9 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Returns the snapshot of `state`, folded through `position`; `None` for an empty log.
-    pub fn new(state: &GoalState, position: Position) -> Option<Snapshot> {
+    /// Returns the snapshot of `state`, folded through `position`, where the log's tree is
+    /// `tree`; `None` for an empty log.
+    pub fn new(state: &GoalState, position: Position, tree: &RootBuilder) -> Option<Snapshot> {
         let head = position.head()?;
         Some(Snapshot {
             derived_by: DerivedBy::this_build(SNAPSHOT_FORMAT),
@@ -54,6 +60,7 @@ impl Snapshot {
                 seq: head.seq,
                 hash: head.hash,
                 offset: position.offset,
+                tree: TreeState::of(tree)?,
             },
             digest: digest(state),
             state: state.clone(),
@@ -66,6 +73,16 @@ impl Snapshot {
     }
 
     /// Returns the position a fold resumes from.
+    /// Returns the builder of the log's tree through the covered event, or `None` when the
+    /// stored tree does not fit it (its size is not `seq` + 1, or its frontier does not fold to
+    /// its root).
+    pub fn tree(&self) -> Option<RootBuilder> {
+        let tree = &self.covers.tree;
+        (tree.size == self.covers.seq + 1)
+            .then(|| tree.builder())
+            .flatten()
+    }
+
     pub fn position(&self) -> Position {
         Position {
             next_seq: self.covers.seq + 1,

@@ -13,6 +13,7 @@ pub mod forge;
 pub mod git;
 pub mod git_store;
 pub mod interrupt;
+pub mod keystore;
 pub mod lease;
 pub mod planner;
 pub mod process;

@@ -14,11 +14,13 @@ mod projections;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::event::{DecodeError, Event, RecordedEvent, Timestamp};
 use crate::log::artifacts::ArtifactStore;
 use crate::log::chain::{Head, Position};
 use crate::log::line::InvalidEvent;
+use crate::log::merkle::{leaf_hash, RootBuilder, TreeHead};
 use crate::log::paths::{LogPaths, LOG_FILE_NAME};
 use crate::log::reader::{position_in_chain, LogReader, ReadError};
 use crate::log::writer::{AppendError, Expected, LogWriter, OpenError};
@@ -26,6 +28,7 @@ use crate::project::derived::DerivedBy;
 use crate::project::snapshot::{Snapshot, SNAPSHOT_FORMAT};
 use crate::shell::clock::{jittered, new_event_ids};
 use crate::state::{FoldError, GoalState, Refusal};
+use crate::trust::SigningKey;
 
 pub use projections::{replace_projection, SNAPSHOT_FILE, TASK_GRAPH_FILE};
 
@@ -130,12 +133,23 @@ impl StoreError {
 #[derive(Clone, Debug)]
 pub struct StateDir {
     root: PathBuf,
+    /// The key that signs every goal's tree heads, if the user has one.
+    signing_key: Option<Arc<SigningKey>>,
 }
 
 impl StateDir {
     /// Returns the state directory rooted at `root`.
     pub fn new(root: impl Into<PathBuf>) -> StateDir {
-        StateDir { root: root.into() }
+        StateDir {
+            root: root.into(),
+            signing_key: None,
+        }
+    }
+
+    /// Returns the state directory whose goals' checkpoints are signed with `key`.
+    pub fn signing_with(mut self, key: Option<SigningKey>) -> StateDir {
+        self.signing_key = key.map(Arc::new);
+        self
     }
 
     /// Returns the directory holding the goals.
@@ -149,6 +163,7 @@ impl StateDir {
             id: id.to_owned(),
             dir: self.goals_dir().join(id),
             worktrees: self.root.join(WORKTREES_DIR).join(id),
+            signing_key: self.signing_key.clone(),
         }
     }
 
@@ -242,6 +257,7 @@ pub struct GoalDir {
     id: String,
     dir: PathBuf,
     worktrees: PathBuf,
+    signing_key: Option<Arc<SigningKey>>,
 }
 
 /// Whether a load could start from the snapshot.
@@ -269,6 +285,8 @@ pub struct Loaded {
     pub snapshot: SnapshotUse,
     /// Returns how many events were folded (beyond the snapshot).
     pub folded: u64,
+    /// Returns the log's Merkle tree through `position`.
+    pub tree: RootBuilder,
 }
 
 impl Loaded {
@@ -278,6 +296,15 @@ impl Loaded {
         self.position.head().unwrap_or(Head {
             seq: 0,
             hash: crate::log::hash::EventHash::GENESIS,
+        })
+    }
+
+    /// Returns the size and root of the log's tree through the head.
+    pub fn tree_head(&self) -> TreeHead {
+        // A loaded goal has at least one event, so its tree has a root.
+        self.tree.head().unwrap_or(TreeHead {
+            size: 0,
+            root: crate::log::hash::EventHash::GENESIS,
         })
     }
 }
@@ -336,17 +363,19 @@ impl GoalDir {
         snapshot: SnapshotUse,
     ) -> Result<Loaded, StoreError> {
         let paths = self.paths();
-        let (mut state, position) = match start {
+        let (mut state, position, mut tree) = match start {
             Some(snapshot) => {
                 let position = snapshot.position();
-                (Some(snapshot.state), position)
+                let tree = snapshot.tree().unwrap_or_default();
+                (Some(snapshot.state), position, tree)
             }
-            None => (None, Position::START),
+            None => (None, Position::START, RootBuilder::default()),
         };
         let mut reader = LogReader::open_at(&paths, position)?;
         let mut folded = 0;
         for raw in reader.by_ref() {
             let raw = raw?;
+            tree.push(leaf_hash(&raw.hash()));
             let recorded = RecordedEvent::decode(&raw).map_err(|source| StoreError::Decode {
                 path: paths.log().display().to_string(),
                 source,
@@ -378,6 +407,7 @@ impl GoalDir {
             position: reader.position(),
             snapshot,
             folded,
+            tree,
         })
     }
 
@@ -421,6 +451,12 @@ impl GoalDir {
                 ))
             }
         };
+        if snapshot.tree().is_none() {
+            return Ok((
+                None,
+                ignored("its Merkle tree does not fit the event it covers".to_owned()),
+            ));
+        }
         if !snapshot.digest_matches() {
             return Ok((
                 None,
@@ -489,12 +525,16 @@ impl GoalDir {
             .map(|(event, id)| event.to_new_event(id))
             .collect::<Result<Vec<_>, _>>()?;
         let mut writer = LogWriter::open(&self.paths())?;
+        if let Some(key) = &self.signing_key {
+            writer.sign_heads_with(Arc::clone(key));
+        }
         let appended = writer
             .append(Expected::Seq(start.next_seq), at.instant(), &new_events)
             .map_err(StoreError::Append)?;
         let loaded = Loaded {
             state,
             position: appended.position,
+            tree: appended.tree,
             snapshot: SnapshotUse::Absent,
             folded: events.len() as u64,
         };

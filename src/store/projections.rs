@@ -34,7 +34,7 @@ pub fn write_all(goal: &GoalDir, loaded: &Loaded) -> Result<(), StoreError> {
     write_snapshot(goal, loaded)?;
     let graph = to_json(&task_graph_view(&loaded.state, loaded.head()));
     replace_projection(&goal.dir.join(TASK_GRAPH_FILE), graph.as_bytes())?;
-    let proof = to_json(&proof(&loaded.state, loaded.head()));
+    let proof = to_json(&proof(&loaded.state, loaded.head(), loaded.tree_head()));
     replace_projection(&goal.dir.join(PROOF_FILE), proof.as_bytes())?;
     let store = goal.artifacts();
     for name in DOCUMENT_COPIES {
@@ -55,7 +55,7 @@ pub fn write_all(goal: &GoalDir, loaded: &Loaded) -> Result<(), StoreError> {
 
 /// Writes the snapshot of `loaded`.
 pub fn write_snapshot(goal: &GoalDir, loaded: &Loaded) -> Result<(), StoreError> {
-    let Some(snapshot) = Snapshot::new(&loaded.state, loaded.position) else {
+    let Some(snapshot) = Snapshot::new(&loaded.state, loaded.position, &loaded.tree) else {
         return Ok(());
     };
     replace_projection(&goal.dir.join(SNAPSHOT_FILE), to_json(&snapshot).as_bytes())

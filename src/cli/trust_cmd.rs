@@ -1,0 +1,188 @@
+//! `omk key` (the signing key) and `omk verify-proof` (a signed proof, checked with a public key).
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use crate::cli::context::Context;
+use crate::cli::{print_stderr, print_stdout, Failure, EXIT_FINDINGS, EXIT_OK};
+use crate::log::paths::LogPaths;
+use crate::ops::attest::{check_attestation, Attested};
+use crate::project::show::plural;
+use crate::shell::keystore::{generate_key, key_path, read_key, KeystoreError, SIGNING_KEY_VAR};
+use crate::trust::{Envelope, PublicKey};
+
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// Make an Ed25519 signing key (outside any repository) and print its public key
+    Generate(GenerateArgs),
+    /// Print the signing key's public key, its id and where it is
+    Show,
+}
+
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    /// Replace the key that is there (heads it signed stay checkable with its public key only)
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyProofArgs {
+    /// The DSSE envelope `omk goal proof --format in-toto --sign` wrote
+    envelope: PathBuf,
+    /// The signer's public key (PEM, as `omk key show` prints it)
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    /// The goal's directory, to check that its log still has the signed Merkle root (default:
+    /// the goal of that id in the current repository, when it is there)
+    #[arg(long, value_name = "DIR")]
+    goal_dir: Option<PathBuf>,
+}
+
+/// Runs a `key` subcommand.
+pub fn run_key(command: KeyCommand) -> Result<u8, Failure> {
+    let path = key_path().map_err(keystore_failure)?;
+    let (key, made) = match command {
+        KeyCommand::Generate(args) => (
+            generate_key(&path, args.force).map_err(keystore_failure)?,
+            true,
+        ),
+        KeyCommand::Show => match read_key(&path).map_err(keystore_failure)? {
+            Some(key) => (key, false),
+            None => {
+                return Err(Failure::hinted(
+                    anyhow::anyhow!("there is no signing key at {}", path.display()),
+                    format!("make one with `omk key generate`, or point {SIGNING_KEY_VAR} at one"),
+                ))
+            }
+        },
+    };
+    let public = key.public();
+    let intro = if made {
+        format!(
+            "made a signing key: {} (readable by you alone); from now on omk signs every goal's checkpoints with it\n",
+            path.display()
+        )
+    } else {
+        format!("signing key: {}\n", path.display())
+    };
+    print_stdout(&format!(
+        "{intro}key id: {}\n{}next: give the public key above to whoever checks your proofs (`omk verify-proof <envelope> --key <file>`)\n",
+        public.key_id(),
+        public.to_pem()
+    ))?;
+    Ok(EXIT_OK)
+}
+
+fn keystore_failure(error: KeystoreError) -> Failure {
+    let hint = match &error {
+        KeystoreError::Exists { .. } => {
+            "keep it (`omk key show` prints its public key), or pass --force to replace it"
+                .to_owned()
+        }
+        KeystoreError::Exposed { path, .. } => format!("run `chmod 600 {path}`"),
+        KeystoreError::NoPlace => format!("set {SIGNING_KEY_VAR} to the key file's path"),
+        _ => format!("fix the file, or point {SIGNING_KEY_VAR} at another key"),
+    };
+    Failure::hinted(error, hint)
+}
+
+/// Runs `omk verify-proof`: exit 0 when the signature, the statement and (when at hand) the log
+/// agree; 1 when one does not; 2 when a file cannot be read.
+pub fn verify_proof(args: VerifyProofArgs) -> Result<u8, Failure> {
+    let read = |path: &PathBuf, what: &str| {
+        std::fs::read_to_string(path).map_err(|error| {
+            Failure::hinted(
+                anyhow::anyhow!("cannot read {}: {error}", path.display()),
+                format!("pass {what}"),
+            )
+        })
+    };
+    let key_text = read(&args.key, "the signer's public key file (PEM)")?;
+    let key = PublicKey::from_pem(&key_text).map_err(|error| {
+        Failure::hinted(
+            anyhow::anyhow!(
+                "{} is not an Ed25519 public key: {error}",
+                args.key.display()
+            ),
+            "pass the public key `omk key show` printed (-----BEGIN PUBLIC KEY-----)",
+        )
+    })?;
+    let envelope_text = read(&args.envelope, "the envelope `omk goal proof --sign` wrote")?;
+    let envelope: Envelope = serde_json::from_str(&envelope_text).map_err(|error| {
+        Failure::hinted(
+            anyhow::anyhow!(
+                "{} is not a DSSE envelope: {error}",
+                args.envelope.display()
+            ),
+            "pass the JSON `omk goal proof --format in-toto --sign` wrote",
+        )
+    })?;
+    let log = log_at_hand(&args, &envelope, &key);
+    let refused = |detail: String| {
+        print_stderr(&format!(
+            "omk: {}: not verified: {detail}",
+            args.envelope.display()
+        ));
+        Ok(EXIT_FINDINGS)
+    };
+    let attested = match check_attestation(&envelope, &key, log.as_ref()) {
+        Ok(attested) => attested,
+        Err(error) => return refused(error.to_string()),
+    };
+    let mut text = describe(&attested);
+    match &attested.log {
+        Some(check) if !check.matches(&attested.tree) => {
+            print_stdout(&text)?;
+            return refused(format!(
+                "the goal's log {} does not have that root: its tree of {} has root {} (rewritten after the statement was signed, or another goal's log)",
+                check.log,
+                plural(check.root_there.size, "event"),
+                check.root_there.root
+            ));
+        }
+        Some(check) => text.push_str(&format!(
+            "log: {} has that root at {} (it holds {} now)\n",
+            check.log,
+            plural(attested.tree.size, "event"),
+            check.events
+        )),
+        None => text.push_str(
+            "log: not checked (no goal directory at hand; pass --goal-dir to check that its log still has that root)\n",
+        ),
+    }
+    print_stdout(&text)?;
+    Ok(EXIT_OK)
+}
+
+fn describe(attested: &Attested) -> String {
+    format!(
+        "ok: signed by key {} over an in-toto statement\ngoal {}: {} (status {})\nsubjects: {}\nlog head: seq {} ({}), Merkle tree of {} with root {}\n",
+        attested.key_id,
+        attested.goal_id,
+        if attested.ready { "ready" } else { "not ready" },
+        attested.status,
+        if attested.subjects.is_empty() {
+            "none (no claimed tree yet)".to_owned()
+        } else {
+            attested.subjects.join(", ")
+        },
+        attested.head.seq,
+        attested.head.hash,
+        plural(attested.tree.size, "event"),
+        attested.tree.root
+    )
+}
+
+/// Returns the goal directory to check the log in: `--goal-dir`, else the goal the statement
+/// names in the current repository's state directory, when it is there.
+fn log_at_hand(args: &VerifyProofArgs, envelope: &Envelope, key: &PublicKey) -> Option<LogPaths> {
+    if let Some(dir) = &args.goal_dir {
+        return Some(LogPaths::resolve(dir));
+    }
+    let attested = check_attestation(envelope, key, None).ok()?;
+    let context = Context::new(None, None).ok()?;
+    let goal = context.state_dir.goal(&attested.goal_id);
+    goal.paths().log().exists().then(|| goal.paths())
+}

@@ -45,15 +45,23 @@ impl Home {
 
     /// Runs omk in `cwd` with this home; returns (exit code, stdout, stderr).
     fn omk(&self, cwd: &Path, args: &[&str]) -> (i32, String, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_omk"))
+        self.omk_with_key(cwd, args, None)
+    }
+
+    /// Runs omk as [`Home::omk`] does, with `OMK_SIGNING_KEY` set to `key` when given.
+    fn omk_with_key(&self, cwd: &Path, args: &[&str], key: Option<&Path>) -> (i32, String, String) {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_omk"));
+        command
             .args(args)
             .current_dir(cwd)
             .env("HOME", self.path())
             .env("XDG_CONFIG_HOME", self.path().join("config"))
             .env_remove("OMK_SIGNING_KEY")
-            .env_remove("OMK_HOME")
-            .output()
-            .unwrap();
+            .env_remove("OMK_HOME");
+        if let Some(key) = key {
+            command.env("OMK_SIGNING_KEY", key);
+        }
+        let out = command.output().unwrap();
         (
             out.status.code().unwrap(),
             String::from_utf8(out.stdout).unwrap(),
@@ -283,6 +291,17 @@ fn a_key_others_can_read_is_refused_with_the_fix() {
     let (code, _, stderr) = home.omk(home.path(), &["key", "show"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("not usable"), "{stderr}");
+    // A key the user names must be there: heads must not go unsigned quietly.
+    let named = home.path().join("elsewhere.pem");
+    let (code, _, stderr) = home.omk_with_key(home.path(), &["goal", "list"], Some(&named));
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("does not exist") && stderr.contains("omk key generate"),
+        "{stderr}"
+    );
+    let (code, stdout, _) = home.omk_with_key(home.path(), &["key", "generate"], Some(&named));
+    assert_eq!(code, 0);
+    assert!(stdout.contains("elsewhere.pem"), "{stdout}");
 }
 
 #[test]

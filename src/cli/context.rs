@@ -79,6 +79,9 @@ pub(crate) fn signing_key() -> Result<Option<SigningKey>, Failure> {
     load_signing_key().map_err(|error| {
         let hint = match &error {
             KeystoreError::Exposed { path, .. } => format!("run `chmod 600 {path}`"),
+            KeystoreError::Missing { .. } => format!(
+                "make the key there with `omk key generate`, or unset {SIGNING_KEY_VAR}"
+            ),
             _ => format!(
                 "fix or remove it, point {SIGNING_KEY_VAR} at another key, or make a new one with `omk key generate --force`"
             ),

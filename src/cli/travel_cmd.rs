@@ -109,6 +109,9 @@ fn refusal(error: &AdoptError) -> String {
         AdoptError::Diverged { seq, .. } => format!(
             "its log and the one here differ from seq {seq} on (two clones went on with the goal apart); nothing was changed here"
         ),
+        AdoptError::Untrusted { .. } => format!(
+            "{error}; nothing was changed here (if the goal's owner really changed keys, check the new one with them, then remove the goal here and fetch it again)"
+        ),
         other => format!("{other}; nothing was changed here"),
     }
 }

@@ -21,6 +21,8 @@ pub const KEY_FILE_NAME: &str = "signing-key.pem";
 pub enum KeystoreError {
     #[error("no place for a signing key: set {SIGNING_KEY_VAR}, XDG_CONFIG_HOME or HOME")]
     NoPlace,
+    #[error("{SIGNING_KEY_VAR} names {path}, which does not exist")]
+    Missing { path: String },
     #[error("cannot read the signing key {path}: {source}")]
     Read { path: String, source: io::Error },
     #[error("the signing key {path} is not usable: {source}")]
@@ -48,14 +50,22 @@ pub fn key_path() -> Result<PathBuf, KeystoreError> {
     Ok(config.join("omk").join(KEY_FILE_NAME))
 }
 
-/// Returns the signing key, or `None` when there is none at [`key_path`].
+/// Returns the signing key, or `None` when there is none at [`key_path`]. A key named by
+/// `$OMK_SIGNING_KEY` must exist: the user asked for it, and heads must not go unsigned quietly.
 pub fn load_signing_key() -> Result<Option<SigningKey>, KeystoreError> {
     let path = match key_path() {
         Ok(path) => path,
         Err(KeystoreError::NoPlace) => return Ok(None),
         Err(error) => return Err(error),
     };
-    read_key(&path)
+    let key = read_key(&path)?;
+    let named = std::env::var_os(SIGNING_KEY_VAR).is_some_and(|value| !value.is_empty());
+    if key.is_none() && named {
+        return Err(KeystoreError::Missing {
+            path: path.display().to_string(),
+        });
+    }
+    Ok(key)
 }
 
 /// Returns the key in `path`, or `None` when there is no such file.

@@ -29,7 +29,7 @@ use omk::project::glance::glance;
 use omk::project::snapshot::Snapshot;
 use omk::project::to_json;
 use omk::store::{GoalDir, StateDir, SNAPSHOT_FILE};
-use support::{best_of, floor};
+use support::{best_of, best_process, floor, run_process};
 
 const GOAL: &str = "g-20261124-140000-000-bench";
 const BATCH: usize = 4096;
@@ -229,6 +229,45 @@ fn main() {
         let report = omk::ops::replay::verify_goal_dir(goal.dir()).unwrap();
         assert!(report.intact);
     });
+    let omk = env!("CARGO_BIN_EXE_omk");
+    let home = [("OMK_HOME", dir.path())];
+    let process = |args: &[&str]| best_process(2, || run_process(omk, args, &home));
+    drop_snapshot();
+    let rows = [
+        (
+            "omk replay --verify",
+            process(&["replay", GOAL, "--verify"]),
+        ),
+        ("omk replay (timeline, text)", process(&["replay", GOAL])),
+        (
+            "omk replay --format json (timeline)",
+            process(&["replay", GOAL, "--format", "json"]),
+        ),
+        ("omk goal status, no snapshot (cold fold)", {
+            best_process(2, || {
+                drop_snapshot();
+                run_process(omk, &["goal", "status", GOAL, "--format", "json"], &home)
+            })
+        }),
+        ("omk replay --at <seq past the snapshot>", {
+            let at = (snapshot.covers.seq + 1).to_string();
+            best_process(2, || {
+                put_snapshot();
+                run_process(
+                    omk,
+                    &["replay", GOAL, "--at", &at, "--format", "json"],
+                    &home,
+                )
+            })
+        }),
+        ("omk goal status, warm (snapshot, no tail)", {
+            put_snapshot();
+            process_status(dir.path());
+            best_process(10, || {
+                run_process(omk, &["goal", "status", GOAL, "--format", "json"], &home)
+            })
+        }),
+    ];
     println!("\nsummary: goal of {n} events, {:.1} MB", bytes / 1e6);
     println!(
         "  floor (blake3 + json, 1 core): {:>10.0} events/s  {:.0} ms",
@@ -253,5 +292,19 @@ fn main() {
         n as f64 / replay,
         100.0 * floor_s / replay
     );
+    println!(
+        "\nwhole processes, {n} events, side by side with the floor ({:.2} s):",
+        floor_s
+    );
+    println!("  | command | wall | peak memory | vs. floor |");
+    println!("  | --- | --- | --- | --- |");
+    for (name, run) in &rows {
+        println!(
+            "  | `{name}` | {:.3} s | {:.0} MB | {:.2}x the floor's speed |",
+            run.seconds,
+            run.peak_kib as f64 * 1024.0 / 1e6,
+            floor_s / run.seconds
+        );
+    }
     criterion.final_summary();
 }

@@ -113,11 +113,15 @@ fn a_signed_proof_verifies_with_the_public_key_until_the_log_is_rewritten() {
     let home = Home::new();
     let (code, stdout, stderr) = home.omk(home.path(), &["key", "generate"]);
     assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.starts_with("-----BEGIN PUBLIC KEY-----"),
+        "only the key on stdout: {stdout}"
+    );
     let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&home.key_file()), 0o600);
     assert_eq!(mode(home.key_file().parent().unwrap()), 0o700);
     let public = public_pem(&stdout);
-    let key_id = stdout
+    let key_id = stderr
         .lines()
         .find_map(|line| line.strip_prefix("key id: "))
         .unwrap()
@@ -138,6 +142,18 @@ fn a_signed_proof_verifies_with_the_public_key_until_the_log_is_rewritten() {
     assert_eq!(signed.key_id, key_id);
     let (code, stdout, stderr) = home.omk(&repo, &["log", "verify", goal.to_str().unwrap()]);
     assert_eq!(code, 0, "{stdout}{stderr}");
+    let (code, stdout, stderr) = home.omk(
+        &repo,
+        &[
+            "log",
+            "verify",
+            goal.to_str().unwrap(),
+            "--key",
+            public_file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    independent_checkpoint_check(&goal, &public_file);
 
     // A signed proof: a DSSE envelope around the in-toto statement, naming the tree head.
     let (code, envelope_text, stderr) =
@@ -202,6 +218,21 @@ fn a_signed_proof_verifies_with_the_public_key_until_the_log_is_rewritten() {
     let (code, _, stderr) = verify(&envelope_file, &other_file);
     assert_eq!(code, 1);
     assert!(stderr.contains("no signature is by key"), "{stderr}");
+    let (code, _, stderr) = home.omk(
+        &repo,
+        &[
+            "log",
+            "verify",
+            goal.to_str().unwrap(),
+            "--key",
+            other_file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("not signed by the key you trust"),
+        "{stderr}"
+    );
 
     // The history rewritten and re-hashed, with a fresh checkpoint: the chain verifies, but the
     // signed statement no longer matches the log, and the old signature not the new tree.
@@ -225,6 +256,62 @@ fn a_signed_proof_verifies_with_the_public_key_until_the_log_is_rewritten() {
     let (code, _, stderr) = home.omk(&repo, &["log", "verify", goal.to_str().unwrap()]);
     assert_eq!(code, 1);
     assert!(stderr.contains("signature"), "{stderr}");
+}
+
+/// Returns why Python cannot run the independent checks, or `None` when it can.
+fn python_lacks(modules: &str) -> Option<String> {
+    let probe = Command::new("python3")
+        .args(["-c", &format!("import {modules}")])
+        .output();
+    (!probe.is_ok_and(|out| out.status.success())).then(|| {
+        format!(
+            "python3 with {modules} is not installed (pip install {})",
+            modules.replace(',', "")
+        )
+    })
+}
+
+/// Runs `fixtures/verifiers/<script> args…`; returns its exit code and output.
+fn python_verifier(script: &str, args: &[&Path]) -> (i32, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/verifiers")
+        .join(script);
+    let out = Command::new("python3")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Checks the signed checkpoint and an inclusion proof with `omk_tree.py`, a verifier written
+/// from docs/log-format.md alone, when Python has what it needs.
+fn independent_checkpoint_check(goal: &Path, public: &Path) {
+    if let Some(reason) = python_lacks("blake3, cryptography") {
+        println!("skipped the omk_tree.py checks: {reason}");
+        return;
+    }
+    let (code, output) = python_verifier(
+        "omk_tree.py",
+        &[Path::new("checkpoint"), goal, Path::new("--key"), public],
+    );
+    assert_eq!(code, 0, "{output}");
+    let proof = Command::new(env!("CARGO_BIN_EXE_omk"))
+        .args(["log", "prove", goal.to_str().unwrap(), "--seq", "7"])
+        .output()
+        .unwrap();
+    assert!(proof.status.success());
+    let proof_file = goal.parent().unwrap().join("inclusion.json");
+    fs::write(&proof_file, proof.stdout).unwrap();
+    let (code, output) = python_verifier("omk_tree.py", &[Path::new("inclusion"), &proof_file]);
+    assert_eq!(code, 0, "{output}");
 }
 
 /// Checks the envelope with securesystemslib, when Python has it; says why when it does not.
@@ -299,9 +386,10 @@ fn a_key_others_can_read_is_refused_with_the_fix() {
         stderr.contains("does not exist") && stderr.contains("omk key generate"),
         "{stderr}"
     );
-    let (code, stdout, _) = home.omk_with_key(home.path(), &["key", "generate"], Some(&named));
+    let (code, _, stderr) = home.omk_with_key(home.path(), &["key", "generate"], Some(&named));
     assert_eq!(code, 0);
-    assert!(stdout.contains("elsewhere.pem"), "{stdout}");
+    assert!(stderr.contains("elsewhere.pem"), "{stderr}");
+    assert!(named.exists());
 }
 
 #[test]

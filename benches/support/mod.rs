@@ -66,3 +66,56 @@ pub fn peak_rss_kib() -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// One run of a whole process: its wall time and its peak resident memory.
+pub struct ProcessRun {
+    pub seconds: f64,
+    pub peak_kib: u64,
+}
+
+/// Runs `program args…` with `envs`, its output discarded; returns its wall time and peak
+/// resident memory (from `wait4`'s resource usage, the kernel's own count for that process).
+// Measures the real binary, reaped by `wait4` below rather than `Child::wait`: only `wait4`
+// reports the child's resource usage.
+#[allow(
+    clippy::disallowed_types,
+    clippy::disallowed_methods,
+    clippy::zombie_processes
+)]
+pub fn run_process(program: &str, args: &[&str], envs: &[(&str, &Path)]) -> ProcessRun {
+    let start = Instant::now();
+    let child = std::process::Command::new(program)
+        .args(args)
+        .envs(envs.iter().map(|(name, value)| (*name, *value)))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: an all-zero `rusage` is a valid value of that plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `child` is our own child, waited for once, here only.
+    let waited = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    let seconds = start.elapsed().as_secs_f64();
+    assert_eq!(waited, child.id() as libc::pid_t, "wait4 failed");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{program} {args:?} failed: status {status}"
+    );
+    ProcessRun {
+        seconds,
+        peak_kib: usage.ru_maxrss as u64,
+    }
+}
+
+/// Returns the fastest of `runs` runs of a process, with the largest peak memory seen.
+pub fn best_process(runs: usize, mut run: impl FnMut() -> ProcessRun) -> ProcessRun {
+    let runs: Vec<ProcessRun> = (0..runs).map(|_| run()).collect();
+    ProcessRun {
+        seconds: runs
+            .iter()
+            .map(|run| run.seconds)
+            .fold(f64::INFINITY, f64::min),
+        peak_kib: runs.iter().map(|run| run.peak_kib).max().unwrap_or(0),
+    }
+}

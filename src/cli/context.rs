@@ -15,7 +15,7 @@ use crate::shell::git::repo_root;
 use crate::shell::keystore::{load_signing_key, KeystoreError, SIGNING_KEY_VAR};
 use crate::state::Refusal;
 use crate::store::{GoalDir, Loaded, StateDir, StoreError};
-use crate::trust::SigningKey;
+use crate::trust::{PublicKey, SigningKey};
 
 /// The environment variable that moves the state directory away from `<repo>/.omk`.
 pub const OMK_HOME_VAR: &str = "OMK_HOME";
@@ -87,6 +87,23 @@ pub(crate) fn signing_key() -> Result<Option<SigningKey>, Failure> {
             ),
         };
         Failure::hinted(error, hint)
+    })
+}
+
+/// Returns the public key in the PEM file at `path`.
+pub(crate) fn read_public_key(path: &std::path::Path) -> Result<PublicKey, Failure> {
+    let hint = "pass the public key `omk key show` printed (-----BEGIN PUBLIC KEY-----)";
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        Failure::hinted(
+            anyhow::anyhow!("cannot read {}: {error}", path.display()),
+            hint,
+        )
+    })?;
+    PublicKey::from_pem(&text).map_err(|error| {
+        Failure::hinted(
+            anyhow::anyhow!("{} is not an Ed25519 public key: {error}", path.display()),
+            hint,
+        )
     })
 }
 

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
+use crate::cli::context::read_public_key;
 use crate::cli::{print_stderr, print_stdout, Failure, Format, EXIT_FINDINGS, EXIT_OK};
 use crate::log::proof::{check_proof, prove_consistency, prove_inclusion, LogProof, Proven};
 use crate::log::repair::{accept_truncation, repair_log, RepairError, Repaired};
@@ -66,6 +67,9 @@ pub struct VerifyArgs {
     /// Skip re-hashing the recorded artifacts
     #[arg(long)]
     skip_artifacts: bool,
+    /// Also require the head to be signed by this public key (PEM, from `omk key show`)
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -169,7 +173,11 @@ fn verify(args: VerifyArgs) -> Result<u8, Failure> {
     options.threads = args.threads.unwrap_or(options.threads);
     options.check_artifacts = !args.skip_artifacts;
     let hint = "pass an events.jsonl file or the goal directory that holds one";
+    let trusted = args.key.as_deref().map(read_public_key).transpose()?;
     let mut report = verify_log(&paths, options).map_err(|error| Failure::hinted(error, hint))?;
+    if let Some(key) = &trusted {
+        report.require_signer(key);
+    }
     if let Some(covers) = crate::store::snapshot_claim(paths.dir()) {
         report
             .check_projection(&paths, crate::store::SNAPSHOT_FILE, covers)
@@ -292,6 +300,7 @@ fn hint_for(finding: &Finding, arg: &std::path::Path) -> String {
             "restore the log from a copy; or, if the lost events are gone for good, `omk log repair {} --accept-truncation` keeps the complete events that are left",
             arg.display()
         ),
+        Problem::Log(LogFault::NotSignedByKey { .. }) => "its holder did not sign this head: ask them for the goal, or check the log with the key that did sign it (`omk log verify` without --key names it)".to_owned(),
         Problem::Log(LogFault::ProjectionNotInChain { file, .. }) => format!(
             "delete {} (commands rebuild it from the log); the chain itself verified",
             arg.join(file).display()

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use crate::cli::context::Context;
+use crate::cli::context::{read_public_key, Context};
 use crate::cli::{print_stderr, print_stdout, Failure, EXIT_FINDINGS, EXIT_OK};
 use crate::log::paths::LogPaths;
 use crate::ops::attest::{check_attestation, Attested};
@@ -59,19 +59,20 @@ pub fn run_key(command: KeyCommand) -> Result<u8, Failure> {
         },
     };
     let public = key.public();
-    let intro = if made {
-        format!(
-            "made a signing key: {} (readable by you alone); from now on omk signs every goal's checkpoints with it\n",
+    // The public key alone on stdout, so that `omk key show > public.pem` is a key file.
+    if made {
+        print_stderr(&format!(
+            "made a signing key: {} (readable by you alone); from now on omk signs every goal's checkpoints with it",
             path.display()
-        )
+        ));
     } else {
-        format!("signing key: {}\n", path.display())
-    };
-    print_stdout(&format!(
-        "{intro}key id: {}\n{}next: give the public key above to whoever checks your proofs (`omk verify-proof <envelope> --key <file>`)\n",
-        public.key_id(),
-        public.to_pem()
-    ))?;
+        print_stderr(&format!("signing key: {}", path.display()));
+    }
+    print_stderr(&format!("key id: {}", public.key_id()));
+    print_stdout(&public.to_pem())?;
+    if made {
+        print_stderr("next: give the public key (`omk key show > public.pem`) to whoever checks your proofs: `omk verify-proof <envelope> --key public.pem`");
+    }
     Ok(EXIT_OK)
 }
 
@@ -99,16 +100,7 @@ pub fn verify_proof(args: VerifyProofArgs) -> Result<u8, Failure> {
             )
         })
     };
-    let key_text = read(&args.key, "the signer's public key file (PEM)")?;
-    let key = PublicKey::from_pem(&key_text).map_err(|error| {
-        Failure::hinted(
-            anyhow::anyhow!(
-                "{} is not an Ed25519 public key: {error}",
-                args.key.display()
-            ),
-            "pass the public key `omk key show` printed (-----BEGIN PUBLIC KEY-----)",
-        )
-    })?;
+    let key = read_public_key(&args.key)?;
     let envelope_text = read(&args.envelope, "the envelope `omk goal proof --sign` wrote")?;
     let envelope: Envelope = serde_json::from_str(&envelope_text).map_err(|error| {
         Failure::hinted(

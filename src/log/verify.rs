@@ -20,6 +20,7 @@ use crate::log::lock::LogLock;
 use crate::log::merkle::{leaf_hash, RootBuilder};
 use crate::log::paths::LogPaths;
 use crate::log::walk::{walk_decoding, ChainFault, Decoder, LineView, Walk};
+use crate::trust::PublicKey;
 
 /// How to verify.
 #[derive(Clone, Copy, Debug)]
@@ -84,6 +85,8 @@ pub enum LogFault {
         recorded: u64,
         actual: u64,
     },
+    /// The head is not signed by the key the checker trusts (`omk log verify --key`).
+    NotSignedByKey { key_id: String, detail: String },
     /// A file beside the log (a snapshot, a projection) claims to follow from an event that is
     /// not in the chain where it says: it belongs to another log, or the log was rewritten.
     ProjectionNotInChain {
@@ -121,6 +124,11 @@ impl fmt::Display for LogFault {
                 write!(f, "checkpoint unreadable: {detail}")
             }
             LogFault::CheckpointMissing => write!(f, "no head checkpoint beside the log"),
+            LogFault::NotSignedByKey { key_id, detail } => write!(
+                f,
+                "the head is not signed by the key you trust ({}…): {detail}",
+                key_id.get(..12).unwrap_or(key_id)
+            ),
             LogFault::CheckpointLags { events_behind } => write!(
                 f,
                 "the head checkpoint lags the log by {events_behind} events (the next append refreshes it)"
@@ -251,6 +259,26 @@ impl VerifyReport {
             self.intact = false;
         }
         Ok(())
+    }
+
+    /// Requires the checkpoint's tree head to be signed by `key` (the signature itself was
+    /// checked with the checkpoint's own key), and records a finding if it is not.
+    pub fn require_signer(&mut self, key: &PublicKey) {
+        let key_id = key.key_id();
+        let signer = self
+            .checkpoint
+            .as_ref()
+            .and_then(|checkpoint| checkpoint.signed.as_ref());
+        let detail = match signer {
+            Some(signed) if signed.key_id == key_id => return,
+            Some(signed) => format!("it is signed by key {}", signed.key_id),
+            None if self.checkpoint.is_none() => "there is no checkpoint".to_owned(),
+            None => "the checkpoint is not signed".to_owned(),
+        };
+        let problem = LogFault::NotSignedByKey { key_id, detail };
+        self.findings
+            .push(Finding::new(None, None, Problem::Log(problem)));
+        self.intact = false;
     }
 
     /// Returns the first finding of severity `error`, if any.

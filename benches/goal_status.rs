@@ -142,8 +142,10 @@ fn write_goal(goal: &GoalDir, n: usize) -> Snapshot {
     snapshot.unwrap()
 }
 
+/// What `omk goal status --format json` does in the library: a view's load (the snapshot when
+/// it is usable, then the tail), then the glance.
 fn status_json(goal: &GoalDir) -> String {
-    let loaded = goal.load().unwrap();
+    let loaded = goal.load_view().unwrap();
     to_json(&glance(&loaded.state, loaded.head()))
 }
 

@@ -304,6 +304,51 @@ pub fn print_stdout(text: &str) -> Result<(), Failure> {
     }
 }
 
+/// Standard output written as a result is produced (a long timeline streams): control
+/// characters shown as in [`print_stdout`], and a reader that closes the pipe ends the writing
+/// quietly, as `head` expects.
+pub struct StdoutStream {
+    out: io::BufWriter<io::StdoutLock<'static>>,
+    error: Option<io::Error>,
+}
+
+impl Default for StdoutStream {
+    fn default() -> StdoutStream {
+        StdoutStream {
+            out: io::BufWriter::with_capacity(64 << 10, io::stdout().lock()),
+            error: None,
+        }
+    }
+}
+
+impl StdoutStream {
+    /// Writes `text`; breaks once the output is gone (a closed pipe, or a write error).
+    pub fn write(&mut self, text: &str) -> std::ops::ControlFlow<()> {
+        if self.error.is_some() {
+            return std::ops::ControlFlow::Break(());
+        }
+        match self.out.write_all(visible(text).as_bytes()) {
+            Ok(()) => std::ops::ControlFlow::Continue(()),
+            Err(error) => {
+                self.error = Some(error);
+                std::ops::ControlFlow::Break(())
+            }
+        }
+    }
+
+    /// Flushes what is left; a closed pipe is not an error.
+    pub fn finish(mut self) -> Result<(), Failure> {
+        let error = match self.error.take() {
+            Some(error) => Some(error),
+            None => self.out.flush().err(),
+        };
+        match error {
+            Some(error) if error.kind() != io::ErrorKind::BrokenPipe => Err(error.into()),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Writes one line to stderr (for findings and hints that accompany a result).
 pub fn print_stderr(text: &str) {
     let _ = writeln!(io::stderr().lock(), "{}", visible(text));

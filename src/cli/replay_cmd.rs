@@ -5,13 +5,17 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
-use crate::cli::{print_stderr, print_stdout, Failure, EXIT_FINDINGS, EXIT_OK};
+use std::ops::ControlFlow;
+
+use crate::cli::{print_stderr, print_stdout, Failure, StdoutStream, EXIT_FINDINGS, EXIT_OK};
+use crate::event::{DecodeError, RecordedEvent};
 use crate::log::paths::LOG_FILE_NAME;
 use crate::log::LogPaths;
-use crate::ops::replay::{read_history, verify_goal_dir, ReplayError, ReplayReport};
+use crate::ops::replay::{stream_events, verify_goal_dir, ReplayError, ReplayReport};
 use crate::project::show::show_document;
-use crate::project::timeline::{entry, timeline_text};
+use crate::project::timeline::{entry, json_pieces, timeline_line};
 use crate::project::to_json;
+use crate::store::{GoalDir, StoreError};
 
 use crate::cli::context::{newer_omk_hint, Context};
 
@@ -57,56 +61,89 @@ pub fn run(args: ReplayArgs) -> Result<u8, Failure> {
         return verify(&args);
     }
     let dir = goal_dir(&args)?;
-    let history = read_history(&LogPaths::resolve(&dir)).map_err(|error| {
-        replay_failure(
-            error,
-            &dir,
-            format!("run `omk log verify {}` for the full report", dir.display()),
-        )
-    })?;
+    let hint = format!("run `omk log verify {}` for the full report", dir.display());
     if let Some(seq) = args.at {
-        let Some(state) = history.state_at(seq).map_err(Failure::from)? else {
-            return Err(Failure::hinted(
-                anyhow::anyhow!("the log of {} is empty", dir.display()),
-                "pick a goal with events",
-            ));
-        };
-        let last = history.events.len().saturating_sub(1) as u64;
-        if seq > last {
-            return Err(Failure::hinted(
-                anyhow::anyhow!("there is no event seq {seq}: the log ends at seq {last}"),
-                format!("pass --at 0 to {last}"),
-            ));
-        }
-        let position = history
-            .position_after(seq)
-            .and_then(|position| position.head())
-            .ok_or_else(|| Failure::from(anyhow::anyhow!("no head at seq {seq}")))?;
-        let text = match args.format {
-            ReplayFormat::Json => to_json(&crate::project::show::show_view(&state, position)),
-            ReplayFormat::Text => show_document(&state, position, false),
-            ReplayFormat::Md => show_document(&state, position, true),
-        };
-        print_stdout(&text)?;
-        return Ok(EXIT_OK);
+        return at(&dir, seq, args.format, hint);
     }
-    let entries: Vec<_> = history
-        .events
-        .iter()
-        .map(entry)
-        .filter(|entry| {
-            args.task
-                .as_ref()
-                .is_none_or(|task| entry.task.as_ref() == Some(task))
-        })
-        .filter(|entry| args.kind.as_ref().is_none_or(|kind| entry.kind == kind))
-        .collect();
-    let text = match args.format {
-        ReplayFormat::Json => to_json(&serde_json::json!({ "events": entries })),
-        ReplayFormat::Text => timeline_text(&entries, false),
-        ReplayFormat::Md => timeline_text(&entries, true),
+    timeline(&args, &dir, hint)
+}
+
+/// Prints the goal as it stood right after event `seq`.
+fn at(dir: &Path, seq: u64, format: ReplayFormat, hint: String) -> Result<u8, Failure> {
+    let goal = GoalDir::at(dir);
+    let loaded = goal.load_through(seq).map_err(|error| match error {
+        StoreError::Decode { source, .. } => replay_failure(ReplayError::Decode(source), dir, hint),
+        other => Failure::hinted(other, "pick a goal with events"),
+    })?;
+    let last = loaded.position.next_seq.saturating_sub(1);
+    if seq > last {
+        return Err(Failure::hinted(
+            anyhow::anyhow!("there is no event seq {seq}: the log ends at seq {last}"),
+            format!("pass --at 0 to {last}"),
+        ));
+    }
+    let head = loaded.head();
+    let text = match format {
+        ReplayFormat::Json => to_json(&crate::project::show::show_view(&loaded.state, head)),
+        ReplayFormat::Text => show_document(&loaded.state, head, false),
+        ReplayFormat::Md => show_document(&loaded.state, head, true),
     };
     print_stdout(&text)?;
+    Ok(EXIT_OK)
+}
+
+/// Streams the timeline: each event's line is made on the checker threads and written as soon
+/// as its turn comes, so memory stays flat and a reader sees the first lines at once.
+fn timeline(args: &ReplayArgs, dir: &Path, hint: String) -> Result<u8, Failure> {
+    let (task, kind, format) = (args.task.as_deref(), args.kind.as_deref(), args.format);
+    let render = |decoded: Result<RecordedEvent, DecodeError>| {
+        let entry = entry(&decoded?);
+        let wanted = task.is_none_or(|task| entry.task.as_deref() == Some(task))
+            && kind.is_none_or(|kind| entry.kind == kind);
+        Ok::<_, DecodeError>(wanted.then(|| match format {
+            ReplayFormat::Json => json_pieces::entry(&entry),
+            ReplayFormat::Text => timeline_line(&entry, false),
+            ReplayFormat::Md => timeline_line(&entry, true),
+        }))
+    };
+    let mut out = StdoutStream::default();
+    let mut written = 0u64;
+    let mut failure = None;
+    let end = stream_events(
+        &LogPaths::resolve(dir),
+        &render,
+        |rendered| match rendered {
+            Ok(None) => ControlFlow::Continue(()),
+            Ok(Some(text)) => {
+                if format == ReplayFormat::Json {
+                    out.write(if written == 0 {
+                        json_pieces::OPEN
+                    } else {
+                        json_pieces::BETWEEN
+                    })?;
+                }
+                written += 1;
+                out.write(&text)
+            }
+            Err(error) => {
+                failure = Some(error);
+                ControlFlow::Break(())
+            }
+        },
+    );
+    if let Some(error) = failure {
+        let _ = out.finish();
+        return Err(replay_failure(error.into(), dir, hint));
+    }
+    let end = end.map_err(|error| replay_failure(error, dir, hint))?;
+    if format == ReplayFormat::Json && !end.stopped {
+        let _ = out.write(if written == 0 {
+            json_pieces::EMPTY
+        } else {
+            json_pieces::CLOSE
+        });
+    }
+    out.finish()?;
     Ok(EXIT_OK)
 }
 

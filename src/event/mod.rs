@@ -34,6 +34,7 @@ pub use time::Timestamp;
 use crate::log::artifacts::ArtifactRef;
 use crate::log::line::{EventId, EventKind, InvalidEvent, NewEvent};
 use crate::log::reader::RawEvent;
+use crate::log::LineView;
 
 /// Returns whether a count is zero, so that a field added with a zero default is left out of
 /// the events that do not need it (their bytes stay as older builds wrote them).
@@ -165,6 +166,15 @@ impl RecordedEvent {
             seq: raw.seq(),
             at: Timestamp::new(raw.ts()),
             event: Event::decode(raw)?,
+        })
+    }
+
+    /// Returns the typed event of a line a walk checked (on its checker threads).
+    pub fn decode_view(view: LineView<'_>) -> Result<RecordedEvent, DecodeError> {
+        Ok(RecordedEvent {
+            seq: view.seq,
+            at: Timestamp::new(view.ts),
+            event: Event::decode_parts(view.seq, view.kind, view.data)?,
         })
     }
 }

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::log::line::{format_timestamp, parse_timestamp};
@@ -17,9 +17,14 @@ pub struct Timestamp(DateTime<Utc>);
 impl Timestamp {
     /// Returns the timestamp of `instant`, truncated to the microsecond the log stores.
     pub fn new(instant: DateTime<Utc>) -> Timestamp {
-        let text = format_timestamp(instant);
-        // The writer stores microseconds; keep exactly what a round trip through the log keeps.
-        Timestamp(parse_timestamp(&text).unwrap_or(instant))
+        // The writer stores microseconds, truncating (chrono's `Micros` format): keep exactly what
+        // a round trip through the log keeps, without formatting and parsing per event.
+        let nanos = instant.nanosecond();
+        Timestamp(
+            instant
+                .with_nanosecond(nanos - nanos % 1_000)
+                .unwrap_or(instant),
+        )
     }
 
     /// Returns the instant.
@@ -83,5 +88,21 @@ impl schemars::JsonSchema for Timestamp {
             "type": "string",
             "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$"
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn a_timestamp_keeps_what_a_round_trip_through_the_log_keeps() {
+        let base = Utc.with_ymd_and_hms(2026, 12, 4, 19, 59, 59).unwrap();
+        for nanos in [0, 1, 999, 1_000, 123_456_789, 999_999_999] {
+            let instant = base.with_nanosecond(nanos).unwrap();
+            let round_trip = parse_timestamp(&format_timestamp(instant)).unwrap();
+            assert_eq!(Timestamp::new(instant).instant(), round_trip, "{nanos} ns");
+        }
     }
 }

@@ -7,6 +7,8 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
+use std::num::NonZeroUsize;
+use std::ops::ControlFlow;
 
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
@@ -18,7 +20,8 @@ use crate::log::line::{Batch, LineFault};
 use crate::log::lock::LogLock;
 use crate::log::paths::LogPaths;
 use crate::log::scan::{Block, BlockScanner, Scanned};
-use crate::log::walk::{check_at, recorded_artifact, ChainFault};
+use crate::log::verify::{OpenBatch, Verified};
+use crate::log::walk::{check_at, recorded_artifact, walk_decoding, ChainFault, Decoder};
 
 /// Returns whether `position` lies in the chain of the log at `paths`: the line that ends
 /// there is whole, checks alone, closes its batch, and is event `next_seq - 1` with hash `prev`.
@@ -315,4 +318,68 @@ impl Iterator for LogReader {
         }
         self.ready.pop_front().map(Ok)
     }
+}
+
+/// How a [`read_decoding`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadEnd {
+    /// The point after the last complete batch handed over.
+    pub position: Position,
+    /// The torn tail after it, if the read reached the end of the log.
+    pub torn_tail: Option<TornTail>,
+    /// Whether the visitor stopped the read before the end.
+    pub stopped: bool,
+}
+
+/// Reads the log after `from` as [`LogReader`] does (complete batches only, a bad line or a log
+/// shorter than its checkpoint an error), with each line checked and turned into the caller's
+/// value by `decode` on `threads` checker threads; hands the values to `visit` in `seq` order,
+/// which may stop the read. Memory stays at a few blocks whatever the log's size.
+pub fn read_decoding<T: Send>(
+    paths: &LogPaths,
+    from: Position,
+    threads: NonZeroUsize,
+    decode: Decoder<'_, T>,
+    mut visit: impl FnMut(Verified, T) -> ControlFlow<()>,
+) -> Result<ReadEnd, ReadError> {
+    let path = paths.log().display().to_string();
+    let io_error = |source| ReadError::Io {
+        path: path.clone(),
+        source,
+    };
+    let _lock = LogLock::shared(paths).map_err(io_error)?;
+    // Read under the lock, before the log: no append can move it on in between.
+    let checkpoint = read_checkpoint(paths)?;
+    let mut file = File::open(paths.log()).map_err(io_error)?;
+    file.seek(SeekFrom::Start(from.offset)).map_err(io_error)?;
+    let mut batch = OpenBatch::default();
+    let walk = walk_decoding(file, from, threads.get(), decode, |info, _, payload| {
+        batch.add(info, payload, &mut visit)
+    })
+    .map_err(io_error)?;
+    if let Some(fault) = walk.fault {
+        return Err(ReadError::Corrupt {
+            path,
+            seq: fault.seq,
+            offset: fault.offset,
+            fault: fault.fault,
+        });
+    }
+    let complete = walk.linker.complete();
+    if let Some(checkpoint) = checkpoint.filter(|c| !walk.halted && c.seq >= complete.next_seq) {
+        return Err(ReadError::Truncated {
+            path,
+            events: complete.next_seq,
+            offset: complete.offset,
+            checkpoint_seq: checkpoint.seq,
+            checkpoint_len: checkpoint.len,
+        });
+    }
+    Ok(ReadEnd {
+        position: complete,
+        torn_tail: walk
+            .torn_tail()
+            .map(|(offset, bytes)| TornTail { offset, bytes }),
+        stopped: walk.halted,
+    })
 }

@@ -9,6 +9,7 @@ use std::fmt;
 use std::fs::File;
 use std::io;
 use std::num::NonZeroUsize;
+use std::ops::ControlFlow;
 
 use serde::Serialize;
 
@@ -314,9 +315,51 @@ pub struct Verified {
     pub after: Position,
 }
 
+/// The events of a batch whose last event has not been linked yet: handed on only once it has,
+/// so that a visitor never sees an event of a batch that turns out torn.
+pub(crate) struct OpenBatch<T> {
+    events: Vec<(Verified, T)>,
+}
+
+impl<T> Default for OpenBatch<T> {
+    fn default() -> OpenBatch<T> {
+        OpenBatch { events: Vec::new() }
+    }
+}
+
+impl<T> OpenBatch<T> {
+    /// Holds a linked event; when it closes its batch, hands the batch to `visit` in order
+    /// (stopping where `visit` asks to).
+    pub(crate) fn add(
+        &mut self,
+        info: &LinkInfo,
+        payload: T,
+        mut visit: impl FnMut(Verified, T) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
+        let verified = Verified {
+            seq: info.seq,
+            after: Position {
+                next_seq: info.seq + 1,
+                offset: info.end,
+                prev: info.hash,
+            },
+        };
+        if info.batch.is_last() && self.events.is_empty() {
+            return visit(verified, payload);
+        }
+        self.events.push((verified, payload));
+        if info.batch.is_last() {
+            for (verified, payload) in self.events.drain(..) {
+                visit(verified, payload)?;
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
 /// Verifies the log as [`verify_log`] does, and in the same pass hands every linked event to
 /// `on_event` (in `seq` order) with the value `decode` made of it on the checker threads.
-/// Events of a torn final batch are handed over too: keep those below the report's `events`.
+/// Only events of complete batches are handed over: those of a torn final batch are not.
 pub fn verify_log_decoding<T: Send>(
     paths: &LogPaths,
     options: VerifyOptions,
@@ -344,6 +387,7 @@ pub fn verify_log_decoding<T: Send>(
     let mut tree = RootBuilder::default();
     let mut at_checkpoint: Option<LinkInfo> = None;
     let mut artifacts: Vec<(u64, ArtifactRef)> = Vec::new();
+    let mut batch = OpenBatch::default();
     let walk = walk_decoding(
         file,
         Position::START,
@@ -361,18 +405,10 @@ pub fn verify_log_decoding<T: Send>(
             if let Some(artifact) = artifact {
                 artifacts.push((info.seq, artifact.clone()));
             }
-            let after = Position {
-                next_seq: info.seq + 1,
-                offset: info.end,
-                prev: info.hash,
-            };
-            on_event(
-                Verified {
-                    seq: info.seq,
-                    after,
-                },
-                payload,
-            );
+            batch.add(info, payload, |verified, payload| {
+                on_event(verified, payload);
+                ControlFlow::Continue(())
+            })
         },
     )
     .map_err(read_error)?;

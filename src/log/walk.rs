@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{self, Read};
+use std::ops::ControlFlow;
 use std::sync::{mpsc, Mutex, PoisonError};
 
 use serde::Serialize;
@@ -52,6 +53,8 @@ pub(crate) struct Walk {
     pub fault: Option<FaultAt>,
     /// Without a fault: the offset where reading ended, counting unterminated bytes.
     pub end: u64,
+    /// Whether the visitor stopped the walk before the end (nothing after is known).
+    pub halted: bool,
 }
 
 impl Walk {
@@ -60,7 +63,8 @@ impl Walk {
     /// Those bytes are a torn tail: an unterminated line, or lines of a batch that never ended.
     pub fn torn_tail(&self) -> Option<(u64, u64)> {
         let complete = self.linker.complete().offset;
-        (self.fault.is_none() && self.end > complete).then(|| (complete, self.end - complete))
+        (self.fault.is_none() && !self.halted && self.end > complete)
+            .then(|| (complete, self.end - complete))
     }
 }
 
@@ -154,6 +158,7 @@ fn check_block<T>(block: &Block, decode: Decoder<'_, T>) -> CheckedBlock<T> {
 struct Stitcher<V> {
     linker: Linker,
     fault: Option<FaultAt>,
+    halted: bool,
     visit: V,
 }
 
@@ -161,7 +166,7 @@ impl<V> Stitcher<V> {
     /// Links a block; returns whether the walk goes on.
     fn absorb<T>(&mut self, block: CheckedBlock<T>) -> bool
     where
-        V: FnMut(&LinkInfo, Option<&ArtifactRef>, T),
+        V: FnMut(&LinkInfo, Option<&ArtifactRef>, T) -> ControlFlow<()>,
     {
         let mut artifacts = block.artifacts.iter().peekable();
         for ((index, info), payload) in block.links.iter().enumerate().zip(block.payloads) {
@@ -172,7 +177,10 @@ impl<V> Stitcher<V> {
             let artifact = artifacts
                 .next_if(|(artifact_index, _)| *artifact_index == index)
                 .map(|(_, artifact)| artifact);
-            (self.visit)(info, artifact, payload);
+            if (self.visit)(info, artifact, payload).is_break() {
+                self.halted = true;
+                return false;
+            }
         }
         match block.fault {
             Some((offset, fault)) => {
@@ -212,6 +220,7 @@ impl<V> Stitcher<V> {
             linker: self.linker,
             fault: self.fault,
             end,
+            halted: self.halted,
         }
     }
 }
@@ -226,23 +235,26 @@ pub(crate) fn walk(
     mut visit: impl FnMut(&LinkInfo, Option<&ArtifactRef>),
 ) -> io::Result<Walk> {
     walk_decoding(source, from, threads, &|_| (), |info, artifact, ()| {
-        visit(info, artifact)
+        visit(info, artifact);
+        ControlFlow::Continue(())
     })
 }
 
 /// Returns the walk, as [`walk`] does, and also hands each linked event's decoded value
-/// (made by `decode` on the checker threads, so decoding runs in parallel too) to `visit`.
+/// (made by `decode` on the checker threads, so decoding runs in parallel too) to `visit`,
+/// which may stop the walk (`halted`).
 pub(crate) fn walk_decoding<T: Send>(
     source: impl Read,
     from: Position,
     threads: usize,
     decode: Decoder<'_, T>,
-    visit: impl FnMut(&LinkInfo, Option<&ArtifactRef>, T),
+    visit: impl FnMut(&LinkInfo, Option<&ArtifactRef>, T) -> ControlFlow<()>,
 ) -> io::Result<Walk> {
     let mut scanner = BlockScanner::new(source, from.offset);
     let mut stitcher = Stitcher {
         linker: Linker::resume(from),
         fault: None,
+        halted: false,
         visit,
     };
     if threads <= 1 {
@@ -260,7 +272,7 @@ pub(crate) fn walk_decoding<T: Send>(
     walk_parallel(scanner, stitcher, threads, decode)
 }
 
-fn walk_parallel<T: Send, V: FnMut(&LinkInfo, Option<&ArtifactRef>, T)>(
+fn walk_parallel<T: Send, V: FnMut(&LinkInfo, Option<&ArtifactRef>, T) -> ControlFlow<()>>(
     mut scanner: BlockScanner<impl Read>,
     mut stitcher: Stitcher<V>,
     threads: usize,

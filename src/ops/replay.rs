@@ -7,16 +7,18 @@
 //! twice, which must agree.
 
 use std::fs;
+use std::num::NonZeroUsize;
+use std::ops::ControlFlow;
 use std::path::Path;
 
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::event::{DecodeError, Event, RecordedEvent, Timestamp};
+use crate::event::{DecodeError, RecordedEvent};
 use crate::log::chain::Position;
 use crate::log::hash::EventHash;
-use crate::log::merkle::RootBuilder;
-use crate::log::reader::{position_in_chain, LogReader, ReadError};
+use crate::log::merkle::{leaf_hash, RootBuilder};
+use crate::log::reader::{read_decoding, ReadEnd, ReadError};
 use crate::log::verify::{verify_log_decoding, VerifyError, VerifyOptions, VerifyReport};
 use crate::log::LineView;
 use crate::log::LogPaths;
@@ -25,36 +27,8 @@ use crate::project::proof::{proof, PROOF_FORMAT};
 use crate::project::snapshot::{Snapshot, SNAPSHOT_FORMAT};
 use crate::project::task_graph::{task_graph_view, TASK_GRAPH_FORMAT};
 use crate::project::to_json;
-use crate::state::{fold, FoldError, GoalState};
+use crate::state::{FoldError, GoalState};
 use crate::store::replace_projection;
-
-/// A goal's events, each with the position just after it.
-pub struct History {
-    pub events: Vec<RecordedEvent>,
-    positions: Vec<Position>,
-}
-
-impl History {
-    /// Returns the state folded through `seq` (inclusive), or `None` past the end.
-    pub fn state_at(&self, seq: u64) -> Result<Option<GoalState>, FoldError> {
-        let end = usize::try_from(seq)
-            .unwrap_or(usize::MAX)
-            .saturating_add(1)
-            .min(self.events.len());
-        fold(&self.events[..end])
-    }
-
-    /// Returns the Merkle tree over the events through `seq` (inclusive).
-    pub fn tree_through(&self, seq: u64) -> RootBuilder {
-        let end = usize::try_from(seq).unwrap_or(usize::MAX).saturating_add(1);
-        RootBuilder::over_lines(self.positions.iter().take(end).map(|after| &after.prev))
-    }
-
-    /// Returns the position just after event `seq`.
-    pub fn position_after(&self, seq: u64) -> Option<Position> {
-        self.positions.get(usize::try_from(seq).ok()?).copied()
-    }
-}
 
 /// The log could not be read back.
 #[derive(Debug, thiserror::Error)]
@@ -69,29 +43,24 @@ pub enum ReplayError {
     Verify(#[from] VerifyError),
 }
 
-/// Reads every event of the log with its position.
-pub fn read_history(paths: &LogPaths) -> Result<History, ReplayError> {
-    let mut reader = LogReader::open(paths)?;
-    let mut events = Vec::new();
-    let mut raw_events = Vec::new();
-    for raw in reader.by_ref() {
-        let raw = raw?;
-        events.push(RecordedEvent::decode(&raw)?);
-        raw_events.push((raw.offset(), raw.hash()));
-    }
-    let end = reader.position();
-    let positions = raw_events
-        .iter()
-        .enumerate()
-        .map(|(index, (_, hash))| Position {
-            next_seq: index as u64 + 1,
-            offset: raw_events
-                .get(index + 1)
-                .map_or(end.offset, |(offset, _)| *offset),
-            prev: *hash,
-        })
-        .collect();
-    Ok(History { events, positions })
+/// Streams the log's events in `seq` order, each turned into the caller's value by `render` on
+/// every core, to `visit`, which may stop the read: complete batches only, in memory that does
+/// not grow with the log (a timeline, however long, is written as it is read).
+pub fn stream_events<T: Send>(
+    paths: &LogPaths,
+    render: &(dyn Fn(Result<RecordedEvent, DecodeError>) -> T + Sync),
+    visit: impl FnMut(T) -> ControlFlow<()>,
+) -> Result<ReadEnd, ReplayError> {
+    let mut visit = visit;
+    let threads = std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN);
+    let decode = |view: LineView<'_>| render(RecordedEvent::decode_view(view));
+    Ok(read_decoding(
+        paths,
+        Position::START,
+        threads,
+        &decode,
+        |_, rendered| visit(rendered),
+    )?)
 }
 
 /// One problem `replay --verify` found beyond the chain.
@@ -120,55 +89,140 @@ pub struct ReplayReport {
     pub notes: Vec<ProjectionFinding>,
 }
 
-/// Verifies the goal directory `dir`: chain, artifacts, projections, determinism.
+/// The JSON projections beside a log, each with the format this build writes.
+const JSON_PROJECTIONS: [(&str, u32); 3] = [
+    ("snapshot.json", SNAPSHOT_FORMAT),
+    ("task-graph.json", TASK_GRAPH_FORMAT),
+    ("proof.json", PROOF_FORMAT),
+];
+
+/// A JSON projection beside the log and the head it claims, read before the log is.
+struct Claim {
+    file: &'static str,
+    /// The format this build writes for it.
+    format: u32,
+    stored: String,
+    value: Value,
+    seq: u64,
+    hash: EventHash,
+    /// For the snapshot: the byte just after the claimed event, which must be where it ends.
+    offset: Option<u64>,
+    stamp: DerivedBy,
+    /// Filled in as the log is read: whether the claimed head is in the chain, and (same
+    /// format only) the bytes the log derives there.
+    reached: Option<Reached>,
+}
+
+struct Reached {
+    in_chain: bool,
+    expected: Option<String>,
+}
+
+/// The goal folded as the log streams past: twice, independently, for the determinism check.
+struct Folds {
+    first: Option<GoalState>,
+    second: Option<GoalState>,
+    tree: RootBuilder,
+    position: Position,
+    /// The first event that could not be decoded or folded: folding stops there.
+    failed: Option<ReplayError>,
+}
+
+impl Folds {
+    fn apply(&mut self, after: Position, decoded: Result<RecordedEvent, DecodeError>) {
+        if self.failed.is_some() {
+            return;
+        }
+        let result = decoded.map_err(ReplayError::from).and_then(|event| {
+            for state in [&mut self.first, &mut self.second] {
+                match state {
+                    Some(state) => state.apply(&event)?,
+                    None => *state = Some(GoalState::start(&event)?),
+                }
+            }
+            Ok(())
+        });
+        match result {
+            Ok(()) => {
+                self.tree.push(leaf_hash(&after.prev));
+                self.position = after;
+            }
+            Err(error) => self.failed = Some(error),
+        }
+    }
+}
+
+/// Verifies the goal directory `dir`: chain, artifacts, projections, determinism, in one
+/// streaming pass whose memory does not grow with the log: the fold runs twice in step as the
+/// events go by, and each projection is derived when the stream passes the head it claims.
 pub fn verify_goal_dir(dir: &Path) -> Result<ReplayReport, ReplayError> {
     let paths = LogPaths::resolve(dir);
-    // One pass: the chain is verified and every event decoded on the checker threads.
-    let decode = |view: LineView<'_>| {
-        Event::decode_parts(view.seq, view.kind, view.data).map(|event| RecordedEvent {
-            seq: view.seq,
-            at: Timestamp::new(view.ts),
-            event,
-        })
+    let mut reads: Vec<ClaimRead> = JSON_PROJECTIONS
+        .into_iter()
+        .map(|projection| read_claim(dir, projection))
+        .collect();
+    let mut folds = Folds {
+        first: None,
+        second: None,
+        tree: RootBuilder::default(),
+        position: Position::START,
+        failed: None,
     };
-    let mut decoded = Vec::new();
-    let mut positions = Vec::new();
+    // One pass: the chain is verified and every event decoded on the checker threads.
     let log = verify_log_decoding(
         &paths,
         VerifyOptions::all_cores(),
-        &decode,
-        |verified, event| {
-            decoded.push(event);
-            positions.push(verified.after);
+        &RecordedEvent::decode_view,
+        |verified, decoded| {
+            folds.apply(verified.after, decoded);
+            for read in &mut reads {
+                if let ClaimRead::Claim(claim) = read {
+                    if claim.seq == verified.seq {
+                        claim.reached = Some(reach(claim, verified.after, &folds));
+                    }
+                }
+            }
         },
     )?;
-    let mut findings = Vec::new();
-    let mut notes = Vec::new();
-    let mut checked = Vec::new();
+    let (mut findings, mut notes, mut checked) = (Vec::new(), Vec::new(), Vec::new());
     if log.first_error().is_none() {
-        // Events of a torn final batch were decoded too; only complete batches count.
-        let complete = usize::try_from(log.events).unwrap_or(usize::MAX);
-        decoded.truncate(complete);
-        positions.truncate(complete);
-        let events = decoded
-            .into_iter()
-            .collect::<Result<Vec<_>, DecodeError>>()?;
-        let history = History { events, positions };
-        check_determinism(&history, &mut findings)?;
-        for projection in JSON_PROJECTIONS {
-            let file = projection.0.to_owned();
-            match check_json_projection(dir, projection, &paths, &history)? {
-                ProjectionCheck::Absent => continue,
-                ProjectionCheck::Follows => {}
-                ProjectionCheck::Diverges(finding) => findings.push(finding),
-                ProjectionCheck::OtherFormat(note) => notes.push(note),
+        if let Some(error) = folds.failed.take() {
+            return Err(error);
+        }
+        let (first, second) = (
+            folds.first.as_ref().map(to_json),
+            folds.second.as_ref().map(to_json),
+        );
+        if first != second {
+            findings.push(ProjectionFinding {
+                file: "fold".to_owned(),
+                path: None,
+                message:
+                    "folding the log twice gave different states: a reducer is not deterministic"
+                        .to_owned(),
+            });
+        }
+        for (read, (file, _)) in reads.iter().zip(JSON_PROJECTIONS) {
+            match read {
+                ClaimRead::Absent => continue,
+                ClaimRead::Damaged(finding) => findings.push(finding.clone()),
+                ClaimRead::Claim(claim) => match judge(dir, claim, &folds) {
+                    Judged::Follows => {}
+                    Judged::Diverges(finding) => findings.push(finding),
+                    Judged::OtherFormat(note) => notes.push(note),
+                },
             }
-            checked.push(file);
+            checked.push(file.to_owned());
         }
         for file in ["prd.md", "technical-plan.md", "test-spec.md"] {
             if dir.join(file).exists() {
                 checked.push(file.to_owned());
-                findings.extend(check_document_copy(dir, file, &history));
+                findings.extend(
+                    folds
+                        .first
+                        .as_ref()
+                        .and_then(|state| check_document_copy(dir, file, state)),
+                );
             }
         }
     }
@@ -181,28 +235,83 @@ pub fn verify_goal_dir(dir: &Path) -> Result<ReplayReport, ReplayError> {
     })
 }
 
-fn check_determinism(
-    history: &History,
-    findings: &mut Vec<ProjectionFinding>,
-) -> Result<(), ReplayError> {
-    let first = fold(&history.events)?;
-    let second = fold(&history.events)?;
-    let (first, second) = (first.as_ref().map(to_json), second.as_ref().map(to_json));
-    if first != second {
-        findings.push(ProjectionFinding {
-            file: "fold".to_owned(),
-            path: None,
-            message: "folding the log twice gave different states: a reducer is not deterministic"
-                .to_owned(),
-        });
-    }
-    Ok(())
+/// What reading a projection before the pass found.
+enum ClaimRead {
+    /// There is no such file.
+    Absent,
+    /// It is there but unreadable, not JSON, or names no head.
+    Damaged(ProjectionFinding),
+    Claim(Claim),
+}
+
+fn read_claim(dir: &Path, (file, format): (&'static str, u32)) -> ClaimRead {
+    let damaged = |path: Option<String>, message: String| {
+        ClaimRead::Damaged(ProjectionFinding {
+            file: file.to_owned(),
+            path,
+            message,
+        })
+    };
+    // A projection that is there but cannot be read is damage, like one that differs.
+    let stored = match read_projection(&dir.join(file)) {
+        Ok(None) => return ClaimRead::Absent,
+        Ok(Some(stored)) => stored,
+        Err(message) => return damaged(None, message),
+    };
+    let Ok(value) = serde_json::from_str::<Value>(&stored) else {
+        return damaged(None, "is not JSON".to_owned());
+    };
+    let head_field = if file == "snapshot.json" {
+        "/covers"
+    } else {
+        "/head"
+    };
+    let head = value.pointer(head_field);
+    let claimed = head.and_then(|head| {
+        Some((
+            head.get("seq")?.as_u64()?,
+            head.get("hash")?.as_str()?.parse::<EventHash>().ok()?,
+        ))
+    });
+    let Some((seq, hash)) = claimed else {
+        return damaged(
+            Some(head_field.to_owned()),
+            "names no head (seq, hash) it was derived from".to_owned(),
+        );
+    };
+    let offset = (file == "snapshot.json")
+        .then(|| head.and_then(|head| head.get("offset")?.as_u64()))
+        .flatten();
+    let stamp = DerivedBy::of(&value);
+    ClaimRead::Claim(Claim {
+        file,
+        format,
+        stored,
+        value,
+        seq,
+        hash,
+        offset,
+        stamp,
+        reached: None,
+    })
+}
+
+/// Returns what the stream shows of `claim` as it passes the claimed event (folded through it).
+fn reach(claim: &Claim, after: Position, folds: &Folds) -> Reached {
+    let in_chain = after.prev == claim.hash
+        && claim.offset.is_none_or(|offset| offset == after.offset)
+        && folds.failed.is_none();
+    let expected = (in_chain && claim.stamp.format == claim.format)
+        .then(|| {
+            let state = folds.first.as_ref()?;
+            derive(claim.file, state, after, &folds.tree, &claim.stamp)
+        })
+        .flatten();
+    Reached { in_chain, expected }
 }
 
 /// What checking one JSON projection found.
-enum ProjectionCheck {
-    /// There is no such file.
-    Absent,
+enum Judged {
     /// It follows from the log.
     Follows,
     /// It does not follow from the log.
@@ -212,85 +321,36 @@ enum ProjectionCheck {
     OtherFormat(ProjectionFinding),
 }
 
-/// The JSON projections beside a log, each with the format this build writes.
-const JSON_PROJECTIONS: [(&str, u32); 3] = [
-    ("snapshot.json", SNAPSHOT_FORMAT),
-    ("task-graph.json", TASK_GRAPH_FORMAT),
-    ("proof.json", PROOF_FORMAT),
-];
-
-/// Recomputes a JSON projection at the head it claims and compares it byte for byte; one in
-/// another format is checked for its head only.
-fn check_json_projection(
-    dir: &Path,
-    (file, format): (&str, u32),
-    paths: &LogPaths,
-    history: &History,
-) -> Result<ProjectionCheck, ReplayError> {
+/// Judges a projection once the whole log has streamed past: its head must be in the chain,
+/// and (same format) its bytes those the log derives there.
+fn judge(dir: &Path, claim: &Claim, folds: &Folds) -> Judged {
     let finding = |path: Option<String>, message: String| {
-        ProjectionCheck::Diverges(ProjectionFinding {
-            file: file.to_owned(),
+        Judged::Diverges(ProjectionFinding {
+            file: claim.file.to_owned(),
             path,
             message,
         })
     };
-    // A projection that is there but cannot be read is damage, like one that differs.
-    let stored = match read_projection(&dir.join(file)) {
-        Ok(None) => return Ok(ProjectionCheck::Absent),
-        Ok(Some(stored)) => stored,
-        Err(message) => return Ok(finding(None, message)),
-    };
-    let Ok(value) = serde_json::from_str::<Value>(&stored) else {
-        return Ok(finding(None, "is not JSON".to_owned()));
-    };
-    let head_field = if file == "snapshot.json" {
-        "/covers"
-    } else {
-        "/head"
-    };
-    let claimed = value.pointer(head_field).and_then(|head| {
-        Some((
-            head.get("seq")?.as_u64()?,
-            head.get("hash")?.as_str()?.parse::<EventHash>().ok()?,
-        ))
-    });
-    let Some((seq, hash)) = claimed else {
-        return Ok(finding(
-            Some(head_field.to_owned()),
-            "names no head (seq, hash) it was derived from".to_owned(),
-        ));
-    };
-    let in_chain = history
-        .position_after(seq)
-        .filter(|position| position.prev == hash);
-    let Some(position) = in_chain else {
-        return Ok(finding(
+    let (seq, hash) = (claim.seq, claim.hash);
+    let Some(reached) = claim.reached.as_ref().filter(|reached| reached.in_chain) else {
+        return finding(
             None,
             format!("claims head seq {seq} ({hash}), which is not in this log"),
-        ));
+        );
     };
-    if file == "snapshot.json" && !position_in_chain(paths, position)? {
-        return Ok(finding(
-            None,
-            format!("claims head seq {seq} ({hash}), which is not in this log"),
-        ));
+    if claim.stamp.format != claim.format {
+        return Judged::OtherFormat(other_format(dir, claim, folds));
     }
-    let stamp = DerivedBy::of(&value);
-    if stamp.format != format {
-        return Ok(ProjectionCheck::OtherFormat(other_format(
-            dir, file, format, &stamp, history,
-        )?));
-    }
-    // The same format gives the same bytes whichever omk derived them: compare with its stamp.
-    let Some(expected) = derive(file, history, seq, &stamp)? else {
-        return Ok(ProjectionCheck::Follows);
+    // The same format gives the same bytes whichever omk derived them: compared with its stamp.
+    let Some(expected) = &reached.expected else {
+        return Judged::Follows;
     };
-    if expected == stored {
-        return Ok(ProjectionCheck::Follows);
+    if *expected == claim.stored {
+        return Judged::Follows;
     }
-    let expected_value: Value = serde_json::from_str(&expected).unwrap_or(Value::Null);
-    let path = first_difference(&expected_value, &value, String::new());
-    Ok(finding(
+    let expected_value: Value = serde_json::from_str(expected).unwrap_or(Value::Null);
+    let path = first_difference(&expected_value, &claim.value, String::new());
+    finding(
         Some(path.clone().unwrap_or_else(|| "/".to_owned())),
         match path {
             Some(_) => format!("differs from what the log derives at seq {seq}"),
@@ -298,59 +358,43 @@ fn check_json_projection(
                 format!("has the right values but not the bytes the log derives (at seq {seq})")
             }
         },
-    ))
+    )
 }
 
-/// Returns the bytes of projection `file` derived from the log through `seq`, stamped `stamp`;
-/// `None` for an empty log.
+/// Returns the bytes of projection `file` derived from `state`, folded through `after` where
+/// the log's tree is `tree`, stamped `stamp`; `None` for an empty log.
 fn derive(
     file: &str,
-    history: &History,
-    seq: u64,
+    state: &GoalState,
+    after: Position,
+    tree: &RootBuilder,
     stamp: &DerivedBy,
-) -> Result<Option<String>, ReplayError> {
-    let (Some(state), Some(position)) = (history.state_at(seq)?, history.position_after(seq))
-    else {
-        return Ok(None);
-    };
-    let Some(head) = position.head() else {
-        return Ok(None);
-    };
-    let tree = history.tree_through(seq);
-    Ok(Some(match file {
-        "snapshot.json" => match Snapshot::new(&state, position, &tree) {
-            Some(mut snapshot) => {
-                snapshot.derived_by = stamp.clone();
-                to_json(&snapshot)
-            }
-            None => return Ok(None),
-        },
+) -> Option<String> {
+    let head = after.head()?;
+    Some(match file {
+        "snapshot.json" => {
+            let mut snapshot = Snapshot::new(state, after, tree)?;
+            snapshot.derived_by = stamp.clone();
+            to_json(&snapshot)
+        }
         "task-graph.json" => {
-            let mut graph = task_graph_view(&state, head);
+            let mut graph = task_graph_view(state, head);
             graph.derived_by = stamp.clone();
             to_json(&graph)
         }
         _ => {
-            let Some(tree_head) = tree.head() else {
-                return Ok(None);
-            };
-            let mut proof = proof(&state, head, tree_head);
+            let mut proof = proof(state, head, tree.head()?);
             proof.derived_by = stamp.clone();
             to_json(&proof)
         }
-    }))
+    })
 }
 
 /// Returns the note for a projection in another format than this build's: an older one is
 /// rebuilt in this build's format from the whole log (what the next command would write); a
 /// newer one is left as it is.
-fn other_format(
-    dir: &Path,
-    file: &str,
-    format: u32,
-    stamp: &DerivedBy,
-    history: &History,
-) -> Result<ProjectionFinding, ReplayError> {
+fn other_format(dir: &Path, claim: &Claim, folds: &Folds) -> ProjectionFinding {
+    let (stamp, format) = (&claim.stamp, claim.format);
     let written = format!(
         "written by {} (format {}; this build writes {format})",
         stamp.writer(),
@@ -359,24 +403,33 @@ fn other_format(
     let message = if stamp.format > format {
         format!("{written}: its head is in the log; its content is not checked")
     } else {
-        let last = history.events.len().saturating_sub(1) as u64;
-        let rebuilt = derive(file, history, last, &DerivedBy::this_build(format))?
-            .map(|bytes| replace_projection(&dir.join(file), bytes.as_bytes()));
+        let rebuilt = folds
+            .first
+            .as_ref()
+            .and_then(|state| {
+                derive(
+                    claim.file,
+                    state,
+                    folds.position,
+                    &folds.tree,
+                    &DerivedBy::this_build(format),
+                )
+            })
+            .map(|bytes| replace_projection(&dir.join(claim.file), bytes.as_bytes()));
         match rebuilt {
             Some(Err(error)) => format!("{written}: its head is in the log; not rebuilt: {error}"),
             _ => format!("{written}: its head is in the log; rebuilt"),
         }
     };
-    Ok(ProjectionFinding {
-        file: file.to_owned(),
+    ProjectionFinding {
+        file: claim.file.to_owned(),
         path: Some("/derived_by".to_owned()),
         message,
-    })
+    }
 }
 
 /// Compares a document copy with the artifact of that name it was copied from.
-fn check_document_copy(dir: &Path, file: &str, history: &History) -> Option<ProjectionFinding> {
-    let state = history.state_at(u64::MAX).ok().flatten()?;
+fn check_document_copy(dir: &Path, file: &str, state: &GoalState) -> Option<ProjectionFinding> {
     let recorded = state
         .artifacts
         .iter()

@@ -335,33 +335,62 @@ pub fn entry(recorded: &RecordedEvent) -> Entry {
 
 /// Returns the timeline as text: one line per event, phase changes called out.
 pub fn timeline_text(entries: &[Entry], markdown: bool) -> String {
-    let mut out = String::new();
-    for entry in entries {
-        let task = entry
-            .task
-            .as_ref()
-            .map(|task| format!(" [{task}]"))
-            .unwrap_or_default();
-        let line = if markdown {
-            match entry.phase {
-                Some(phase) => format!("\n### {} — phase: {}\n\n", entry.at, phase.name()),
-                None => format!(
-                    "- `{}` {} {}{task}: {}\n",
-                    entry.seq, entry.at, entry.kind, entry.sentence
-                ),
-            }
-        } else {
-            match entry.phase {
-                Some(phase) => format!(
-                    "{:>6}  {}  ── phase: {} ──\n",
-                    entry.seq,
-                    entry.at,
-                    phase.name()
-                ),
-                None => format!("{:>6}  {}  {}{task}\n", entry.seq, entry.at, entry.sentence),
-            }
-        };
-        out.push_str(&line);
+    entries
+        .iter()
+        .map(|entry| timeline_line(entry, markdown))
+        .collect()
+}
+
+/// Returns one entry's line of the timeline as text or Markdown.
+pub fn timeline_line(entry: &Entry, markdown: bool) -> String {
+    let task = entry
+        .task
+        .as_ref()
+        .map(|task| format!(" [{task}]"))
+        .unwrap_or_default();
+    match (markdown, entry.phase) {
+        (true, Some(phase)) => format!("\n### {} — phase: {}\n\n", entry.at, phase.name()),
+        (true, None) => format!(
+            "- `{}` {} {}{task}: {}\n",
+            entry.seq, entry.at, entry.kind, entry.sentence
+        ),
+        (false, Some(phase)) => format!(
+            "{:>6}  {}  ── phase: {} ──\n",
+            entry.seq,
+            entry.at,
+            phase.name()
+        ),
+        (false, None) => format!("{:>6}  {}  {}{task}\n", entry.seq, entry.at, entry.sentence),
     }
-    out
+}
+
+/// The timeline as JSON, `{"events": [entry, …]}` pretty-printed, in pieces that can be written
+/// as the entries are made: the same bytes as printing the whole document at once.
+pub mod json_pieces {
+    use super::Entry;
+
+    /// Written before the first entry.
+    pub const OPEN: &str = "{\n  \"events\": [\n";
+    /// Written between two entries.
+    pub const BETWEEN: &str = ",\n";
+    /// Written after the last entry.
+    pub const CLOSE: &str = "\n  ]\n}\n";
+    /// The whole document when there is no entry.
+    pub const EMPTY: &str = "{\n  \"events\": []\n}\n";
+
+    /// Returns one entry as it stands inside the array (indented, no separator), its keys in
+    /// the order a JSON value gives them (sorted), as the timeline has always printed them.
+    pub fn entry(entry: &Entry) -> String {
+        let value = serde_json::to_value(entry).unwrap_or_default();
+        let text = serde_json::to_string_pretty(&value).unwrap_or_default();
+        let mut out = String::with_capacity(text.len() + 64);
+        for (index, line) in text.lines().enumerate() {
+            if index > 0 {
+                out.push('\n');
+            }
+            out.push_str("    ");
+            out.push_str(line);
+        }
+        out
+    }
 }

@@ -13,6 +13,8 @@ mod projections;
 
 use std::fs;
 use std::io;
+use std::num::NonZeroUsize;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -22,7 +24,7 @@ use crate::log::chain::{Head, Position};
 use crate::log::line::InvalidEvent;
 use crate::log::merkle::{leaf_hash, RootBuilder, TreeHead};
 use crate::log::paths::{LogPaths, LOG_FILE_NAME};
-use crate::log::reader::{position_in_chain, LogReader, ReadError};
+use crate::log::reader::{position_in_chain, read_decoding, ReadError};
 use crate::log::writer::{AppendError, Expected, LogWriter, OpenError};
 use crate::project::derived::DerivedBy;
 use crate::project::snapshot::{Snapshot, SNAPSHOT_FORMAT};
@@ -251,6 +253,21 @@ impl StateDir {
     }
 }
 
+/// The size of a read worth spreading over every core: below it, starting the checker threads
+/// costs more than they save (a view folding a short tail stays at about 2 ms).
+const PARALLEL_READ_BYTES: u64 = 1 << 20;
+
+/// Returns how many checker threads a read of the log after `from` should use.
+fn read_threads(paths: &LogPaths, from: Position) -> NonZeroUsize {
+    let remaining = fs::metadata(paths.log())
+        .map(|metadata| metadata.len().saturating_sub(from.offset))
+        .unwrap_or(0);
+    if remaining < PARALLEL_READ_BYTES {
+        return NonZeroUsize::MIN;
+    }
+    std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN)
+}
+
 /// A goal's directory: its log, artifacts and projections.
 #[derive(Clone, Debug)]
 pub struct GoalDir {
@@ -310,6 +327,26 @@ impl Loaded {
 }
 
 impl GoalDir {
+    /// Returns the goal whose directory is `dir`, its id the directory's name: a goal directory
+    /// read on its own (one copied from another machine, say), as `omk replay <dir>` does.
+    pub fn at(dir: &Path) -> GoalDir {
+        let id = dir
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let worktrees = dir
+            .parent()
+            .and_then(Path::parent)
+            .map_or_else(|| dir.join(WORKTREES_DIR), |root| root.join(WORKTREES_DIR))
+            .join(&id);
+        GoalDir {
+            id,
+            dir: dir.to_path_buf(),
+            worktrees,
+            signing_key: None,
+        }
+    }
+
     /// Returns the goal's id.
     pub fn id(&self) -> &str {
         &self.id
@@ -362,8 +399,20 @@ impl GoalDir {
         start: Option<Snapshot>,
         snapshot: SnapshotUse,
     ) -> Result<Loaded, StoreError> {
+        self.fold_range(start, snapshot, None)
+    }
+
+    /// Folds the log after `start` (a snapshot) or from its first event, through event
+    /// `through` when given (else to the end). Lines are checked and decoded on every core
+    /// when the part to read is large, and folded in order.
+    fn fold_range(
+        &self,
+        start: Option<Snapshot>,
+        snapshot: SnapshotUse,
+        through: Option<u64>,
+    ) -> Result<Loaded, StoreError> {
         let paths = self.paths();
-        let (mut state, position, mut tree) = match start {
+        let (mut state, from, mut tree) = match start {
             Some(snapshot) => {
                 let position = snapshot.position();
                 let tree = snapshot.tree().unwrap_or_default();
@@ -371,44 +420,80 @@ impl GoalDir {
             }
             None => (None, Position::START, RootBuilder::default()),
         };
-        let mut reader = LogReader::open_at(&paths, position)?;
+        let log = paths.log().display().to_string();
         let mut folded = 0;
-        for raw in reader.by_ref() {
-            let raw = raw?;
-            tree.push(leaf_hash(&raw.hash()));
-            let recorded = RecordedEvent::decode(&raw).map_err(|source| StoreError::Decode {
-                path: paths.log().display().to_string(),
-                source,
-                started_by: state.as_ref().map(|state| state.omk_version.clone()),
-            })?;
-            let fold_error = |source| StoreError::Fold {
-                path: paths.log().display().to_string(),
-                source: Box::new(source),
-            };
-            match &mut state {
-                Some(state) => state.apply(&recorded).map_err(fold_error)?,
-                None => state = Some(GoalState::start(&recorded).map_err(fold_error)?),
-            }
-            folded += 1;
+        let mut position = from;
+        let mut failure = None;
+        let end = read_decoding(
+            &paths,
+            from,
+            read_threads(&paths, from),
+            &RecordedEvent::decode_view,
+            |verified, decoded| {
+                if through.is_some_and(|seq| verified.seq > seq) {
+                    return ControlFlow::Break(());
+                }
+                let applied = decoded
+                    .map_err(|source| StoreError::Decode {
+                        path: log.clone(),
+                        source,
+                        started_by: state.as_ref().map(|state| state.omk_version.clone()),
+                    })
+                    .and_then(|recorded| {
+                        let applied = match &mut state {
+                            Some(state) => state.apply(&recorded),
+                            None => GoalState::start(&recorded).map(|started| {
+                                state = Some(started);
+                            }),
+                        };
+                        applied.map_err(|source| StoreError::Fold {
+                            path: log.clone(),
+                            source: Box::new(source),
+                        })
+                    });
+                if let Err(error) = applied {
+                    failure = Some(error);
+                    return ControlFlow::Break(());
+                }
+                tree.push(leaf_hash(&verified.after.prev));
+                position = verified.after;
+                folded += 1;
+                ControlFlow::Continue(())
+            },
+        )?;
+        if let Some(error) = failure {
+            return Err(error);
         }
-        if let Some(torn) = reader.torn_tail() {
+        if let Some(torn) = end.torn_tail {
             return Err(StoreError::TornTail {
-                path: paths.log().display().to_string(),
+                path: log,
                 offset: torn.offset,
                 bytes: torn.bytes,
             });
         }
         let state = state.ok_or_else(|| StoreError::EmptyLog {
             id: self.id.clone(),
-            path: paths.log().display().to_string(),
+            path: log.clone(),
         })?;
         Ok(Loaded {
             state,
-            position: reader.position(),
+            position,
             snapshot,
             folded,
             tree,
         })
+    }
+
+    /// Returns the goal as it stood right after event `seq`, folded from the snapshot when it
+    /// is usable and at or before `seq`, else from the first event.
+    pub fn load_through(&self, seq: u64) -> Result<Loaded, StoreError> {
+        let (start, snapshot) = self.usable_snapshot(&self.paths())?;
+        match start {
+            Some(start) if start.covers.seq <= seq => {
+                self.fold_range(Some(start), snapshot, Some(seq))
+            }
+            _ => self.fold_range(None, SnapshotUse::Absent, Some(seq)),
+        }
     }
 
     /// Returns the snapshot when it is readable, of this goal, and in the chain.

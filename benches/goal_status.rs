@@ -162,8 +162,17 @@ fn process_status(home: &Path) -> std::process::Output {
 
 fn main() {
     let n = n_events();
-    let dir = tempfile::tempdir().unwrap();
-    let goal = StateDir::new(dir.path()).goal(GOAL);
+    // `OMK_BENCH_DIR` keeps the goal there, to profile the commands on it afterwards.
+    let kept = std::env::var_os("OMK_BENCH_DIR").map(std::path::PathBuf::from);
+    let temporary = tempfile::tempdir().unwrap();
+    let root = kept.as_deref().unwrap_or(temporary.path());
+    let dir = tempfile::TempDir::new_in(root).unwrap();
+    let dir = if kept.is_some() {
+        dir.keep()
+    } else {
+        dir.path().to_path_buf()
+    };
+    let goal = StateDir::new(&dir).goal(GOAL);
     let start = Instant::now();
     let snapshot = write_goal(&goal, n);
     let log = goal.paths().log().to_path_buf();
@@ -212,10 +221,10 @@ fn main() {
     });
     let process_with = best_of(20, || {
         put_snapshot();
-        process_status(dir.path());
+        process_status(&dir);
     });
     let process_refreshed = best_of(20, || {
-        process_status(dir.path());
+        process_status(&dir);
     });
     let without = best_of(3, || {
         drop_snapshot();
@@ -224,7 +233,7 @@ fn main() {
     drop_snapshot();
     let process_without = best_of(3, || {
         drop_snapshot();
-        process_status(dir.path());
+        process_status(&dir);
     });
     drop_snapshot();
     let replay = best_of(2, || {
@@ -232,10 +241,14 @@ fn main() {
         assert!(report.intact);
     });
     let omk = env!("CARGO_BIN_EXE_omk");
-    let home = [("OMK_HOME", dir.path())];
+    let home = [("OMK_HOME", dir.as_path())];
     let process = |args: &[&str]| best_process(2, || run_process(omk, args, &home));
     drop_snapshot();
     let rows = [
+        (
+            "omk --version (what measuring costs)",
+            process(&["--version"]),
+        ),
         (
             "omk replay --verify",
             process(&["replay", GOAL, "--verify"]),
@@ -264,7 +277,7 @@ fn main() {
         }),
         ("omk goal status, warm (snapshot, no tail)", {
             put_snapshot();
-            process_status(dir.path());
+            process_status(&dir);
             best_process(10, || {
                 run_process(omk, &["goal", "status", GOAL, "--format", "json"], &home)
             })

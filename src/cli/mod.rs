@@ -359,7 +359,12 @@ pub fn print_stderr(text: &str) {
 /// escape sequence in a claim could clear the screen or forge a line of the timeline).
 fn visible(text: &str) -> std::borrow::Cow<'_, str> {
     let hidden = |c: char| c.is_control() && c != '\n' && c != '\t';
-    if !text.contains(hidden) {
+    // Control characters are bytes below 0x20, 0x7f, or U+0080..U+009F (lead byte 0xc2): a byte
+    // scan finds text without any at memory speed (a streamed timeline is mostly such text).
+    let maybe_hidden = |byte: &u8| {
+        (*byte < 0x20 && *byte != b'\n' && *byte != b'\t') || *byte == 0x7f || *byte == 0xc2
+    };
+    if !text.as_bytes().iter().any(maybe_hidden) || !text.contains(hidden) {
         return std::borrow::Cow::Borrowed(text);
     }
     let mut shown = String::with_capacity(text.len() + 8);

@@ -18,10 +18,11 @@ use crate::log::checkpoint::{read_checkpoint, Checkpoint, CheckpointError};
 use crate::log::hash::EventHash;
 use crate::log::line::{Batch, LineFault};
 use crate::log::lock::LogLock;
+use crate::log::merkle::leaf_hash;
 use crate::log::paths::LogPaths;
 use crate::log::scan::{Block, BlockScanner, Scanned};
 use crate::log::verify::{OpenBatch, Verified};
-use crate::log::walk::{check_at, recorded_artifact, walk_decoding, ChainFault, Decoder};
+use crate::log::walk::{check_at, recorded_artifact, walk_decoding, ChainFault, Decoder, LineView};
 
 /// Returns whether `position` lies in the chain of the log at `paths`: the line that ends
 /// there is whole, checks alone, closes its batch, and is event `next_seq - 1` with hash `prev`.
@@ -353,9 +354,14 @@ pub fn read_decoding<T: Send>(
     let mut file = File::open(paths.log()).map_err(io_error)?;
     file.seek(SeekFrom::Start(from.offset)).map_err(io_error)?;
     let mut batch = OpenBatch::default();
-    let walk = walk_decoding(file, from, threads.get(), decode, |info, _, payload| {
-        batch.add(info, payload, &mut visit)
-    })
+    let with_leaf = |view: LineView<'_>| (leaf_hash(&view.hash), decode(view));
+    let walk = walk_decoding(
+        file,
+        from,
+        threads.get(),
+        &with_leaf,
+        |info, _, (leaf, payload)| batch.add(info, leaf, payload, &mut visit),
+    )
     .map_err(io_error)?;
     if let Some(fault) = walk.fault {
         return Err(ReadError::Corrupt {

@@ -18,7 +18,7 @@ use crate::log::chain::{Head, LinkInfo, Position};
 use crate::log::checkpoint::{read_checkpoint, Checkpoint};
 use crate::log::hash::EventHash;
 use crate::log::lock::LogLock;
-use crate::log::merkle::{leaf_hash, RootBuilder};
+use crate::log::merkle::{leaf_hash, RootBuilder, TreeHash};
 use crate::log::paths::LogPaths;
 use crate::log::walk::{walk_decoding, ChainFault, Decoder, LineView, Walk};
 use crate::trust::PublicKey;
@@ -308,11 +308,13 @@ pub fn verify_log(paths: &LogPaths, options: VerifyOptions) -> Result<VerifyRepo
     verify_log_decoding(paths, options, &|_| (), |_, ()| {})
 }
 
-/// Where a verified event sits: its `seq`, and the position just after it.
+/// Where a verified event sits: its `seq`, the position just after it, and its Merkle leaf
+/// (hashed on the checker threads).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Verified {
     pub seq: u64,
     pub after: Position,
+    pub leaf: TreeHash,
 }
 
 /// The events of a batch whose last event has not been linked yet: handed on only once it has,
@@ -333,11 +335,13 @@ impl<T> OpenBatch<T> {
     pub(crate) fn add(
         &mut self,
         info: &LinkInfo,
+        leaf: TreeHash,
         payload: T,
         mut visit: impl FnMut(Verified, T) -> ControlFlow<()>,
     ) -> ControlFlow<()> {
         let verified = Verified {
             seq: info.seq,
+            leaf,
             after: Position {
                 next_seq: info.seq + 1,
                 offset: info.end,
@@ -394,9 +398,9 @@ pub fn verify_log_decoding<T: Send>(
         options.threads.get(),
         // The leaf is hashed on the checker threads with the caller's decoding; only the
         // tree's inner nodes are hashed in order.
-        &|view: LineView<'_>| (wants_tree.then(|| leaf_hash(&view.hash)), decode(view)),
+        &|view: LineView<'_>| (leaf_hash(&view.hash), decode(view)),
         |info, artifact, (leaf, payload)| {
-            if let Some(leaf) = leaf.filter(|_| watched_seq.is_some_and(|seq| info.seq <= seq)) {
+            if wants_tree && watched_seq.is_some_and(|seq| info.seq <= seq) {
                 tree.push(leaf);
             }
             if Some(info.seq) == watched_seq {
@@ -405,7 +409,7 @@ pub fn verify_log_decoding<T: Send>(
             if let Some(artifact) = artifact {
                 artifacts.push((info.seq, artifact.clone()));
             }
-            batch.add(info, payload, |verified, payload| {
+            batch.add(info, leaf, payload, |verified, payload| {
                 on_event(verified, payload);
                 ControlFlow::Continue(())
             })

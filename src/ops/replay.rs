@@ -17,9 +17,9 @@ use serde_json::Value;
 use crate::event::{DecodeError, RecordedEvent};
 use crate::log::chain::Position;
 use crate::log::hash::EventHash;
-use crate::log::merkle::{leaf_hash, RootBuilder};
+use crate::log::merkle::RootBuilder;
 use crate::log::reader::{read_decoding, ReadEnd, ReadError};
-use crate::log::verify::{verify_log_decoding, VerifyError, VerifyOptions, VerifyReport};
+use crate::log::verify::{verify_log_decoding, Verified, VerifyError, VerifyOptions, VerifyReport};
 use crate::log::LineView;
 use crate::log::LogPaths;
 use crate::project::derived::DerivedBy;
@@ -129,7 +129,7 @@ struct Folds {
 }
 
 impl Folds {
-    fn apply(&mut self, after: Position, decoded: Result<RecordedEvent, DecodeError>) {
+    fn apply(&mut self, verified: Verified, decoded: Result<RecordedEvent, DecodeError>) {
         if self.failed.is_some() {
             return;
         }
@@ -144,8 +144,8 @@ impl Folds {
         });
         match result {
             Ok(()) => {
-                self.tree.push(leaf_hash(&after.prev));
-                self.position = after;
+                self.tree.push(verified.leaf);
+                self.position = verified.after;
             }
             Err(error) => self.failed = Some(error),
         }
@@ -174,7 +174,7 @@ pub fn verify_goal_dir(dir: &Path) -> Result<ReplayReport, ReplayError> {
         VerifyOptions::all_cores(),
         &RecordedEvent::decode_view,
         |verified, decoded| {
-            folds.apply(verified.after, decoded);
+            folds.apply(verified, decoded);
             for read in &mut reads {
                 if let ClaimRead::Claim(claim) = read {
                     if claim.seq == verified.seq {

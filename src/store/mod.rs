@@ -22,7 +22,7 @@ use crate::event::{DecodeError, Event, RecordedEvent, Timestamp};
 use crate::log::artifacts::ArtifactStore;
 use crate::log::chain::{Head, Position};
 use crate::log::line::InvalidEvent;
-use crate::log::merkle::{leaf_hash, RootBuilder, TreeHead};
+use crate::log::merkle::{RootBuilder, TreeHead};
 use crate::log::paths::{LogPaths, LOG_FILE_NAME};
 use crate::log::reader::{position_in_chain, read_decoding, ReadError};
 use crate::log::writer::{AppendError, Expected, LogWriter, OpenError};
@@ -455,7 +455,7 @@ impl GoalDir {
                     failure = Some(error);
                     return ControlFlow::Break(());
                 }
-                tree.push(leaf_hash(&verified.after.prev));
+                tree.push(verified.leaf);
                 position = verified.after;
                 folded += 1;
                 ControlFlow::Continue(())

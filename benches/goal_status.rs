@@ -9,6 +9,8 @@
 //!
 //! Run with `cargo bench --bench goal_status`. `OMK_BENCH_EVENTS` overrides the size.
 
+#[path = "../tests/common/long_goal.rs"]
+mod long_goal;
 mod support;
 
 use std::hint::black_box;
@@ -17,14 +19,9 @@ use std::time::Instant;
 
 use chrono::{TimeZone, Utc};
 use criterion::Criterion;
-use omk::event::{
-    BudgetLimits, Event, OracleChecked, Phase, PhaseEntered, PlanSource, RunMode, RunOptions,
-    RunStarted, TaskLeased, TaskStatus, TaskTransitioned, TasksPlanned, Timestamp, UsageRecorded,
-};
+use omk::event::Timestamp;
 use omk::log::writer::Expected;
 use omk::log::{EventId, LogWriter, NewEvent};
-use omk::plan::decompose::slices;
-use omk::plan::task_graph;
 use omk::project::glance::glance;
 use omk::project::snapshot::Snapshot;
 use omk::project::to_json;
@@ -41,73 +38,13 @@ fn n_events() -> usize {
         .unwrap_or(1_000_000)
 }
 
-fn opening() -> Vec<Event> {
-    let prompt = "Add a --json flag to the list command. Fix the parser crash on empty input";
-    vec![
-        Event::RunStarted(RunStarted {
-            goal_id: GOAL.into(),
-            prompt: prompt.to_owned(),
-            normalized_prompt: prompt.to_owned(),
-            base_commit: None,
-            omk_version: "0.1.0".to_owned(),
-            budget: BudgetLimits::default(),
-            options: RunOptions {
-                mode: RunMode::Run,
-                agent: Some("claude".to_owned()),
-                agent_cmd: None,
-                planner: None,
-            },
-        }),
-        Event::OracleChecked(OracleChecked {
-            testable: true,
-            signals: vec![],
-            decisions_required: vec![],
-        }),
-        Event::PhaseEntered(PhaseEntered {
-            phase: Phase::Planning,
-        }),
-        Event::TasksPlanned(TasksPlanned {
-            source: PlanSource::Deterministic,
-            tasks: task_graph(slices(prompt, &[])).unwrap(),
-        }),
-        Event::PhaseEntered(PhaseEntered {
-            phase: Phase::Executing,
-        }),
-        Event::TaskTransitioned(TaskTransitioned {
-            task_id: "slice-1".into(),
-            from: TaskStatus::Pending,
-            to: TaskStatus::Running,
-            reason: None,
-        }),
-    ]
-}
-
-/// Event `n` of the long tail: a lease renewal or a usage report of the running slice.
-fn tail_event(n: usize) -> Event {
-    if n.is_multiple_of(3) {
-        let expires: Timestamp = "2026-11-24T15:00:00Z".parse().unwrap();
-        Event::TaskLeased(TaskLeased {
-            task_id: "slice-1".into(),
-            holder: "4242@builder".to_owned(),
-            expires_at: expires.plus_seconds(n as u64),
-        })
-    } else {
-        Event::UsageRecorded(UsageRecorded {
-            task_id: Some("slice-1".into()),
-            input_tokens: Some(1200 + n as u64 % 5000),
-            output_tokens: Some(300 + n as u64 % 900),
-            usd_micros: Some(n as u64 % 10_000),
-        })
-    }
-}
-
 /// Writes the goal; returns the snapshot taken before the last batch (the tail a command folds).
 fn write_goal(goal: &GoalDir, n: usize) -> Snapshot {
     std::fs::create_dir_all(goal.dir()).unwrap();
     let mut writer = LogWriter::open(&goal.paths()).unwrap();
     let at = Utc.with_ymd_and_hms(2026, 11, 24, 14, 0, 0).unwrap();
-    let mut events = opening();
-    events.extend((events.len()..n).map(tail_event));
+    let mut events = long_goal::opening(GOAL);
+    events.extend((events.len()..n).map(long_goal::tail_event));
     let mut state = None;
     let mut snapshot = None;
     for (index, batch) in events.chunks(BATCH).enumerate() {

@@ -11,16 +11,13 @@ use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+mod common;
+
 use chrono::{TimeZone, Utc};
-use omk::event::{
-    BudgetLimits, Event, OracleChecked, Phase, PhaseEntered, PlanSource, RecordedEvent, RunMode,
-    RunOptions, RunStarted, TaskLeased, TaskStatus, TaskTransitioned, TasksPlanned, Timestamp,
-    UsageRecorded,
-};
+use common::long_goal::{opening, tail_event};
+use omk::event::RecordedEvent;
 use omk::log::writer::Expected;
 use omk::log::{EventId, LogReader, LogWriter, NewEvent};
-use omk::plan::decompose::slices;
-use omk::plan::task_graph;
 use omk::project::proof::proof;
 use omk::project::snapshot::Snapshot;
 use omk::project::task_graph::task_graph_view;
@@ -32,70 +29,10 @@ const GOAL: &str = "g-20261204-200000-000-long";
 /// Enough events of about 330 bytes to fill several 4 MiB read blocks.
 const EVENTS: usize = 45_000;
 
-fn opening() -> Vec<Event> {
-    let prompt = "Add a --json flag to the list command. Fix the parser crash on empty input";
-    vec![
-        Event::RunStarted(RunStarted {
-            goal_id: GOAL.into(),
-            prompt: prompt.to_owned(),
-            normalized_prompt: prompt.to_owned(),
-            base_commit: None,
-            omk_version: "0.1.0".to_owned(),
-            budget: BudgetLimits::default(),
-            options: RunOptions {
-                mode: RunMode::Run,
-                agent: Some("claude".to_owned()),
-                agent_cmd: None,
-                planner: None,
-            },
-        }),
-        Event::OracleChecked(OracleChecked {
-            testable: true,
-            signals: vec![],
-            decisions_required: vec![],
-        }),
-        Event::PhaseEntered(PhaseEntered {
-            phase: Phase::Planning,
-        }),
-        Event::TasksPlanned(TasksPlanned {
-            source: PlanSource::Deterministic,
-            tasks: task_graph(slices(prompt, &[])).unwrap(),
-        }),
-        Event::PhaseEntered(PhaseEntered {
-            phase: Phase::Executing,
-        }),
-        Event::TaskTransitioned(TaskTransitioned {
-            task_id: "slice-1".into(),
-            from: TaskStatus::Pending,
-            to: TaskStatus::Running,
-            reason: None,
-        }),
-    ]
-}
-
-/// Event `n` of the long tail: a lease renewal or a usage report of the running slice.
-fn tail_event(n: usize) -> Event {
-    if n.is_multiple_of(3) {
-        let expires: Timestamp = "2026-12-04T21:00:00Z".parse().unwrap();
-        Event::TaskLeased(TaskLeased {
-            task_id: "slice-1".into(),
-            holder: "4242@builder".to_owned(),
-            expires_at: expires.plus_seconds(n as u64),
-        })
-    } else {
-        Event::UsageRecorded(UsageRecorded {
-            task_id: Some("slice-1".into()),
-            input_tokens: Some(1200 + n as u64 % 5000),
-            output_tokens: Some(300 + n as u64 % 900),
-            usd_micros: Some(n as u64 % 10_000),
-        })
-    }
-}
-
 /// Writes the long goal in batches of 1,000, each a second after the last.
 fn write_goal(goal: &GoalDir) {
     fs::create_dir_all(goal.dir()).unwrap();
-    let mut events = opening();
+    let mut events = opening(GOAL);
     events.extend((events.len()..EVENTS).map(tail_event));
     let mut writer = LogWriter::open(&goal.paths()).unwrap();
     let start = Utc.with_ymd_and_hms(2026, 12, 4, 20, 0, 0).unwrap();

@@ -2,6 +2,7 @@
 #![allow(dead_code)] // Each test crate uses a different subset.
 
 pub mod agent_clis;
+pub mod long_goal;
 
 use std::path::Path;
 

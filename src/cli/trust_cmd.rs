@@ -7,10 +7,10 @@ use clap::{Args, Subcommand};
 use crate::cli::context::{read_public_key, Context};
 use crate::cli::{print_stderr, print_stdout, Failure, EXIT_FINDINGS, EXIT_OK};
 use crate::log::paths::LogPaths;
-use crate::ops::attest::{check_attestation, Attested};
+use crate::ops::attest::{check_attestation, check_log, Attested};
 use crate::project::show::plural;
 use crate::shell::keystore::{generate_key, key_path, read_key, KeystoreError, SIGNING_KEY_VAR};
-use crate::trust::{Envelope, PublicKey};
+use crate::trust::Envelope;
 
 #[derive(Subcommand, Debug)]
 pub enum KeyCommand {
@@ -111,7 +111,6 @@ pub fn verify_proof(args: VerifyProofArgs) -> Result<u8, Failure> {
             "pass the JSON `omk goal proof --format in-toto --sign` wrote",
         )
     })?;
-    let log = log_at_hand(&args, &envelope, &key);
     let refused = |detail: String| {
         print_stderr(&format!(
             "omk: {}: not verified: {detail}",
@@ -119,10 +118,16 @@ pub fn verify_proof(args: VerifyProofArgs) -> Result<u8, Failure> {
         ));
         Ok(EXIT_FINDINGS)
     };
-    let attested = match check_attestation(&envelope, &key, log.as_ref()) {
+    let mut attested = match check_attestation(&envelope, &key) {
         Ok(attested) => attested,
         Err(error) => return refused(error.to_string()),
     };
+    if let Some(paths) = log_at_hand(&args, &attested.goal_id) {
+        match check_log(&paths, &attested.tree) {
+            Ok(check) => attested.log = Some(check),
+            Err(error) => return refused(error.to_string()),
+        }
+    }
     let mut text = describe(&attested);
     match &attested.log {
         Some(check) if !check.matches(&attested.tree) => {
@@ -169,12 +174,11 @@ fn describe(attested: &Attested) -> String {
 
 /// Returns the goal directory to check the log in: `--goal-dir`, else the goal the statement
 /// names in the current repository's state directory, when it is there.
-fn log_at_hand(args: &VerifyProofArgs, envelope: &Envelope, key: &PublicKey) -> Option<LogPaths> {
+fn log_at_hand(args: &VerifyProofArgs, goal_id: &str) -> Option<LogPaths> {
     if let Some(dir) = &args.goal_dir {
         return Some(LogPaths::resolve(dir));
     }
-    let attested = check_attestation(envelope, key, None).ok()?;
     let context = Context::new(None, None).ok()?;
-    let goal = context.state_dir.goal(&attested.goal_id);
+    let goal = context.state_dir.goal(goal_id);
     goal.paths().log().exists().then(|| goal.paths())
 }

@@ -91,13 +91,9 @@ struct VerdictView {
     status: String,
 }
 
-/// Checks `envelope` with `key`: the signature over its PAE, the statement inside, and (given
-/// `log`) the log's tree at the statement's size.
-pub fn check_attestation(
-    envelope: &Envelope,
-    key: &PublicKey,
-    log: Option<&LogPaths>,
-) -> Result<Attested, AttestError> {
+/// Checks `envelope` with `key`: the signature over its PAE and the statement inside (the log
+/// is compared afterwards, with [`check_log`], once the caller has found it).
+pub fn check_attestation(envelope: &Envelope, key: &PublicKey) -> Result<Attested, AttestError> {
     let body = envelope.open(IN_TOTO_PAYLOAD_TYPE, key)?;
     let view: StatementView =
         serde_json::from_slice(&body).map_err(|error| AttestError::Statement(error.to_string()))?;
@@ -114,22 +110,6 @@ pub fn check_attestation(
             predicate.tree.size, predicate.head.seq
         )));
     }
-    let log = match log {
-        Some(paths) => {
-            let whole = tree_head(paths, None)?;
-            let root_there = if whole.size > predicate.tree.size {
-                tree_head(paths, Some(predicate.tree.size))?
-            } else {
-                whole
-            };
-            Some(LogCheck {
-                log: paths.log().display().to_string(),
-                events: whole.size,
-                root_there,
-            })
-        }
-        None => None,
-    };
     Ok(Attested {
         key_id: key.key_id(),
         goal_id: predicate.goal_id,
@@ -142,6 +122,21 @@ pub fn check_attestation(
             .collect(),
         head: predicate.head,
         tree: predicate.tree,
-        log,
+        log: None,
+    })
+}
+
+/// Returns what the log at `paths` says about `tree`: its root at that size, and its size now.
+pub fn check_log(paths: &LogPaths, tree: &TreeHead) -> Result<LogCheck, AttestError> {
+    let whole = tree_head(paths, None)?;
+    let root_there = if whole.size > tree.size {
+        tree_head(paths, Some(tree.size))?
+    } else {
+        whole
+    };
+    Ok(LogCheck {
+        log: paths.log().display().to_string(),
+        events: whole.size,
+        root_there,
     })
 }

@@ -8,7 +8,7 @@ use std::fmt;
 use chrono::{DateTime, Timelike, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::log::line::{format_timestamp, parse_timestamp};
+use crate::log::line::{parse_timestamp, write_timestamp};
 
 /// An instant in UTC, written `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -50,7 +50,7 @@ impl Timestamp {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&format_timestamp(self.0))
+        write_timestamp(self.0, f)
     }
 }
 
@@ -66,7 +66,7 @@ impl std::str::FromStr for Timestamp {
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&format_timestamp(self.0))
+        serializer.collect_str(self)
     }
 }
 
@@ -101,7 +101,7 @@ mod tests {
         let base = Utc.with_ymd_and_hms(2026, 12, 4, 19, 59, 59).unwrap();
         for nanos in [0, 1, 999, 1_000, 123_456_789, 999_999_999] {
             let instant = base.with_nanosecond(nanos).unwrap();
-            let round_trip = parse_timestamp(&format_timestamp(instant)).unwrap();
+            let round_trip = parse_timestamp(&crate::log::line::format_timestamp(instant)).unwrap();
             assert_eq!(Timestamp::new(instant).instant(), round_trip, "{nanos} ns");
         }
     }

@@ -177,15 +177,23 @@ impl From<Batch> for (u32, u32) {
 
 /// Returns the timestamp in the one form the writer stores: RFC 3339, UTC, microseconds, `Z`.
 pub fn format_timestamp(at: DateTime<Utc>) -> String {
+    let mut text = String::with_capacity(27);
+    // Writing into a String cannot fail.
+    let _ = write_timestamp(at, &mut text);
+    text
+}
+
+/// Writes the timestamp as [`format_timestamp`] returns it, without allocating.
+pub fn write_timestamp(at: DateTime<Utc>, out: &mut impl fmt::Write) -> fmt::Result {
     // Written digit by digit: every timeline line and every append formats one (chrono's
     // general formatter was 8% of a streamed timeline). Chrono's output is the reference, and
     // its form for what this does not cover (years past 9999, a leap second).
     let (date, micros) = (at.date_naive(), at.timestamp_subsec_micros());
     if !(0..=9999).contains(&date.year()) || micros >= 1_000_000 {
-        return at.to_rfc3339_opts(SecondsFormat::Micros, true);
+        return out.write_str(&at.to_rfc3339_opts(SecondsFormat::Micros, true));
     }
     let time = at.time();
-    let mut out = [0u8; 27];
+    let mut digits = [0u8; 27];
     let fields: [(usize, u32, usize); 7] = [
         (0, date.year() as u32, 4),
         (5, date.month(), 2),
@@ -196,7 +204,7 @@ pub fn format_timestamp(at: DateTime<Utc>) -> String {
         (20, micros, 6),
     ];
     for (start, mut value, width) in fields {
-        for slot in out[start..start + width].iter_mut().rev() {
+        for slot in digits[start..start + width].iter_mut().rev() {
             *slot = b'0' + (value % 10) as u8;
             value /= 10;
         }
@@ -210,9 +218,9 @@ pub fn format_timestamp(at: DateTime<Utc>) -> String {
         (19, b'.'),
         (26, b'Z'),
     ] {
-        out[at] = separator;
+        digits[at] = separator;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out.write_str(&String::from_utf8_lossy(&digits))
 }
 
 /// Appends one encoded line (with its `\n`) to `out` and returns its hash.

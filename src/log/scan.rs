@@ -10,9 +10,6 @@ use crate::log::line::MAX_LINE_BYTES;
 /// The size of a block handed to a checker: large enough for several maximal lines.
 pub(crate) const BLOCK_BYTES: usize = 4 * MAX_LINE_BYTES;
 
-/// The most bytes one read asks for, so that a small log never pays for a whole block.
-const READ_BYTES: usize = 128 << 10;
-
 /// Bytes of whole lines, each ending in `\n`, starting at `offset` in the file.
 #[derive(Debug)]
 pub(crate) struct Block {
@@ -47,6 +44,9 @@ pub(crate) enum Scanned {
 pub(crate) struct BlockScanner<R> {
     source: R,
     pending: Vec<u8>,
+    /// Buffers of blocks their readers are done with: reused, so that a long read touches the
+    /// same few pages instead of faulting in fresh ones for every block.
+    spare: Vec<Vec<u8>>,
     offset: u64,
     finished: bool,
 }
@@ -56,7 +56,8 @@ impl<R: Read> BlockScanner<R> {
     pub fn new(source: R, offset: u64) -> BlockScanner<R> {
         BlockScanner {
             source,
-            pending: Vec::with_capacity(BLOCK_BYTES),
+            pending: Vec::new(),
+            spare: Vec::new(),
             offset,
             finished: false,
         }
@@ -70,10 +71,11 @@ impl<R: Read> BlockScanner<R> {
         let at_eof = self.fill()?;
         match memchr::memrchr(b'\n', &self.pending) {
             Some(last_newline) => {
-                let rest = self.pending.split_off(last_newline + 1);
+                let mut rest = self.spare.pop().unwrap_or_default();
+                rest.clear();
+                rest.extend_from_slice(&self.pending[last_newline + 1..]);
+                self.pending.truncate(last_newline + 1);
                 let bytes = std::mem::replace(&mut self.pending, rest);
-                self.pending
-                    .reserve(BLOCK_BYTES.saturating_sub(self.pending.len()));
                 let block = Block {
                     offset: self.offset,
                     bytes,
@@ -101,26 +103,25 @@ impl<R: Read> BlockScanner<R> {
         }
     }
 
+    /// Hands back a block's buffer for a later block to reuse.
+    pub fn recycle(&mut self, bytes: Vec<u8>) {
+        // Two spares cover the block being filled while another is checked.
+        if self.spare.len() < 2 && bytes.capacity() >= BLOCK_BYTES {
+            self.spare.push(bytes);
+        }
+    }
+
     /// Reads until the buffer holds a block's worth of bytes; returns whether the source ended.
     fn fill(&mut self) -> io::Result<bool> {
-        while self.pending.len() < BLOCK_BYTES {
-            let start = self.pending.len();
-            self.pending
-                .resize((start + READ_BYTES).min(BLOCK_BYTES), 0);
-            let read = match self.source.read(&mut self.pending[start..]) {
-                Ok(read) => read,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => 0,
-                Err(error) => {
-                    self.pending.truncate(start);
-                    return Err(error);
-                }
-            };
-            self.pending.truncate(start + read);
-            if read == 0 {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        let wanted = BLOCK_BYTES.saturating_sub(self.pending.len());
+        self.pending.reserve_exact(wanted);
+        // `read_to_end` reads into the spare capacity without zeroing it first and retries
+        // interrupted reads. The reservation is address space only: a small log touches (and
+        // pays for) only the pages its bytes fill.
+        let read = (&mut self.source)
+            .take(wanted as u64)
+            .read_to_end(&mut self.pending)?;
+        Ok(read < wanted)
     }
 }
 

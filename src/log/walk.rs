@@ -122,7 +122,7 @@ fn check_block<T>(block: &Block, decode: Decoder<'_, T>) -> CheckedBlock<T> {
     let mut checked_block = CheckedBlock {
         links: Vec::with_capacity(block.bytes.len() / 256),
         artifacts: Vec::new(),
-        payloads: Vec::new(),
+        payloads: Vec::with_capacity(block.bytes.len() / 256),
         fault: None,
     };
     for (offset, line) in block.lines() {
@@ -264,6 +264,7 @@ pub(crate) fn walk_decoding<T: Send>(
                     if !stitcher.absorb(check_block(&block, decode)) {
                         return Ok(stitcher.finish(block.offset + block.bytes.len() as u64));
                     }
+                    scanner.recycle(block.bytes);
                 }
                 last => return Ok(stitcher.finish_scan(last)),
             }
@@ -280,7 +281,7 @@ fn walk_parallel<T: Send, V: FnMut(&LinkInfo, Option<&ArtifactRef>, T) -> Contro
 ) -> io::Result<Walk> {
     let (job_sender, job_receiver) = mpsc::sync_channel::<(u64, Block)>(threads);
     let job_receiver = Mutex::new(job_receiver);
-    let (done_sender, done_receiver) = mpsc::channel::<(u64, CheckedBlock<T>, u64)>();
+    let (done_sender, done_receiver) = mpsc::channel::<(u64, CheckedBlock<T>, Block)>();
     std::thread::scope(|scope| {
         // Workers stop when the last job sender is gone, which this closure owns.
         let job_sender = job_sender;
@@ -293,9 +294,8 @@ fn walk_parallel<T: Send, V: FnMut(&LinkInfo, Option<&ArtifactRef>, T) -> Contro
                     .unwrap_or_else(PoisonError::into_inner)
                     .recv();
                 let Ok((index, block)) = job else { break };
-                let end = block.offset + block.bytes.len() as u64;
                 if done_sender
-                    .send((index, check_block(&block, decode), end))
+                    .send((index, check_block(&block, decode), block))
                     .is_err()
                 {
                     break;
@@ -303,18 +303,19 @@ fn walk_parallel<T: Send, V: FnMut(&LinkInfo, Option<&ArtifactRef>, T) -> Contro
             });
         }
         drop(done_sender);
-        let mut finished: BTreeMap<u64, (CheckedBlock<T>, u64)> = BTreeMap::new();
+        let mut finished: BTreeMap<u64, (CheckedBlock<T>, Block)> = BTreeMap::new();
         let (mut n_sent, mut n_linked) = (0u64, 0u64);
         let mut last: Option<Scanned> = None;
         loop {
-            while let Ok((index, block, end)) = done_receiver.try_recv() {
-                finished.insert(index, (block, end));
+            while let Ok((index, checked, block)) = done_receiver.try_recv() {
+                finished.insert(index, (checked, block));
             }
-            while let Some((block, end)) = finished.remove(&n_linked) {
+            while let Some((checked, block)) = finished.remove(&n_linked) {
                 n_linked += 1;
-                if !stitcher.absorb(block) {
-                    return Ok(stitcher.finish(end));
+                if !stitcher.absorb(checked) {
+                    return Ok(stitcher.finish(block.offset + block.bytes.len() as u64));
                 }
+                scanner.recycle(block.bytes);
             }
             if let Some(scanned) = last.take() {
                 if n_linked == n_sent {
@@ -322,7 +323,7 @@ fn walk_parallel<T: Send, V: FnMut(&LinkInfo, Option<&ArtifactRef>, T) -> Contro
                 }
                 last = Some(scanned);
                 match done_receiver.recv() {
-                    Ok((index, block, end)) => finished.insert(index, (block, end)),
+                    Ok((index, checked, block)) => finished.insert(index, (checked, block)),
                     Err(_) => return Err(io::Error::other("a verify worker thread stopped")),
                 };
                 continue;

@@ -26,7 +26,7 @@ use omk::project::to_json;
 use omk::store::{GoalDir, StateDir};
 
 const GOAL: &str = "g-20261204-200000-000-long";
-/// Enough events of about 330 bytes to fill several 4 MiB read blocks.
+/// Enough events of about 330 bytes to fill several 2 MiB read blocks (about 14.8 MB).
 const EVENTS: usize = 45_000;
 
 /// Writes the long goal in batches of 1,000, each a second after the last.

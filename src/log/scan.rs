@@ -7,8 +7,10 @@ use std::io::{self, Read};
 
 use crate::log::line::MAX_LINE_BYTES;
 
-/// The size of a block handed to a checker: large enough for several maximal lines.
-pub(crate) const BLOCK_BYTES: usize = 4 * MAX_LINE_BYTES;
+/// The size of a block handed to a checker: large enough for a maximal line, small enough
+/// that the blocks in flight (read, queued, checked on each core, waiting to be linked) and
+/// their decoded events stay within a streaming read's memory budget (64 MB on 2 cores).
+pub(crate) const BLOCK_BYTES: usize = 2 * MAX_LINE_BYTES;
 
 /// Bytes of whole lines, each ending in `\n`, starting at `offset` in the file.
 #[derive(Debug)]

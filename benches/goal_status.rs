@@ -9,7 +9,7 @@
 //!
 //! Run with `cargo bench --bench goal_status`. `OMK_BENCH_EVENTS` overrides the size.
 
-#[path = "../tests/common/long_goal.rs"]
+#[path = "../tests/it/common/long_goal.rs"]
 mod long_goal;
 mod support;
 

@@ -6,6 +6,7 @@
 
 #![allow(clippy::disallowed_types)] // The test starts its own child processes.
 
+#[path = "it/common/mod.rs"]
 mod common;
 
 use std::collections::BTreeSet;

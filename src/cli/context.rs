@@ -33,22 +33,7 @@ impl Context {
         repo: Option<PathBuf>,
         config_path: Option<PathBuf>,
     ) -> Result<Context, Failure> {
-        let start = match repo {
-            Some(dir) => dir,
-            None => std::env::current_dir()?,
-        };
-        if !start.is_dir() {
-            return Err(Failure::hinted(
-                anyhow::anyhow!("{} is not a directory", start.display()),
-                "pass --repo the repository the goal works on",
-            ));
-        }
-        let start = std::path::absolute(&start)?;
-        let repo_root = repo_root(&start).unwrap_or(start);
-        let state_root = match std::env::var_os(OMK_HOME_VAR) {
-            Some(home) if !home.is_empty() => PathBuf::from(home),
-            _ => repo_root.join(".omk"),
-        };
+        let (repo_root, state_root) = locate(repo)?;
         Ok(Context {
             repo_root,
             state_dir: StateDir::new(state_root).signing_with(signing_key()?),
@@ -71,6 +56,28 @@ impl Context {
     pub(crate) fn resolve(&self, selector: &str) -> Result<GoalDir, Failure> {
         self.state_dir.resolve(selector).map_err(store_failure)
     }
+}
+
+/// Returns the repository's root (`repo`, or the one the current directory is in; the
+/// directory itself outside git) and the state directory (`$OMK_HOME`, else `.omk` in it).
+pub(crate) fn locate(repo: Option<PathBuf>) -> Result<(PathBuf, PathBuf), Failure> {
+    let start = match repo {
+        Some(dir) => dir,
+        None => std::env::current_dir()?,
+    };
+    if !start.is_dir() {
+        return Err(Failure::hinted(
+            anyhow::anyhow!("{} is not a directory", start.display()),
+            "pass --repo the repository the goal works on",
+        ));
+    }
+    let start = std::path::absolute(&start)?;
+    let repo_root = repo_root(&start).unwrap_or(start);
+    let state_root = match std::env::var_os(OMK_HOME_VAR) {
+        Some(home) if !home.is_empty() => PathBuf::from(home),
+        _ => repo_root.join(".omk"),
+    };
+    Ok((repo_root, state_root))
 }
 
 /// Returns the user's signing key, if there is one; an unusable key stops every command, since
@@ -152,6 +159,7 @@ pub(super) fn store_failure(error: StoreError) -> Failure {
     let hint = match &error {
         StoreError::NoGoals { .. } => Some("start one with `omk goal run \"<prompt>\"`".to_owned()),
         StoreError::UnknownGoal { .. } => Some("list the goals with `omk goal list`, or pass `latest`".to_owned()),
+        StoreError::AmbiguousGoal { .. } => Some("type more of the id (`omk goal list` shows each goal's shortest name)".to_owned()),
         StoreError::TornTail { path, .. } => Some(format!(
             "an append was interrupted; run `omk log repair {}` to set the torn bytes aside",
             parent_of(path)

@@ -7,8 +7,9 @@ use clap::{Args, ValueEnum};
 
 use crate::cli::context::{load, refused, store_failure, AgentArgs, Context};
 use crate::cli::loop_view::run_loop;
+use crate::cli::terminal::{paint_rows, stdout_width};
 use crate::cli::wave_view::run_wave;
-use crate::cli::{print_stdout, Failure, Format, EXIT_FINDINGS, EXIT_OK};
+use crate::cli::{print_stdout, print_stdout_painted, Failure, Format, EXIT_FINDINGS, EXIT_OK};
 use crate::event::{BudgetLimits, Phase, RunMode};
 use crate::ops::fix_loop::DEFAULT_MAX_ROUNDS;
 use crate::ops::intake::{start_goal, IntakeError, StartRequest};
@@ -17,15 +18,17 @@ use crate::ops::settings::{parse_budget_time, parse_timeout, parse_usd, Override
 use crate::ops::steer::{steer, Steering};
 use crate::plan::documents::budget_line;
 use crate::project::budget::{budget_text, budget_view, command_result};
-use crate::project::glance::{glance, list_text, next_step, status_text, Glance, GoalList};
+use crate::project::glance::{
+    glance, is_settled, list_text, next_step, status_text, GoalList, ListRow,
+};
 use crate::project::show::{show_document, show_view};
 use crate::project::to_json;
 use crate::shell::agent::backend;
 use crate::shell::interrupt::{self, Interrupt};
 use crate::shell::planner::PLANNER_TIMEOUT;
 use crate::shell::process::run_in_terminal;
-use crate::state::{Action, GoalState, GoalStatus};
-use crate::store::StoreError;
+use crate::state::{Action, GoalStatus};
+use crate::store::{short_ids, StoreError};
 
 #[derive(Args, Debug)]
 pub(super) struct StartArgs {
@@ -69,6 +72,31 @@ pub(super) struct FormatArgs {
     /// Output format (JSON carries timestamps, never ages)
     #[arg(long, value_enum, default_value_t)]
     format: Format,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct ListArgs {
+    /// Also the settled goals (cancelled, or landed), which are left out by default
+    #[arg(long)]
+    all: bool,
+    /// Only goals in these statuses (e.g. ready, not_ready, blocked_on_human; comma-separated)
+    #[arg(long, value_name = "STATUS", value_delimiter = ',', value_parser = parse_status)]
+    status: Option<Vec<GoalStatus>>,
+    /// Output format (JSON carries timestamps, never ages)
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+}
+
+/// Returns the status a `--status` value names (`not-ready` as well as `not_ready`).
+fn parse_status(text: &str) -> Result<GoalStatus, String> {
+    let name = text.trim().to_ascii_lowercase().replace('-', "_");
+    GoalStatus::ALL
+        .into_iter()
+        .find(|status| status.name() == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = GoalStatus::ALL.iter().map(|status| status.name()).collect();
+            format!("no status `{text}`; use one of {}", names.join(", "))
+        })
 }
 
 #[derive(Args, Debug)]
@@ -285,26 +313,59 @@ pub(super) fn start_command(
     Ok(EXIT_OK)
 }
 
-pub(super) fn list(context: &Context, args: &FormatArgs) -> Result<u8, Failure> {
+pub(super) fn list(context: &Context, args: &ListArgs) -> Result<u8, Failure> {
     let ids = context.state_dir.goal_ids().map_err(store_failure)?;
+    let short_ids = short_ids(&ids);
     let mut loaded = Vec::new();
-    for id in &ids {
-        loaded.push(load(&context.state_dir.goal(id))?);
+    for (id, short_id) in ids.iter().zip(&short_ids) {
+        let goal = load(&context.state_dir.goal(id))?;
+        let shown = match &args.status {
+            Some(wanted) => wanted.contains(&goal.state.status),
+            None => args.all || !is_settled(&goal.state),
+        };
+        if shown {
+            loaded.push((short_id, goal));
+        }
     }
-    let rows: Vec<(Glance<'_>, &GoalState)> = loaded
+    let rows: Vec<ListRow<'_>> = loaded
         .iter()
-        .map(|loaded| (glance(&loaded.state, loaded.head()), &loaded.state))
+        .map(|(short_id, loaded)| ListRow {
+            short_id,
+            glance: glance(&loaded.state, loaded.head()),
+            state: &loaded.state,
+        })
         .collect();
+    let hidden = ids.len() - rows.len();
     match args.format {
         Format::Json => {
-            let goals = rows.iter().map(|(glance, _)| glance.clone()).collect();
+            let goals = rows.into_iter().map(|row| row.glance).collect();
             print_stdout(&to_json(&GoalList { goals }))?;
         }
-        Format::Text if rows.is_empty() => print_stdout(&format!(
+        Format::Text if ids.is_empty() => print_stdout(&format!(
             "no goals yet in {}: start one with `omk goal run \"…\"`\n",
             context.state_dir.goals_dir().display()
         ))?,
-        Format::Text => print_stdout(&list_text(&rows, context.clock.now()))?,
+        Format::Text => {
+            let mut text = if rows.is_empty() {
+                String::new()
+            } else {
+                list_text(&rows, context.clock.now(), stdout_width())
+            };
+            if hidden > 0 {
+                let shown = if rows.is_empty() {
+                    "no goal to show; "
+                } else {
+                    ""
+                };
+                let why = match &args.status {
+                    Some(_) => "in other statuses",
+                    None => "settled (cancelled or landed): `--all` shows them",
+                };
+                text.push_str(&format!("({shown}{hidden} more {why})\n"));
+            }
+            let statuses: Vec<GoalStatus> = rows.iter().map(|row| row.glance.status).collect();
+            print_stdout_painted(&text, |text| paint_rows(text, 1, &statuses))?;
+        }
     }
     Ok(EXIT_OK)
 }
@@ -314,7 +375,10 @@ pub(super) fn status(context: &Context, args: &ViewArgs) -> Result<u8, Failure> 
     let glance = glance(&loaded.state, loaded.head());
     match args.format {
         Format::Json => print_stdout(&to_json(&glance))?,
-        Format::Text => print_stdout(&status_text(&glance, &loaded.state, context.clock.now()))?,
+        Format::Text => {
+            let text = status_text(&glance, &loaded.state, context.clock.now());
+            print_stdout_painted(&text, |text| paint_rows(text, 0, &[glance.status]))?
+        }
     }
     Ok(EXIT_OK)
 }

@@ -6,9 +6,12 @@
 use std::io::IsTerminal;
 
 use crate::cli::context::{refused, store_failure, Context};
+use crate::cli::terminal::paint_status;
 use crate::cli::verify_view::{verify_failure, VerifyView};
 use crate::cli::wave_view::{wave_failure, wave_options, ProgressView};
-use crate::cli::{print_stderr, print_stdout, Failure, Format, EXIT_FINDINGS, EXIT_OK};
+use crate::cli::{
+    print_stderr, print_stdout, print_stdout_painted, Failure, Format, EXIT_FINDINGS, EXIT_OK,
+};
 use crate::ops::fix_loop::{continue_goal, LoopError, LoopOptions, LoopProgress, LoopStop};
 use crate::ops::review::ReviewError;
 use crate::ops::settings::Settings;
@@ -117,7 +120,10 @@ pub(super) fn run_loop(
             outcome.loaded.head(),
             "continued",
         )))?,
-        Format::Text => print_stdout(&format!("{summary}; next: {}\n", next_step(state)))?,
+        Format::Text => print_stdout_painted(
+            &format!("{summary}; next: {}\n", next_step(state)),
+            |text| paint_status(text, state.status),
+        )?,
     }
     Ok(if outcome.stop == LoopStop::Integrating {
         EXIT_OK

@@ -7,6 +7,7 @@
 mod agents_cmd;
 mod artifact_cmd;
 mod context;
+mod doctor_cmd;
 mod execute_cmd;
 mod gc_cmd;
 mod goal_cmd;
@@ -15,6 +16,8 @@ mod log_cmd;
 mod loop_view;
 mod open_pr_cmd;
 mod replay_cmd;
+mod terminal;
+mod tracing_setup;
 mod travel_cmd;
 mod trust_cmd;
 mod verify_cmd;
@@ -46,6 +49,13 @@ pub const EXIT_ERROR: u8 = 2;
     about = "Turn a prompt into a proof-backed engineering run, recorded in a hash-chained event log"
 )]
 struct Cli {
+    /// When to colour statuses and verdicts: on a terminal (auto, unless NO_COLOR is set), always, or never
+    #[arg(long, value_enum, global = true, default_value_t, value_name = "WHEN")]
+    color: terminal::ColorChoice,
+    /// Trace what omk does on stderr: the command, git and every other process with its
+    /// duration (-vv: also appends and folds). OMK_LOG takes a filter instead (OMK_LOG=debug)
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -73,6 +83,25 @@ enum Command {
     Key(trust_cmd::KeyCommand),
     /// Check a signed proof (a DSSE envelope) with the signer's public key, and the log's root
     VerifyProof(trust_cmd::VerifyProofArgs),
+    /// Check this machine: git, the agent CLIs, gh, the signing key, the state directory
+    Doctor(doctor_cmd::DoctorArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
+    Completions(CompletionsArgs),
+    /// Print omk's manual page (roff: `omk man | man -l -`), or write one page per command
+    Man(ManArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ManArgs {
+    /// Write omk.1 and a page per command (omk-goal-run.1, …) into this directory instead
+    #[arg(long, value_name = "DIR")]
+    out_dir: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+struct CompletionsArgs {
+    /// The shell to complete for
+    shell: clap_complete::Shell,
 }
 
 #[derive(clap::Args, Debug)]
@@ -95,8 +124,8 @@ enum GoalCommand {
     Plan(goal_cmd::StartArgs),
     /// Replace a planned goal's task graph before it executes ($EDITOR, or --file)
     EditPlan(goal_cmd::EditPlanArgs),
-    /// List every goal at a glance, oldest first
-    List(goal_cmd::FormatArgs),
+    /// List the goals at a glance, oldest first (settled ones too with --all)
+    List(goal_cmd::ListArgs),
     /// Show a goal at a glance: status, tasks, budget, next step
     Status(goal_cmd::ViewArgs),
     /// Show a goal's full state
@@ -241,8 +270,13 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = <Cli as clap::CommandFactory>::command()
+        .try_get_matches()
+        .and_then(|matches| {
+            <Cli as clap::FromArgMatches>::from_arg_matches(&matches).map(|cli| (cli, matches))
+        });
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(error) => {
             let _ = error.print();
             return ExitCode::from(if error.use_stderr() {
@@ -252,6 +286,12 @@ pub fn main() -> ExitCode {
             });
         }
     };
+    terminal::init_colour(cli.color);
+    if let Err(failure) = tracing_setup::init(cli.verbose) {
+        print_failure(&failure);
+        return ExitCode::from(failure.code);
+    }
+    let _command = tracing::info_span!("omk", command = command_path(&matches)).entered();
     let result = match cli.command {
         Command::Log(command) => log_cmd::run(command),
         Command::Goal(args) => goal(*args),
@@ -261,6 +301,9 @@ pub fn main() -> ExitCode {
         Command::Artifact(command) => artifact_cmd::run(command),
         Command::Key(command) => trust_cmd::run_key(command),
         Command::VerifyProof(args) => trust_cmd::verify_proof(args),
+        Command::Doctor(args) => doctor_cmd::doctor_command(&args),
+        Command::Completions(args) => completions(args.shell),
+        Command::Man(args) => man_page(args),
         Command::Gates(args) => Context::new(args.repo, args.config)
             .and_then(|context| verify_cmd::gates_command(&context, args.format)),
     };
@@ -274,6 +317,68 @@ pub fn main() -> ExitCode {
             ExitCode::from(failure.code)
         }
     }
+}
+
+/// Prints the completion script for `shell`.
+fn completions(shell: clap_complete::Shell) -> Result<u8, Failure> {
+    let mut script = Vec::new();
+    clap_complete::generate(
+        shell,
+        &mut <Cli as clap::CommandFactory>::command(),
+        "omk",
+        &mut script,
+    );
+    write_stdout_raw(&script)?;
+    Ok(EXIT_OK)
+}
+
+/// Prints omk's manual page, or writes a page per command (`omk-goal-run.1`, …) into a
+/// directory, as git's are.
+fn man_page(args: ManArgs) -> Result<u8, Failure> {
+    let command = <Cli as clap::CommandFactory>::command();
+    let Some(dir) = args.out_dir else {
+        let mut page = Vec::new();
+        clap_mangen::Man::new(command).render(&mut page)?;
+        write_stdout_raw(&page)?;
+        return Ok(EXIT_OK);
+    };
+    let written =
+        std::fs::create_dir_all(&dir).and_then(|()| clap_mangen::generate_to(command, &dir));
+    written.map_err(|error| {
+        Failure::hinted(
+            anyhow::anyhow!(
+                "cannot write the manual pages into {}: {error}",
+                dir.display()
+            ),
+            "pass a directory you can write, e.g. --out-dir ~/.local/share/man/man1",
+        )
+    })?;
+    print_stdout(&format!(
+        "wrote the manual pages into {} (read one with `man -l {}/omk.1`)\n",
+        dir.display(),
+        dir.display()
+    ))?;
+    Ok(EXIT_OK)
+}
+
+/// Writes generated bytes (a script, a manual page) to stdout as they are.
+fn write_stdout_raw(bytes: &[u8]) -> Result<(), Failure> {
+    let mut stdout = io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Err(error) if error.kind() != io::ErrorKind::BrokenPipe => Err(error.into()),
+        _ => Ok(()),
+    }
+}
+
+/// Returns the subcommands as typed (`goal status`), for the trace.
+fn command_path(matches: &clap::ArgMatches) -> String {
+    let mut words = Vec::new();
+    let mut matches = matches;
+    while let Some((name, sub)) = matches.subcommand() {
+        words.push(name);
+        matches = sub;
+    }
+    words.join(" ")
 }
 
 fn print_failure(failure: &Failure) {
@@ -297,6 +402,20 @@ pub fn print_stdout(text: &str) -> Result<(), Failure> {
     let mut stdout = io::stdout().lock();
     match stdout
         .write_all(visible(text).as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(error) if error.kind() != io::ErrorKind::BrokenPipe => Err(error.into()),
+        _ => Ok(()),
+    }
+}
+
+/// Writes `text` to stdout as [`print_stdout`] does, with `paint` applied after control
+/// characters are made visible (so that the colour it adds is the only escape written).
+pub fn print_stdout_painted(text: &str, paint: impl FnOnce(&str) -> String) -> Result<(), Failure> {
+    let painted = paint(&visible(text));
+    let mut stdout = io::stdout().lock();
+    match stdout
+        .write_all(painted.as_bytes())
         .and_then(|()| stdout.flush())
     {
         Err(error) if error.kind() != io::ErrorKind::BrokenPipe => Err(error.into()),

@@ -5,7 +5,10 @@ use std::io::IsTerminal;
 
 use clap::Args;
 
-use crate::cli::{print_stderr, print_stdout, Failure, Format, EXIT_FINDINGS, EXIT_OK};
+use crate::cli::terminal::paint_verdict;
+use crate::cli::{
+    print_stderr, print_stdout, print_stdout_painted, Failure, Format, EXIT_FINDINGS, EXIT_OK,
+};
 use crate::event::{FindingSeverity, TaskId};
 use crate::ops::attest::sign_proof;
 use crate::ops::review::{review_goal, ReviewError};
@@ -263,7 +266,13 @@ pub(super) fn proof_command(context: &Context, args: &ProofArgs) -> Result<u8, F
                 "pass --format in-toto --sign",
             ))
         }
-        (ProofFormat::Md, false) => proof_markdown(&proof),
+        (ProofFormat::Md, false) => {
+            let verdict = if ready { "READY" } else { "NOT READY" };
+            return print_stdout_painted(&proof_markdown(&proof), |text| {
+                paint_verdict(text, verdict, ready)
+            })
+            .map(|()| if ready { EXIT_OK } else { EXIT_FINDINGS });
+        }
         (ProofFormat::Json, false) => to_json(&proof),
         (ProofFormat::InToto, false) => to_json(&statement(proof)),
     };

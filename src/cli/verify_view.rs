@@ -3,6 +3,7 @@
 //! Must not decide anything verification itself decides.
 
 use crate::cli::context::{refused, store_failure};
+use crate::cli::wave_view::{cut, heartbeat};
 use crate::cli::{print_stderr, Failure, EXIT_FINDINGS};
 use crate::ops::verify::{VerifyError, VerifyProgress};
 use crate::project::timeline::leftovers_clause;
@@ -13,11 +14,18 @@ use crate::store::StoreError;
 /// last output line redrawn in place.
 pub(super) struct VerifyView {
     terminal: bool,
+    heartbeat: u64,
+    /// When the running gate last had a heartbeat line (off a terminal), in its seconds.
+    last_beat: u64,
 }
 
 impl VerifyView {
     pub(super) fn new(terminal: bool) -> VerifyView {
-        VerifyView { terminal }
+        VerifyView {
+            terminal,
+            heartbeat: heartbeat().as_secs(),
+            last_beat: 0,
+        }
     }
 
     pub(super) fn show(&mut self, event: &VerifyProgress) {
@@ -31,8 +39,22 @@ impl VerifyView {
                 let line: String = last_line.chars().take(80).collect();
                 eprint!("\r\x1b[2K  {gate} running {seconds}s: {line}");
             }
-            VerifyProgress::GateRunning { .. } => {}
+            // Elsewhere (a CI log), a heartbeat line every half minute.
+            VerifyProgress::GateRunning {
+                gate,
+                seconds,
+                last_line,
+            } => {
+                if *seconds >= self.last_beat + self.heartbeat {
+                    self.last_beat = *seconds;
+                    print_stderr(&format!(
+                        "omk: gate {gate} running {seconds}s{}",
+                        cut(last_line)
+                    ));
+                }
+            }
             _ => {
+                self.last_beat = 0;
                 if self.terminal {
                     eprint!("\r\x1b[2K");
                 }

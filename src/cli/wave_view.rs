@@ -97,8 +97,35 @@ fn choose_backend(state: &GoalState, agent: &AgentSettings) -> Result<Backend, F
 
 /// Prints the wave's progress: a line per event, and on a terminal a live block of one line
 /// per running agent, redrawn in place about once a second.
+/// How often running agents are redrawn on a terminal.
+const REDRAW: Duration = Duration::from_secs(1);
+/// Returns how often a heartbeat line is printed when stderr is not a terminal: every 30 s,
+/// or every `$OMK_HEARTBEAT_SECS` (a CI log that wants more or fewer).
+pub(super) fn heartbeat() -> Duration {
+    let seconds = std::env::var("OMK_HEARTBEAT_SECS")
+        .ok()
+        .and_then(|text| text.trim().parse::<u64>().ok())
+        .filter(|seconds| *seconds > 0)
+        .unwrap_or(30);
+    Duration::from_secs(seconds)
+}
+
+/// Returns `: <line>` cut to a readable length, or nothing for no line.
+pub(super) fn cut(line: &str) -> String {
+    let line = line.trim();
+    if line.is_empty() {
+        return String::new();
+    }
+    let mut shown: String = line.chars().take(100).collect();
+    if shown.len() < line.len() {
+        shown.push('…');
+    }
+    format!(": {shown}")
+}
+
 pub(super) struct ProgressView {
     terminal: bool,
+    heartbeat: Duration,
     drawn_lines: usize,
     last_draw: Option<std::time::Instant>,
 }
@@ -107,6 +134,7 @@ impl ProgressView {
     pub(super) fn new(terminal: bool) -> ProgressView {
         ProgressView {
             terminal,
+            heartbeat: heartbeat(),
             drawn_lines: 0,
             last_draw: None,
         }
@@ -115,15 +143,34 @@ impl ProgressView {
     pub(super) fn show(&mut self, event: &Progress) {
         let line = match event {
             Progress::Running { agents } => {
-                let due = self
-                    .last_draw
-                    .is_none_or(|at| at.elapsed() >= Duration::from_secs(1));
-                if self.terminal && due {
+                // Redrawn every second on a terminal; elsewhere (a CI log) a heartbeat line
+                // per agent every half minute, so that a long run shows it is alive.
+                let every = if self.terminal {
+                    REDRAW
+                } else {
+                    self.heartbeat
+                };
+                let due = match self.last_draw {
+                    Some(at) => at.elapsed() >= every,
+                    None => self.terminal,
+                };
+                if self.last_draw.is_none() {
+                    self.last_draw = Some(std::time::Instant::now());
+                }
+                if due {
                     self.clear();
-                    for (task_id, elapsed) in agents {
-                        print_stderr(&format!("  {task_id:<24} running {}s", elapsed.as_secs()));
+                    for (task_id, elapsed, last_line) in agents {
+                        let said = cut(last_line);
+                        let line = if self.terminal {
+                            format!("  {task_id:<24} running {}s{said}", elapsed.as_secs())
+                        } else {
+                            format!("omk: {task_id}: agent running {}s{said}", elapsed.as_secs())
+                        };
+                        print_stderr(&line);
                     }
-                    self.drawn_lines = agents.len();
+                    if self.terminal {
+                        self.drawn_lines = agents.len();
+                    }
                     self.last_draw = Some(std::time::Instant::now());
                 }
                 return;

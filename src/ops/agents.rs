@@ -99,7 +99,7 @@ fn variant_of(name: &str, version: Option<&str>) -> Option<String> {
 }
 
 /// Returns the first executable file named `program` in the directories of `path_var`.
-fn find_on_path(program: &str, path_var: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
+pub(crate) fn find_on_path(program: &str, path_var: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     std::env::split_paths(path_var?)
         .map(|dir| dir.join(program))
@@ -110,7 +110,7 @@ fn find_on_path(program: &str, path_var: Option<&std::ffi::OsStr>) -> Option<Pat
 }
 
 /// Returns the first line `<program> --version` prints, if it answers in time.
-fn version_of(program: &Path, dir: &Path) -> Option<String> {
+pub(crate) fn version_of(program: &Path, dir: &Path) -> Option<String> {
     let program = program.to_str()?;
     let mut spec = Spec::new(program, &["--version"], dir);
     spec.deadline = VERSION_DEADLINE;

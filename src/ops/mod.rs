@@ -11,6 +11,7 @@ pub mod artifact;
 pub mod attest;
 pub mod clean;
 pub mod demo;
+pub mod doctor;
 pub mod fix_loop;
 pub mod gc;
 pub mod intake;

@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
@@ -33,7 +34,7 @@ use crate::shell::clock::{jittered, Clock};
 use crate::shell::git::GitError;
 use crate::shell::interrupt::Interrupt;
 use crate::shell::lease::{Holder, Liveness};
-use crate::shell::process::{reap_orphans, signal_group, start, ProcessError};
+use crate::shell::process::{reap_orphans, signal_group, start, ProcessError, Tail};
 use crate::shell::procfs::process_cwd;
 use crate::shell::worktree::{attempt_ref, branch_name, collect, prepare, Placement, Worktree};
 use crate::state::commands::GoalCommand;
@@ -77,9 +78,10 @@ pub enum Progress {
     Stopping {
         why: String,
     },
-    /// The agents running now, with how long each has run; sent on every poll.
+    /// The agents running now, with how long each has run and the last line it printed;
+    /// sent on every poll.
     Running {
-        agents: Vec<(TaskId, Duration)>,
+        agents: Vec<(TaskId, Duration, String)>,
     },
 }
 
@@ -176,6 +178,8 @@ struct RunningAgent {
     worktree: Worktree,
     stop: watch::Sender<bool>,
     started: tokio::time::Instant,
+    /// What the agent prints, for progress lines.
+    output: Arc<Tail>,
     /// The user's checkout as it was when the agent started, to check it is untouched after.
     checkout: Result<CheckoutPrint, GitError>,
 }
@@ -223,7 +227,13 @@ impl Wave<'_> {
                 agents: self
                     .running
                     .iter()
-                    .map(|(id, agent)| (id.clone(), agent.started.elapsed()))
+                    .map(|(id, agent)| {
+                        (
+                            id.clone(),
+                            agent.started.elapsed(),
+                            agent.output.last_line(),
+                        )
+                    })
                     .collect(),
             });
             tokio::select! {
@@ -486,6 +496,7 @@ impl Wave<'_> {
             timeout,
         );
         let checkout = checkout_print(self.repo_root);
+        let output = spec.stdout.tail();
         let running = match start(spec) {
             Ok(running) => running,
             Err(error) => {
@@ -542,6 +553,7 @@ impl Wave<'_> {
                 worktree,
                 stop,
                 started: tokio::time::Instant::now(),
+                output,
                 checkout,
             },
         );

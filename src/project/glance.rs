@@ -280,27 +280,51 @@ pub fn failures(state: &GoalState) -> Vec<String> {
     slices.chain(gates).collect()
 }
 
-/// Returns the rows of `omk goal list` as an aligned table.
-pub fn list_text(rows: &[(Glance<'_>, &GoalState)], now: Timestamp) -> String {
+/// One goal as `omk goal list` shows it.
+pub struct ListRow<'a> {
+    /// The shortest name that selects the goal alone (see `store::short_ids`).
+    pub short_id: &'a str,
+    pub glance: Glance<'a>,
+    pub state: &'a GoalState,
+}
+
+/// Returns whether a goal needs nothing more from anyone: cancelled, or its result landed.
+/// `omk goal list` leaves such goals out unless asked for `--all`.
+pub fn is_settled(state: &GoalState) -> bool {
+    state.status == GoalStatus::Cancelled || state.landed.is_some()
+}
+
+/// Returns the rows of `omk goal list` as an aligned table: short id, status, tasks done,
+/// age and the prompt's first line, each line cut to `width` characters when there is one.
+pub fn list_text(rows: &[ListRow<'_>], now: Timestamp, width: Option<usize>) -> String {
     let mut lines = vec![[
-        "GOAL".to_owned(),
-        "AGE".to_owned(),
+        "ID".to_owned(),
         "STATUS".to_owned(),
         "TASKS".to_owned(),
-        "BUDGET".to_owned(),
-        "NEXT".to_owned(),
+        "AGE".to_owned(),
+        "PROMPT".to_owned(),
     ]];
-    for (glance, state) in rows {
+    for row in rows {
+        let status = match (&row.state.landed, row.state.status) {
+            (Some(_), status) => format!("{status} (landed)"),
+            (None, GoalStatus::Planning) if row.state.plan.is_some() => "planned".to_owned(),
+            (None, status) => status.to_string(),
+        };
         lines.push([
-            glance.goal_id.to_owned(),
-            age(glance.started_at, now),
-            status_words(state),
-            format!("{}/{}", glance.tasks_done, glance.tasks_total),
-            budget_words(&glance.budget),
-            glance.next_step.clone(),
+            row.short_id.to_owned(),
+            status,
+            format!("{}/{}", row.glance.tasks_done, row.glance.tasks_total),
+            age(row.glance.started_at, now),
+            row.state
+                .prompt
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_owned(),
         ]);
     }
-    let mut widths = [0; 6];
+    let mut widths = [0; 5];
     for line in &lines {
         for (width, cell) in widths.iter_mut().zip(line) {
             *width = (*width).max(cell.chars().count());
@@ -308,20 +332,27 @@ pub fn list_text(rows: &[(Glance<'_>, &GoalState)], now: Timestamp) -> String {
     }
     let mut out = String::new();
     for line in &lines {
-        let cells: Vec<String> = line
-            .iter()
-            .zip(widths)
-            .enumerate()
-            .map(|(index, (cell, width))| {
-                if index == 5 {
-                    cell.clone()
-                } else {
-                    format!("{cell:<width$}")
-                }
-            })
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
+        let mut text = String::new();
+        for (index, (cell, cell_width)) in line.iter().zip(widths).enumerate() {
+            if index + 1 == line.len() {
+                text.push_str(cell);
+            } else {
+                text.push_str(&format!("{cell:<cell_width$}  "));
+            }
+        }
+        out.push_str(&fit(text.trim_end(), width));
         out.push('\n');
     }
     out
+}
+
+/// Returns `line` cut to `width` characters, ending in `…` when cut.
+fn fit(line: &str, width: Option<usize>) -> String {
+    match width {
+        Some(width) if line.chars().count() > width && width > 1 => {
+            let kept: String = line.chars().take(width - 1).collect();
+            format!("{kept}…")
+        }
+        _ => line.to_owned(),
+    }
 }

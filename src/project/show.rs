@@ -36,7 +36,10 @@ pub fn show_document(state: &GoalState, head: Head, markdown: bool) -> String {
         if markdown {
             format!("{} {text}\n\n", "#".repeat(level))
         } else {
-            format!("{}\n\n", text.to_uppercase())
+            // Underlined, not upper-cased: the goal id in the first heading must read as it
+            // is typed, so that it can be copied into the next command.
+            let rule = if level == 1 { "=" } else { "-" };
+            format!("{text}\n{}\n\n", rule.repeat(text.chars().count()))
         }
     };
     let code = |text: &str| {

@@ -438,6 +438,7 @@ pub fn start(spec: Spec) -> Result<Running, ProcessError> {
         source,
     })?;
     let pid = child.id().unwrap_or(0);
+    tracing::info!(pid, dir = %dir.display(), "started {}", command_line(&program, &args));
     let group = Group {
         id: i32::try_from(pid).unwrap_or(0),
         tag,
@@ -550,6 +551,14 @@ impl Running {
         let (mut stdout, mut stderr) = (stdout.map_err(store_error)?, stderr.map_err(store_error)?);
         stdout.unfinished = !pumped;
         stderr.unfinished = !pumped;
+        tracing::info!(
+            pid,
+            code = status.code(),
+            signal = status.signal(),
+            ?ending,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "ended {program}"
+        );
         Ok(Exit {
             code: status.code(),
             signal: status.signal(),
@@ -620,6 +629,24 @@ async fn end_group(
         survivors: scan.len() as u32,
     };
     (status, leftovers)
+}
+
+/// Returns a program and its arguments as one line for a trace, each cut to a readable size
+/// (an agent's prompt can be pages long).
+fn command_line(program: &str, args: &[String]) -> String {
+    const SHOWN: usize = 80;
+    let mut line = program.to_owned();
+    for arg in args {
+        line.push(' ');
+        match arg.char_indices().nth(SHOWN) {
+            Some((cut, _)) => {
+                line.push_str(&arg[..cut]);
+                line.push('…');
+            }
+            None => line.push_str(arg),
+        }
+    }
+    line
 }
 
 /// Sends `signal` to process group `group`.

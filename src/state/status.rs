@@ -39,6 +39,24 @@ pub enum GoalStatus {
 }
 
 impl GoalStatus {
+    /// Every status, in the order a goal may pass through them.
+    pub const ALL: [GoalStatus; 14] = [
+        GoalStatus::Intake,
+        GoalStatus::Planning,
+        GoalStatus::Executing,
+        GoalStatus::Verifying,
+        GoalStatus::Reviewing,
+        GoalStatus::Integrating,
+        GoalStatus::Paused,
+        GoalStatus::Ready,
+        GoalStatus::NotReady,
+        GoalStatus::BlockedOnHuman,
+        GoalStatus::BlockedOnExternal,
+        GoalStatus::NeedsMoreBudget,
+        GoalStatus::FailedInfra,
+        GoalStatus::Cancelled,
+    ];
+
     /// Returns the status of a live goal in `phase`.
     pub fn live(phase: Phase) -> GoalStatus {
         match phase {

@@ -55,6 +55,11 @@ pub enum StoreError {
     NoGoals { dir: String },
     #[error("no goal `{id}` in {dir}")]
     UnknownGoal { id: String, dir: String },
+    #[error("`{selector}` fits {} goals: {}", candidates.len(), name_some(candidates))]
+    AmbiguousGoal {
+        selector: String,
+        candidates: Vec<String>,
+    },
     #[error("goal {id} already exists in {dir}")]
     GoalExists { id: String, dir: String },
     #[error("goal {id} has an empty event log: {path}")]
@@ -192,7 +197,9 @@ impl StateDir {
         Ok(ids)
     }
 
-    /// Returns the goal `selector` names: an id, or `latest` for the newest.
+    /// Returns the goal `selector` names: `latest` for the newest; else an id, or (as git and jj
+    /// take a hash) any part of one that fits a single goal, case aside: its start (`g-20261126`,
+    /// the `g-` optional) or the start of its short form (`ad53`, see [`short_ids`]).
     pub fn resolve(&self, selector: &str) -> Result<GoalDir, StoreError> {
         let dir = self.goals_dir().display().to_string();
         if selector == "latest" {
@@ -200,18 +207,30 @@ impl StateDir {
             let newest = ids.last().ok_or(StoreError::NoGoals { dir })?;
             return Ok(self.goal(newest));
         }
-        let goal = self.goal(selector);
         let plausible = !selector.is_empty()
             && !selector.contains(['/', '\\'])
             && selector != "."
             && selector != "..";
-        if plausible && goal.paths().log().is_file() {
-            Ok(goal)
-        } else {
-            Err(StoreError::UnknownGoal {
-                id: selector.to_owned(),
-                dir,
-            })
+        let unknown = || StoreError::UnknownGoal {
+            id: selector.to_owned(),
+            dir: dir.clone(),
+        };
+        if !plausible {
+            return Err(unknown());
+        }
+        let goal = self.goal(selector);
+        if goal.paths().log().is_file() {
+            return Ok(goal);
+        }
+        let ids = self.goal_ids()?;
+        let matching: Vec<&String> = ids.iter().filter(|id| selects(selector, id)).collect();
+        match matching.as_slice() {
+            [] => Err(unknown()),
+            [id] => Ok(self.goal(id)),
+            several => Err(StoreError::AmbiguousGoal {
+                selector: selector.to_owned(),
+                candidates: several.iter().map(|id| id.to_string()).collect(),
+            }),
         }
     }
 
@@ -251,6 +270,44 @@ impl StateDir {
         }
         Ok(())
     }
+}
+
+/// Returns the first few of `ids` for a message, and how many more there are.
+fn name_some(ids: &[String]) -> String {
+    const SHOWN: usize = 4;
+    match ids.len().checked_sub(SHOWN) {
+        Some(more) if more > 0 => format!("{} and {more} more", ids[..SHOWN].join(", ")),
+        _ => ids.join(", "),
+    }
+}
+
+/// Returns whether `selector` names the goal `id`: the start of the id (with or without its
+/// `g-`) or of its random suffix, case aside.
+fn selects(selector: &str, id: &str) -> bool {
+    let selector = selector.to_ascii_lowercase();
+    let starts = |text: &str| text.len() >= selector.len() && text.starts_with(&selector);
+    starts(id) || id.strip_prefix("g-").is_some_and(starts) || starts(suffix(id))
+}
+
+/// Returns the random part of a goal id (`ad53` of `g-20261126-142301-120-ad53`).
+fn suffix(id: &str) -> &str {
+    id.rsplit('-').next().unwrap_or(id)
+}
+
+/// Returns the shortest name of each goal that [`StateDir::resolve`] takes as that goal alone:
+/// its random suffix when no other goal shares it, else the whole id.
+pub fn short_ids(ids: &[String]) -> Vec<String> {
+    ids.iter()
+        .map(|id| {
+            let short = suffix(id);
+            let unique = ids.iter().filter(|other| selects(short, other)).count() == 1;
+            if unique {
+                short.to_owned()
+            } else {
+                id.clone()
+            }
+        })
+        .collect()
 }
 
 /// The size of a read worth spreading over every core: below it, starting the checker threads
@@ -411,6 +468,7 @@ impl GoalDir {
         snapshot: SnapshotUse,
         through: Option<u64>,
     ) -> Result<Loaded, StoreError> {
+        let _span = tracing::debug_span!("fold", goal = %self.id).entered();
         let paths = self.paths();
         let (mut state, from, mut tree) = match start {
             Some(snapshot) => {
@@ -464,6 +522,12 @@ impl GoalDir {
         if let Some(error) = failure {
             return Err(error);
         }
+        tracing::debug!(
+            from_snapshot = from.next_seq > 0,
+            events = folded,
+            "folded through seq {}",
+            position.next_seq.saturating_sub(1)
+        );
         if let Some(torn) = end.torn_tail {
             return Err(StoreError::TornTail {
                 path: log,
@@ -616,6 +680,13 @@ impl GoalDir {
         let appended = writer
             .append(Expected::Seq(start.next_seq), at.instant(), &new_events)
             .map_err(StoreError::Append)?;
+        tracing::debug!(
+            goal = %self.id,
+            kinds = ?events.iter().map(Event::kind).collect::<Vec<_>>(),
+            "appended seq {}..={}",
+            start.next_seq,
+            appended.position.next_seq.saturating_sub(1)
+        );
         let loaded = Loaded {
             state,
             position: appended.position,

@@ -8,7 +8,7 @@
 // as the agent changing the user's checkout.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
-mod common;
+use crate::common;
 
 use common::agent_clis::{isolate, runnable, ModelStub, PRESETS};
 
@@ -403,6 +403,28 @@ fn a_hanging_agent_is_killed_at_its_timeout() {
         processes_in(&repo.worktrees()),
         Vec::<u32>::new(),
         "no agent outlives its timeout"
+    );
+}
+
+#[test]
+fn a_long_agent_shows_life_off_a_terminal() {
+    let repo = Repo::new();
+    repo.script("slice-1 say reading the code\nslice-1 sleep 3\nslice-1 write src/list.rs json\nslice-2 write src/parser.rs ok\n");
+    let out = repo
+        .omk(&["goal", "run", TWO_SLICES, "--agent-cmd", &agent_cmd()])
+        .env("OMK_HEARTBEAT_SECS", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let beats: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with("omk: slice-1: agent running "))
+        .collect();
+    assert!(beats.len() >= 2, "{stderr}");
+    assert!(
+        beats.iter().any(|line| line.contains("reading the code")),
+        "a heartbeat names the agent's last line: {stderr}"
     );
 }
 

@@ -1,7 +1,7 @@
 //! The writer: optimistic concurrency, idempotent retries, caps, poisoning, torn tails, repair,
 //! and a model test that crashes it at random write and fsync points.
 
-mod common;
+use crate::common;
 
 use std::fs::{self, File};
 use std::io::{self, Write};

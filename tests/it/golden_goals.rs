@@ -7,7 +7,7 @@
 //! The logs are built here from typed events with a fixed clock and fixed ids, so rebuilding
 //! them must reproduce the checked-in bytes exactly: this pins the encoding of every payload.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -678,7 +678,7 @@ fn expected_outputs(home: &Path) -> Vec<(&'static str, String, Option<&'static s
         ),
         (
             "list.json",
-            omk(home, &["goal", "list", "--format", "json"]),
+            omk(home, &["goal", "list", "--all", "--format", "json"]),
             Some("goal-list.schema.json"),
         ),
         ("timeline.txt", omk(home, &["replay", GOAL]), None),

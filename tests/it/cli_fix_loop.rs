@@ -5,7 +5,7 @@
 // Tests drive real processes: git and the binary.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
-mod common;
+use crate::common;
 
 use common::agent_clis::{isolate, runnable, ModelStub, PRESETS};
 

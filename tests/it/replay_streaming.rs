@@ -11,7 +11,7 @@ use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-mod common;
+use crate::common;
 
 use chrono::{TimeZone, Utc};
 use common::long_goal::{opening, tail_event};

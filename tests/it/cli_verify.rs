@@ -5,7 +5,7 @@
 // Tests drive real processes: git and the binary.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::Path;
@@ -547,4 +547,37 @@ fn gates_do_not_inherit_a_shared_cargo_target_dir() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(fs::read_to_string(&seen).unwrap(), "[]\n[]\n");
+}
+
+#[test]
+fn a_long_gate_shows_life_off_a_terminal() {
+    let dir = repo();
+    let root = dir.path();
+    fs::write(
+        root.join("omk.toml"),
+        "[gates.slow]\ncommand = \"echo compiling crate 1 of 3; sleep 3; echo done\"\n",
+    )
+    .unwrap();
+    executed_goal(root, "slice-1 write src/list.rs json\nslice-2 write src/parser.rs pub fn parse() -> usize { 0 }\n");
+    // Every second here, instead of every half minute, to keep the test short.
+    let out = Command::new(env!("CARGO_BIN_EXE_omk"))
+        .args(["goal", "verify"])
+        .current_dir(root)
+        .env_remove("OMK_HOME")
+        .env("OMK_HEARTBEAT_SECS", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let beats: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with("omk: gate slow running "))
+        .collect();
+    assert!(beats.len() >= 2, "{stderr}");
+    assert!(
+        beats
+            .iter()
+            .any(|line| line.ends_with("s: compiling crate 1 of 3")),
+        "each heartbeat names the gate's last line: {stderr}"
+    );
 }

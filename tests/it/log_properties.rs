@@ -1,6 +1,6 @@
 //! Property tests of the log: write → read is identity, and every tamper or cut is located.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::num::NonZeroUsize;

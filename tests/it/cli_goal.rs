@@ -4,7 +4,7 @@
 // Tests drive real processes: git, and the binary itself from several threads.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -384,10 +384,76 @@ fn latest_names_the_newest_goal_and_list_shows_all() {
         .collect();
     assert_eq!(ids, [&first["goal_id"], &second["goal_id"]]);
     let (_, text, _) = output(omk_at(repo.path(), "2026-11-24T17:00:00Z").args(["goal", "list"]));
-    assert_eq!(text.lines().count(), 3, "{text}");
+    let first_id = first["goal_id"].as_str().unwrap();
+    let short = |id: &str| id.rsplit('-').next().unwrap().to_owned();
+    assert_eq!(
+        text,
+        format!(
+            "ID    STATUS   TASKS  AGE     PROMPT\n\
+             {}  planned  0/6    3h ago  Add a --json flag to the list command. Fix the parser crash on empty input\n\
+             {}  planned  0/5    1h ago  Fix the crash in parser.rs\n",
+            short(first_id),
+            short(second_id)
+        ),
+    );
+    // Settled goals are left out unless asked for; --status picks statuses.
+    let (code, _, stderr) = output(omk(repo.path()).args(["goal", "cancel", first_id]));
+    assert_eq!(code, 0, "{stderr}");
+    let (_, text, _) = output(omk(repo.path()).args(["goal", "list"]));
+    assert!(!text.contains(&short(first_id)), "{text}");
     assert!(
-        text.starts_with("GOAL ") && text.contains("3h ago") && text.contains("1h ago"),
+        text.ends_with("(1 more settled (cancelled or landed): `--all` shows them)\n"),
         "{text}"
+    );
+    let (_, text, _) = output(omk(repo.path()).args(["goal", "list", "--all"]));
+    assert!(
+        text.contains(&format!("{}  cancelled", short(first_id))),
+        "{text}"
+    );
+    let (_, text, _) = output(omk(repo.path()).args(["goal", "list", "--status", "Cancelled"]));
+    assert_eq!(text.lines().count(), 3, "{text}");
+    let (code, _, stderr) = output(omk(repo.path()).args(["goal", "list", "--status", "done"]));
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("no status `done`; use one of intake, planning"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn goals_resolve_by_prefix_or_short_form_in_any_case() {
+    let repo = repo();
+    let first = planned_goal(repo.path());
+    let second = json(omk_at(repo.path(), "2026-11-24T15:00:00Z").args([
+        "goal",
+        "run",
+        "Fix the crash in parser.rs",
+        "--format",
+        "json",
+    ]));
+    let second = second["goal_id"].as_str().unwrap().to_owned();
+    let suffix = second.rsplit('-').next().unwrap();
+    for selector in [
+        suffix.to_owned(),
+        suffix.to_uppercase(),
+        second.to_uppercase(),
+        second["g-".len()..second.len() - 3].to_owned(),
+        second.replace("g-20261124-14", "g-20261124-15")[..20].to_owned(),
+    ] {
+        let status = json(omk(repo.path()).args(["goal", "status", &selector, "--format", "json"]));
+        assert_eq!(status["goal_id"], second.as_str(), "{selector}");
+    }
+    let (code, _, stderr) = output(omk(repo.path()).args(["goal", "status", "g-20261124"]));
+    assert_eq!(code, 2);
+    assert_eq!(
+        stderr,
+        format!("omk: `g-20261124` fits 2 goals: {first}, {second}\nhint: type more of the id (`omk goal list` shows each goal's shortest name)\n")
+    );
+    // `show` prints the id as it is typed, so that it can be copied.
+    let (_, shown, _) = output(omk(repo.path()).args(["goal", "show", suffix]));
+    assert!(
+        shown.starts_with(&format!("Goal {second}\n=====")),
+        "{shown}"
     );
 }
 

@@ -13,7 +13,7 @@
 // Tests drive real processes: the binary.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 // Tests drive real processes: the binary, and Python for the independent check.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

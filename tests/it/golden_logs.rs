@@ -6,7 +6,7 @@
 //! text, not typed events: the log layer knows nothing of payload shapes, and no change to an
 //! event type may change these bytes (the typed payloads are pinned by `fixtures/compat/`).
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! `omk goal status --format json`, `show --format json`, `show --format md`, the
 //! `task-graph.json` projection and the snapshot they must give. Each is also validated
 //! against its JSON Schema in `schemas/`, as is every stored line and event payload.
-//! `OMK_UPDATE_FIXTURES=1 cargo test --test golden_goals` rewrites them.
+//! `OMK_UPDATE_FIXTURES=1 cargo test --test it golden_goals::` rewrites them.
 //!
 //! The logs are built here from typed events with a fixed clock and fixed ids, so rebuilding
 //! them must reproduce the checked-in bytes exactly: this pins the encoding of every payload.
@@ -859,7 +859,7 @@ fn the_planner_table_plans_each_request_as_expected() {
     assert_eq!(
         std::fs::read_to_string(expected_path).unwrap_or_default(),
         actual,
-        "the planner's plans changed: review them, then OMK_UPDATE_FIXTURES=1 cargo test --test golden_goals"
+        "the planner's plans changed: review them, then OMK_UPDATE_FIXTURES=1 cargo test --test it golden_goals::"
     );
 }
 

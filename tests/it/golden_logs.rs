@@ -1,5 +1,5 @@
 //! Golden fixtures: small logs under `fixtures/logs/`, intact and damaged, each with the exact
-//! verify report it must give. `OMK_UPDATE_FIXTURES=1 cargo test --test golden_logs` rewrites them.
+//! verify report it must give. `OMK_UPDATE_FIXTURES=1 cargo test --test it golden_logs::` rewrites them.
 //!
 //! The fixtures are built here with a fixed clock, so this test also pins the writer's bytes:
 //! rebuilding them must reproduce the checked-in files exactly. Their payloads are fixed JSON

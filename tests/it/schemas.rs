@@ -1,5 +1,5 @@
 //! The JSON Schemas in `schemas/` are generated from the Rust types and must not drift.
-//! `OMK_UPDATE_FIXTURES=1 cargo test --test schemas` rewrites them.
+//! `OMK_UPDATE_FIXTURES=1 cargo test --test it schemas::` rewrites them.
 
 use std::fs;
 use std::path::Path;
@@ -23,7 +23,7 @@ fn checked_in_schemas_match_the_types() {
         let stored = fs::read_to_string(&path).unwrap_or_default();
         assert_eq!(
             stored, text,
-            "schemas/{relative} is stale: run OMK_UPDATE_FIXTURES=1 cargo test --test schemas"
+            "schemas/{relative} is stale: run OMK_UPDATE_FIXTURES=1 cargo test --test it schemas::"
         );
     }
     // No schema file may outlive its type.

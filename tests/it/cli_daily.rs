@@ -282,3 +282,34 @@ fn doctor_names_what_is_there_and_what_to_fix() {
         "{text}"
     );
 }
+
+#[test]
+fn on_a_terminal_the_list_is_coloured_and_fits_its_width() {
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, _) = demo(dir.path());
+    // `script` gives the command a real pseudo-terminal, 60 columns wide.
+    let inner = format!(
+        "stty cols 60; {} goal list --all",
+        env!("CARGO_BIN_EXE_omk")
+    );
+    let out = match Command::new("script")
+        .args(["-qec", &inner, "/dev/null"])
+        .current_dir(&repo)
+        .env_remove("NO_COLOR")
+        .env_remove("CLICOLOR_FORCE")
+        .env("TERM", "xterm")
+        .output()
+    {
+        Ok(out) => out,
+        Err(_) => {
+            eprintln!("skipping: `script` (util-linux) is not installed to give omk a terminal");
+            return;
+        }
+    };
+    let screen = String::from_utf8(out.stdout).unwrap().replace("\r\n", "\n");
+    let row = screen.lines().nth(1).unwrap_or_default();
+    assert!(row.contains("\x1b[32mready\x1b[0m (landed)"), "{screen:?}");
+    let visible = row.replace("\x1b[32m", "").replace("\x1b[0m", "");
+    assert_eq!(visible.chars().count(), 60, "{visible:?}");
+    assert!(visible.ends_with('…'), "{visible:?}");
+}

@@ -156,6 +156,8 @@ enum GoalCommand {
     Review(verify_cmd::ReviewArgs),
     /// Print the proof: the verdict and every piece of evidence behind it
     Proof(verify_cmd::ProofArgs),
+    /// Make the goal's report: one self-contained HTML page (verdict, timeline, task graph, gates, artifacts)
+    Report(verify_cmd::ReportArgs),
     /// Put a ready goal's result on your branch (the gates run again if the branch moved)
     Land(land_cmd::LandArgs),
     /// Open a pull request of the goal's result, its body rendered from the proof (--dry-run prints it)
@@ -199,6 +201,7 @@ fn goal(args: GoalArgs) -> Result<u8, Failure> {
         GoalCommand::Verify(args) => verify_cmd::verify_command(&context, &args),
         GoalCommand::Review(args) => verify_cmd::review_command(&context, &args),
         GoalCommand::Proof(args) => verify_cmd::proof_command(&context, &args),
+        GoalCommand::Report(args) => verify_cmd::report_command(&context, &args),
         GoalCommand::Land(args) => land_cmd::land_command(&context, &args),
         GoalCommand::OpenPr(args) => open_pr_cmd::open_pr_command(&context, &args),
         GoalCommand::Gc(args) => gc_cmd::gc_command(&context, &args),

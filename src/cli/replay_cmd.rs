@@ -12,6 +12,7 @@ use crate::event::{DecodeError, RecordedEvent};
 use crate::log::paths::LOG_FILE_NAME;
 use crate::log::LogPaths;
 use crate::ops::replay::{stream_events, verify_goal_dir, ReplayError, ReplayReport};
+use crate::ops::report::{report, ReportError};
 use crate::project::show::show_document;
 use crate::project::timeline::{entry, json_pieces, timeline_line};
 use crate::project::to_json;
@@ -26,6 +27,8 @@ pub enum ReplayFormat {
     Text,
     Json,
     Md,
+    /// The goal's report: one self-contained HTML page, as `omk goal report` makes it.
+    Html,
 }
 
 #[derive(Args, Debug)]
@@ -57,19 +60,70 @@ pub struct ReplayArgs {
 
 /// Runs `omk replay`.
 pub fn run(args: ReplayArgs) -> Result<u8, Failure> {
+    if args.format == ReplayFormat::Html {
+        refuse_html_with_filters(&args)?;
+    }
     if args.verify {
         return verify(&args);
     }
     let dir = goal_dir(&args)?;
     let hint = format!("run `omk log verify {}` for the full report", dir.display());
+    let listing = match args.format {
+        ReplayFormat::Html => return html(&dir, args.at, hint),
+        ReplayFormat::Text => Listing::Text,
+        ReplayFormat::Json => Listing::Json,
+        ReplayFormat::Md => Listing::Md,
+    };
     if let Some(seq) = args.at {
-        return at(&dir, seq, args.format, hint);
+        return at(&dir, seq, listing, hint);
     }
-    timeline(&args, &dir, hint)
+    timeline(&args, &dir, listing, hint)
+}
+
+/// How the timeline and `--at` print: the formats that are not the page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Listing {
+    Text,
+    Json,
+    Md,
+}
+
+/// Refuses what the page does not do: it is the whole goal (at `--at`, if given), never a
+/// filtered timeline or the verification report.
+fn refuse_html_with_filters(args: &ReplayArgs) -> Result<(), Failure> {
+    let flag = match (args.verify, &args.task, &args.kind) {
+        (true, _, _) => "--verify",
+        (false, Some(_), _) => "--task",
+        (false, None, Some(_)) => "--kind",
+        (false, None, None) => return Ok(()),
+    };
+    Err(Failure::hinted(
+        anyhow::anyhow!("--format html is the whole goal's report; it does not take {flag}"),
+        "drop the flag, or pick --format text, json or md",
+    ))
+}
+
+/// Prints the goal's report, as it stands or as it stood right after event `at`.
+fn html(dir: &Path, at: Option<u64>, hint: String) -> Result<u8, Failure> {
+    let page = report(&GoalDir::at(dir), at).map_err(|error| match error {
+        ReportError::Store(error) => match *error {
+            StoreError::Decode { source, .. } => {
+                replay_failure(ReplayError::Decode(source), dir, hint)
+            }
+            other => Failure::hinted(other, "pick a goal with events"),
+        },
+        ReportError::Replay(error) => replay_failure(error, dir, hint),
+        error @ ReportError::PastTheEnd { last, .. } => {
+            Failure::hinted(error, format!("pass --at 0 to {last}"))
+        }
+        error @ ReportError::Write { .. } => Failure::from(error),
+    })?;
+    print_stdout(&page)?;
+    Ok(EXIT_OK)
 }
 
 /// Prints the goal as it stood right after event `seq`.
-fn at(dir: &Path, seq: u64, format: ReplayFormat, hint: String) -> Result<u8, Failure> {
+fn at(dir: &Path, seq: u64, format: Listing, hint: String) -> Result<u8, Failure> {
     let goal = GoalDir::at(dir);
     let loaded = goal.load_through(seq).map_err(|error| match error {
         StoreError::Decode { source, .. } => replay_failure(ReplayError::Decode(source), dir, hint),
@@ -84,9 +138,9 @@ fn at(dir: &Path, seq: u64, format: ReplayFormat, hint: String) -> Result<u8, Fa
     }
     let head = loaded.head();
     let text = match format {
-        ReplayFormat::Json => to_json(&crate::project::show::show_view(&loaded.state, head)),
-        ReplayFormat::Text => show_document(&loaded.state, head, false),
-        ReplayFormat::Md => show_document(&loaded.state, head, true),
+        Listing::Json => to_json(&crate::project::show::show_view(&loaded.state, head)),
+        Listing::Text => show_document(&loaded.state, head, false),
+        Listing::Md => show_document(&loaded.state, head, true),
     };
     print_stdout(&text)?;
     Ok(EXIT_OK)
@@ -94,16 +148,16 @@ fn at(dir: &Path, seq: u64, format: ReplayFormat, hint: String) -> Result<u8, Fa
 
 /// Streams the timeline: each event's line is made on the checker threads and written as soon
 /// as its turn comes, so memory stays flat and a reader sees the first lines at once.
-fn timeline(args: &ReplayArgs, dir: &Path, hint: String) -> Result<u8, Failure> {
-    let (task, kind, format) = (args.task.as_deref(), args.kind.as_deref(), args.format);
+fn timeline(args: &ReplayArgs, dir: &Path, format: Listing, hint: String) -> Result<u8, Failure> {
+    let (task, kind) = (args.task.as_deref(), args.kind.as_deref());
     let render = |decoded: Result<RecordedEvent, DecodeError>| {
         let entry = entry(&decoded?);
         let wanted = task.is_none_or(|task| entry.task.as_deref() == Some(task))
             && kind.is_none_or(|kind| entry.kind == kind);
         Ok::<_, DecodeError>(wanted.then(|| match format {
-            ReplayFormat::Json => json_pieces::entry(&entry),
-            ReplayFormat::Text => timeline_line(&entry, false),
-            ReplayFormat::Md => timeline_line(&entry, true),
+            Listing::Json => json_pieces::entry(&entry),
+            Listing::Text => timeline_line(&entry, false),
+            Listing::Md => timeline_line(&entry, true),
         }))
     };
     let mut out = StdoutStream::default();
@@ -115,7 +169,7 @@ fn timeline(args: &ReplayArgs, dir: &Path, hint: String) -> Result<u8, Failure> 
         |rendered| match rendered {
             Ok(None) => ControlFlow::Continue(()),
             Ok(Some(text)) => {
-                if format == ReplayFormat::Json {
+                if format == Listing::Json {
                     out.write(if written == 0 {
                         json_pieces::OPEN
                     } else {
@@ -136,7 +190,7 @@ fn timeline(args: &ReplayArgs, dir: &Path, hint: String) -> Result<u8, Failure> 
         return Err(replay_failure(error.into(), dir, hint));
     }
     let end = end.map_err(|error| replay_failure(error, dir, hint))?;
-    if format == ReplayFormat::Json && !end.stopped {
+    if format == Listing::Json && !end.stopped {
         let _ = out.write(if written == 0 {
             json_pieces::EMPTY
         } else {

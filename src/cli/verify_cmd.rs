@@ -1,7 +1,9 @@
-//! `omk gates`, `omk goal verify`, `omk goal review` and `omk goal proof`: which gates run,
-//! running them on the goal's claimed tree, the controller's review, and the proof.
+//! `omk gates`, `omk goal verify`, `omk goal review`, `omk goal proof` and `omk goal report`:
+//! which gates run, running them on the goal's claimed tree, the controller's review, the
+//! proof, and the proof's page to look at.
 
 use std::io::IsTerminal;
+use std::path::PathBuf;
 
 use clap::Args;
 
@@ -11,6 +13,7 @@ use crate::cli::{
 };
 use crate::event::{FindingSeverity, TaskId};
 use crate::ops::attest::sign_proof;
+use crate::ops::report::{report, write_report, ReportError};
 use crate::ops::review::{review_goal, ReviewError};
 use crate::ops::settings::Overrides;
 use crate::ops::verify::{verify_goal, VerifyProgress, VerifyRequest};
@@ -278,4 +281,39 @@ pub(super) fn proof_command(context: &Context, args: &ProofArgs) -> Result<u8, F
     };
     print_stdout(&text)?;
     Ok(if ready { EXIT_OK } else { EXIT_FINDINGS })
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// A goal id, or `latest`
+    #[arg(default_value = "latest")]
+    goal: String,
+    /// Write the page to FILE (whole, through a temporary file) and print its path, instead of printing the page
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+/// Runs `omk goal report`: the page on stdout, or written to `--out` and its path printed.
+pub(super) fn report_command(context: &Context, args: &ReportArgs) -> Result<u8, Failure> {
+    let goal = context.resolve(&args.goal)?;
+    let html = report(&goal, None).map_err(report_failure)?;
+    match &args.out {
+        Some(path) => {
+            write_report(path, &html).map_err(report_failure)?;
+            print_stdout(&format!("{}\n", path.display()))?;
+        }
+        None => print_stdout(&html)?,
+    }
+    Ok(EXIT_OK)
+}
+
+fn report_failure(error: ReportError) -> Failure {
+    match error {
+        ReportError::Store(error) => store_failure(*error),
+        error @ ReportError::Write { .. } => Failure::hinted(
+            error,
+            "pass --out a file in a directory that exists and that you can write",
+        ),
+        error => Failure::from(error),
+    }
 }

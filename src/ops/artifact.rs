@@ -8,7 +8,9 @@
 
 use std::fs::File;
 
-use crate::log::artifacts::{ArtifactCheck, ArtifactError, ContentHash};
+use crate::log::artifacts::{
+    ArtifactCheck, ArtifactError, ArtifactRef, ArtifactStore, ContentHash,
+};
 use crate::state::verdict::latest_gate_runs;
 use crate::state::{GoalState, RecordedArtifact};
 use crate::store::{GoalDir, StateDir, StoreError};
@@ -246,11 +248,20 @@ fn is_hex_digit(byte: u8) -> bool {
 /// Opens the stored bytes of `found` after checking they still hash to its name.
 pub fn open(state_dir: &StateDir, found: &FoundArtifact) -> Result<File, LookupError> {
     let store = state_dir.goal(&found.goal_id).artifacts();
-    let artifact = &found.recorded.artifact;
+    open_checked(&store, &found.goal_id, &found.recorded.artifact)
+}
+
+/// Opens the bytes `store` holds for `artifact`, a recording of goal `goal_id`, after checking
+/// they still hash to its name and have the recorded size.
+pub fn open_checked(
+    store: &ArtifactStore,
+    goal_id: &str,
+    artifact: &ArtifactRef,
+) -> Result<File, LookupError> {
     let damaged = |detail: String| LookupError::Damaged {
         hash: artifact.hash,
         name: artifact.name.clone(),
-        goal_id: found.goal_id.clone(),
+        goal_id: goal_id.to_owned(),
         detail,
     };
     match store.check(artifact)? {
@@ -259,7 +270,7 @@ pub fn open(state_dir: &StateDir, found: &FoundArtifact) -> Result<File, LookupE
             return Err(LookupError::Missing {
                 hash: artifact.hash,
                 name: artifact.name.clone(),
-                goal_id: found.goal_id.clone(),
+                goal_id: goal_id.to_owned(),
             })
         }
         ArtifactCheck::Altered { actual } => {

@@ -19,6 +19,7 @@ pub mod land;
 pub mod open_pr;
 pub mod plan_edit;
 pub mod replay;
+pub mod report;
 pub mod review;
 pub mod settings;
 pub mod steer;

@@ -10,6 +10,7 @@ pub mod derived;
 pub mod glance;
 pub mod proof;
 pub mod pull_request;
+pub mod report;
 pub mod show;
 pub mod snapshot;
 pub mod task_graph;

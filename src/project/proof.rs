@@ -49,6 +49,9 @@ pub fn landed_words(landed: &GoalLanded, quote: impl Fn(&str) -> String) -> Stri
 /// 3: the log's Merkle tree head; 2: a known gap counts one usage report in the singular.
 pub const PROOF_FORMAT: u32 = 3;
 
+/// What the proof says when nothing blocks the verdict.
+pub const ALL_CLEAR: &str = "Every required gate passed on the claimed tree, every required task is done, the review passed, and the integrator accepted.";
+
 /// The in-toto statement type: Statement v1.
 pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 /// The in-toto predicate type of an omk proof.
@@ -430,7 +433,7 @@ pub fn proof_markdown(proof: &Proof<'_>) -> String {
     );
     let _ = writeln!(out, "\n## Verdict\n");
     if proof.verdict.blockers.is_empty() {
-        let _ = writeln!(out, "Every required gate passed on the claimed tree, every required task is done, the review passed, and the integrator accepted.");
+        let _ = writeln!(out, "{ALL_CLEAR}");
     }
     for blocker in &proof.verdict.blockers {
         let _ = writeln!(

@@ -25,6 +25,7 @@ mod log_properties;
 mod log_writer;
 mod merkle;
 mod replay_streaming;
+mod report;
 mod schemas;
 mod tidy;
 mod trust;

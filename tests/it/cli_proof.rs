@@ -129,18 +129,9 @@ impl Goal {
 }
 
 fn schema_valid(schema: &str, document: &Value) {
-    let text = fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("schemas")
-            .join(schema),
-    )
-    .unwrap();
-    let validator = jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap();
-    let errors: Vec<String> = validator
-        .iter_errors(document)
-        .map(|error| format!("{error} at {}", error.instance_path()))
-        .collect();
-    assert!(errors.is_empty(), "{schema}: {errors:#?}");
+    if let Some(errors) = common::schema_errors(schema, document) {
+        panic!("{schema}: {errors}");
+    }
 }
 
 #[test]

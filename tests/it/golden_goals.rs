@@ -50,10 +50,6 @@ fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/goals")
 }
 
-fn schemas_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas")
-}
-
 /// A fixed picture of a repository, standing in for the scan.
 fn scanned() -> Vec<ScannedFile> {
     let file = |path: &str, hits: &[(&str, u32)]| ScannedFile {
@@ -713,20 +709,10 @@ fn expected_outputs(home: &Path) -> Vec<(&'static str, String, Option<&'static s
     ]
 }
 
-fn validator(schema: &str) -> jsonschema::Validator {
-    let text = fs::read_to_string(schemas_dir().join(schema)).unwrap();
-    jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap()
-}
-
 fn assert_valid(schema: &str, document: &Value, what: &str) {
-    let errors: Vec<String> = validator(schema)
-        .iter_errors(document)
-        .map(|error| format!("{} at {}", error, error.instance_path()))
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "{what} does not match schemas/{schema}: {errors:#?}"
-    );
+    if let Some(errors) = common::schema_errors(schema, document) {
+        panic!("{what} does not match schemas/{schema}: {errors}");
+    }
 }
 
 #[test]
@@ -790,14 +776,13 @@ fn goal_fixtures_are_pinned_byte_for_byte_and_match_their_schemas() {
 
 fn assert_lines_match_schemas(paths: &LogPaths) {
     let text = fs::read_to_string(paths.log()).unwrap();
-    let line_validator = validator("event-line.schema.json");
     for (line, raw) in text.lines().zip(LogReader::open(paths).unwrap()) {
         let raw = raw.unwrap();
         let value: Value = serde_json::from_str(line).unwrap();
-        assert!(
-            line_validator.is_valid(&value),
-            "line seq {} does not match schemas/event-line.schema.json",
-            raw.seq()
+        assert_valid(
+            "event-line.schema.json",
+            &value,
+            &format!("line seq {}", raw.seq()),
         );
         let data: Value = serde_json::from_str(raw.data().get()).unwrap();
         assert_valid(

@@ -56,3 +56,34 @@ fn every_known_event_kind_has_a_payload_schema() {
         );
     }
 }
+
+/// The validator the other tests use must be able to say no: a draft 2020-12 schema it did not
+/// understand would pass every document.
+#[test]
+fn the_schema_validator_refuses_what_a_schema_forbids() {
+    let line = serde_json::json!({
+        "v": 1, "seq": 0, "ts": "2026-11-24T14:00:00.000000Z", "id": "ev-1",
+        "kind": "run_started", "batch": [0, 1], "data": {},
+        "prev": "0".repeat(64), "hash": "0".repeat(64)
+    });
+    assert_eq!(
+        crate::common::schema_errors("event-line.schema.json", &line),
+        None
+    );
+    for (field, bad) in [
+        ("seq", serde_json::json!(-1)),
+        ("batch", serde_json::json!("0,1")),
+        ("hash", serde_json::json!(null)),
+    ] {
+        let mut broken = line.clone();
+        broken[field] = bad;
+        assert!(
+            crate::common::schema_errors("event-line.schema.json", &broken).is_some(),
+            "{field}"
+        );
+    }
+    let mut missing = line.clone();
+    missing.as_object_mut().unwrap().remove("prev");
+    let errors = crate::common::schema_errors("event-line.schema.json", &missing).unwrap();
+    assert!(errors.contains("prev"), "{errors}");
+}

@@ -140,3 +140,20 @@ pub fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Returns what is wrong with `document` against `schemas/<schema>` (JSON Schema 2020-12, by
+/// boon, an implementation that shares nothing with schemars, which wrote the schema), or
+/// `None` when it is valid.
+pub fn schema_errors(schema: &str, document: &serde_json::Value) -> Option<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("schemas")
+        .join(schema);
+    let mut schemas = boon::Schemas::new();
+    let index = boon::Compiler::new()
+        .compile(path.to_str().unwrap(), &mut schemas)
+        .unwrap_or_else(|error| panic!("schemas/{schema} does not compile: {error:#}"));
+    schemas
+        .validate(document, index)
+        .err()
+        .map(|error| format!("{error:#}"))
+}

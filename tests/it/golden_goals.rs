@@ -6,13 +6,14 @@
 //!
 //! The logs are built here from typed events with a fixed clock and fixed ids, so rebuilding
 //! them must reproduce the checked-in bytes exactly: this pins the encoding of every payload.
+// Tests run the real binary as a process.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use common::{at, copy_tree};
 use omk::event::{
     AgentFinished, AgentStarted, BudgetExtended, BudgetLimits, ChangesRecorded, Conclusion,
@@ -33,6 +34,7 @@ use omk::project::snapshot::Snapshot;
 use omk::project::to_json;
 use omk::store::StateDir;
 use serde_json::Value;
+use std::process::Command;
 
 const CASES: [&str; 8] = [
     "planned",
@@ -629,8 +631,7 @@ fn omk(home: &Path, args: &[&str]) -> String {
 
 /// Runs omk, which must exit with one of `codes` (`proof` exits 1 when the goal is not ready).
 fn omk_exiting(home: &Path, args: &[&str], codes: &[i32]) -> String {
-    let out = Command::cargo_bin("omk")
-        .unwrap()
+    let out = Command::new(env!("CARGO_BIN_EXE_omk"))
         .current_dir(home)
         .env("OMK_HOME", home)
         .env("OMK_TEST_NOW", "2026-11-24T16:00:00Z")
@@ -918,8 +919,7 @@ fn open_pr_dry_run_renders_a_ready_goal_and_refuses_one_that_is_not() {
     );
     let log = home.path().join("goals").join(GOAL).join("events.jsonl");
     let before = fs::read(&log).unwrap();
-    let out = Command::cargo_bin("omk")
-        .unwrap()
+    let out = Command::new(env!("CARGO_BIN_EXE_omk"))
         .current_dir(home.path())
         .env("OMK_HOME", home.path())
         .env("OMK_TEST_NOW", "2026-11-24T16:00:00Z")

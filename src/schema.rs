@@ -104,6 +104,10 @@ pub fn all_schemas() -> Vec<(String, Schema)> {
             schema_of::<Statement<'static>>(),
         ),
         (
+            "doctor.schema.json".to_owned(),
+            schema_of::<crate::project::checkup::Checkup>(),
+        ),
+        (
             "log-proof.schema.json".to_owned(),
             schema_of::<crate::log::proof::LogProof>(),
         ),

@@ -158,7 +158,7 @@ pub(super) fn refused(refusal: Refusal) -> Failure {
 pub(super) fn store_failure(error: StoreError) -> Failure {
     let hint = match &error {
         StoreError::NoGoals { .. } => Some("start one with `omk goal run \"<prompt>\"`".to_owned()),
-        StoreError::UnknownGoal { .. } => Some("list the goals with `omk goal list`, or pass `latest`".to_owned()),
+        StoreError::UnknownGoal { .. } => Some("list the goals with `omk goal list --all`, or pass `latest`".to_owned()),
         StoreError::AmbiguousGoal { .. } => Some("type more of the id (`omk goal list` shows each goal's shortest name)".to_owned()),
         StoreError::TornTail { path, .. } => Some(format!(
             "an append was interrupted; run `omk log repair {}` to set the torn bytes aside",

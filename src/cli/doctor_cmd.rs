@@ -6,7 +6,8 @@ use clap::Args;
 
 use crate::cli::context::locate;
 use crate::cli::{print_stdout, Failure, Format, EXIT_FINDINGS, EXIT_OK};
-use crate::ops::doctor::{checkup, Check, Health};
+use crate::ops::doctor::checkup;
+use crate::project::checkup::{Check, Health};
 use crate::project::to_json;
 
 #[derive(Args, Debug)]
@@ -21,14 +22,21 @@ pub struct DoctorArgs {
 
 /// Runs `omk doctor`: exit 0 when nothing is a problem, 1 when something is.
 pub(super) fn doctor_command(args: &DoctorArgs) -> Result<u8, Failure> {
-    let (_, state_dir) = locate(args.repo.clone())?;
-    let checks = checkup(std::env::var_os("PATH").as_deref(), &state_dir);
+    let dir = match &args.repo {
+        Some(dir) => dir.clone(),
+        None => std::env::current_dir()?,
+    };
+    let (_, state_dir) = locate(Some(dir.clone()))?;
+    let checkup = checkup(std::env::var_os("PATH").as_deref(), &dir, &state_dir);
     match args.format {
-        Format::Json => print_stdout(&to_json(&serde_json::json!({ "checks": checks })))?,
-        Format::Text => print_stdout(&doctor_text(&checks))?,
+        Format::Json => print_stdout(&to_json(&checkup))?,
+        Format::Text => print_stdout(&doctor_text(&checkup.checks))?,
     }
-    let healthy = checks.iter().all(|check| check.health != Health::Problem);
-    Ok(if healthy { EXIT_OK } else { EXIT_FINDINGS })
+    Ok(if checkup.healthy() {
+        EXIT_OK
+    } else {
+        EXIT_FINDINGS
+    })
 }
 
 fn doctor_text(checks: &[Check]) -> String {

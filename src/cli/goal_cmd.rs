@@ -76,7 +76,7 @@ pub(super) struct FormatArgs {
 
 #[derive(Args, Debug)]
 pub(super) struct ListArgs {
-    /// Also the settled goals (cancelled, or landed), which are left out by default
+    /// Also the settled goals (cancelled, or landed), which the text leaves out by default
     #[arg(long)]
     all: bool,
     /// Only goals in these statuses (e.g. ready, not_ready, blocked_on_human; comma-separated)
@@ -321,7 +321,8 @@ pub(super) fn list(context: &Context, args: &ListArgs) -> Result<u8, Failure> {
         let goal = load(&context.state_dir.goal(id))?;
         let shown = match &args.status {
             Some(wanted) => wanted.contains(&goal.state.status),
-            None => args.all || !is_settled(&goal.state),
+            // Scripts get every goal, as they always have; people get what needs them.
+            None => args.all || args.format == Format::Json || !is_settled(&goal.state),
         };
         if shown {
             loaded.push((short_id, goal));

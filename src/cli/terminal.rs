@@ -21,7 +21,9 @@ pub enum ColorChoice {
     Never,
 }
 
-static COLOUR: OnceLock<bool> = OnceLock::new();
+/// Whether statuses are coloured, and whether documents are (a proof is often redirected to
+/// a file: only a terminal or `--color always` colours it, never `CLICOLOR_FORCE` alone).
+static COLOUR: OnceLock<(bool, bool)> = OnceLock::new();
 
 /// Decides, once per process, whether standard output is coloured.
 pub(crate) fn init_colour(choice: ColorChoice) {
@@ -38,11 +40,16 @@ pub(crate) fn init_colour(choice: ColorChoice) {
                 && std::env::var_os("TERM").is_none_or(|term| term != "dumb")
         }
     };
-    let _ = COLOUR.set(colour);
+    let documents = choice == ColorChoice::Always || (colour && std::io::stdout().is_terminal());
+    let _ = COLOUR.set((colour, documents));
 }
 
 fn colour() -> bool {
-    COLOUR.get().copied().unwrap_or(false)
+    COLOUR.get().is_some_and(|(colour, _)| *colour)
+}
+
+fn colour_documents() -> bool {
+    COLOUR.get().is_some_and(|(_, documents)| *documents)
 }
 
 /// The SGR code a status is painted with: green for ready, red for an ending that failed,
@@ -83,9 +90,9 @@ pub(crate) fn paint_rows(text: &str, first: usize, statuses: &[GoalStatus]) -> S
 }
 
 /// Returns `text` with the first whole-word `phrase` painted green when `good`, red
-/// otherwise, when colour is on (the verdict in a proof's title).
+/// otherwise, when colour is on for documents (the verdict in a proof's title).
 pub(crate) fn paint_verdict(text: &str, phrase: &str, good: bool) -> String {
-    if !colour() {
+    if !colour_documents() {
         return text.to_owned();
     }
     paint_word(text, phrase, if good { "32" } else { "31" })
@@ -116,6 +123,18 @@ pub(crate) fn stdout_width() -> Option<usize> {
     if !std::io::stdout().is_terminal() {
         return None;
     }
+    width_of(libc::STDOUT_FILENO)
+}
+
+/// Returns the width of the terminal standard error is, or `None` for a file or pipe.
+pub(crate) fn stderr_width() -> Option<usize> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    width_of(libc::STDERR_FILENO)
+}
+
+fn width_of(fd: libc::c_int) -> Option<usize> {
     let mut size = libc::winsize {
         ws_row: 0,
         ws_col: 0,
@@ -123,7 +142,7 @@ pub(crate) fn stdout_width() -> Option<usize> {
         ws_ypixel: 0,
     };
     // SAFETY: TIOCGWINSZ writes a `winsize` into the pointer it is given, which lives for the call.
-    let asked = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) };
+    let asked = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut size) };
     (asked == 0 && size.ws_col > 0).then_some(usize::from(size.ws_col))
 }
 

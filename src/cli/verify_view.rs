@@ -5,6 +5,7 @@
 use crate::cli::context::{refused, store_failure};
 use crate::cli::wave_view::{cut, heartbeat};
 use crate::cli::{print_stderr, Failure, EXIT_FINDINGS};
+use crate::event::GateName;
 use crate::ops::verify::{VerifyError, VerifyProgress};
 use crate::project::timeline::leftovers_clause;
 use crate::state::verdict::short;
@@ -15,8 +16,8 @@ use crate::store::StoreError;
 pub(super) struct VerifyView {
     terminal: bool,
     heartbeat: u64,
-    /// When the running gate last had a heartbeat line (off a terminal), in its seconds.
-    last_beat: u64,
+    /// When each running gate last had a heartbeat line (off a terminal), in its seconds.
+    last_beat: std::collections::BTreeMap<GateName, u64>,
 }
 
 impl VerifyView {
@@ -24,7 +25,7 @@ impl VerifyView {
         VerifyView {
             terminal,
             heartbeat: heartbeat().as_secs(),
-            last_beat: 0,
+            last_beat: std::collections::BTreeMap::new(),
         }
     }
 
@@ -36,8 +37,12 @@ impl VerifyView {
                 seconds,
                 last_line,
             } if self.terminal => {
+                // The gate's own text is shown, never obeyed: its escapes are made visible.
                 let line: String = last_line.chars().take(80).collect();
-                eprint!("\r\x1b[2K  {gate} running {seconds}s: {line}");
+                eprint!(
+                    "\r\x1b[2K  {gate} running {seconds}s: {}",
+                    super::visible(&line)
+                );
             }
             // Elsewhere (a CI log), a heartbeat line every half minute.
             VerifyProgress::GateRunning {
@@ -45,8 +50,9 @@ impl VerifyView {
                 seconds,
                 last_line,
             } => {
-                if *seconds >= self.last_beat + self.heartbeat {
-                    self.last_beat = *seconds;
+                let last_beat = self.last_beat.entry(gate.clone()).or_insert(0);
+                if *seconds >= *last_beat + self.heartbeat {
+                    *last_beat = *seconds;
                     print_stderr(&format!(
                         "omk: gate {gate} running {seconds}s{}",
                         cut(last_line)
@@ -54,7 +60,9 @@ impl VerifyView {
                 }
             }
             _ => {
-                self.last_beat = 0;
+                if let VerifyProgress::GateStarted { gate, .. } = event {
+                    self.last_beat.remove(gate);
+                }
                 if self.terminal {
                     eprint!("\r\x1b[2K");
                 }

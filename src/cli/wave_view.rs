@@ -7,6 +7,7 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use crate::cli::context::{refused, store_failure, Context};
+use crate::cli::terminal::stderr_width;
 use crate::cli::{print_stderr, print_stdout, Failure, Format, EXIT_FINDINGS, EXIT_OK};
 use crate::event::{TaskKind, TaskStatus};
 use crate::ops::settings::{AgentSettings, Settings};
@@ -204,7 +205,12 @@ impl ProgressView {
                     for (task_id, elapsed, last_line) in agents {
                         let said = cut(&readable(last_line));
                         let line = if self.terminal {
-                            format!("  {task_id:<24} running {}s{said}", elapsed.as_secs())
+                            // Each line must fit on one row: a wrapped one would be left
+                            // behind when the block is redrawn.
+                            let line =
+                                format!("  {task_id:<24} running {}s{said}", elapsed.as_secs());
+                            let width = stderr_width().unwrap_or(80).saturating_sub(1).max(8);
+                            line.chars().take(width).collect()
                         } else {
                             format!("omk: {task_id}: agent running {}s{said}", elapsed.as_secs())
                         };

@@ -7,11 +7,12 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::time::Duration;
 
-use serde::Serialize;
-
 use crate::ops::agents::{find_on_path, survey, version_of};
+use crate::project::checkup::{Check, Checkup, Health};
+use crate::shell::git::{head_commit, repo_root};
 use crate::shell::keystore::{key_path, load_signing_key};
 use crate::shell::process::{run, Capture, Ending, Spec};
+use crate::store::{StateDir, WORKTREES_DIR};
 
 /// The oldest git omk works with: landing merges with `git merge-tree --write-tree` (2.38).
 const OLDEST_GIT: (u32, u32) = (2, 38);
@@ -19,55 +20,48 @@ const OLDEST_GIT: (u32, u32) = (2, 38);
 /// How long `gh auth status` may take (it asks GitHub).
 const GH_DEADLINE: Duration = Duration::from_secs(15);
 
-/// How one check came out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Health {
-    /// Present and usable.
-    Ok,
-    /// Absent or not set up, and omk works without it (with less).
-    Missing,
-    /// Omk cannot work as it should until this is fixed.
-    Problem,
-}
-
-/// One thing `omk doctor` looked at.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-pub struct Check {
-    /// What was checked: `git`, `agent claude`, `gh`, `signing key`, `state directory`.
-    pub name: String,
-    pub health: Health,
-    /// What was found: a version, a path, a size.
-    pub found: String,
-    /// What to do about it, when anything.
-    pub hint: Option<String>,
-}
-
-impl Check {
-    fn new(name: impl Into<String>, health: Health, found: impl Into<String>) -> Check {
-        Check {
-            name: name.into(),
-            health,
-            found: found.into(),
-            hint: None,
-        }
-    }
-
-    fn hinted(mut self, hint: impl Into<String>) -> Check {
-        self.hint = Some(hint.into());
-        self
-    }
-}
-
-/// Returns every check, in the order they matter: git, the agents, gh, the key, the state.
-pub fn checkup(path_var: Option<&OsStr>, state_dir: &Path) -> Vec<Check> {
+/// Returns every check, in the order they matter: git, the repository `dir` is in, the
+/// agents, gh, the key, the state.
+pub fn checkup(path_var: Option<&OsStr>, dir: &Path, state_dir: &Path) -> Checkup {
     let scratch = std::env::temp_dir();
-    let mut checks = vec![git_check(path_var, &scratch)];
+    let git = git_check(path_var, &scratch);
+    let repository = if git.health == Health::Ok {
+        repository_check(dir)
+    } else {
+        Check::new("repository", Health::Missing, "not checked: that needs git")
+    };
+    let mut checks = vec![git, repository];
     checks.extend(agent_checks(path_var));
     checks.push(gh_check(path_var, &scratch));
     checks.push(key_check());
     checks.push(state_check(state_dir));
-    checks
+    Checkup { checks }
+}
+
+/// Goals start only in a git repository with a commit: the agents branch from it.
+fn repository_check(dir: &Path) -> Check {
+    let name = "repository";
+    let Some(root) = repo_root(dir) else {
+        return Check::new(
+            name,
+            Health::Problem,
+            format!("{} is not in a git repository", dir.display()),
+        )
+        .hinted("run omk in the repository a goal is to change (or `git init` one and commit)");
+    };
+    match head_commit(&root) {
+        Some(commit) => Check::new(
+            name,
+            Health::Ok,
+            format!("{} at {}", root.display(), &commit[..commit.len().min(12)]),
+        ),
+        None => Check::new(
+            name,
+            Health::Problem,
+            format!("{} has no commit yet", root.display()),
+        )
+        .hinted("commit something first: agents branch from the head commit"),
+    }
 }
 
 fn git_check(path_var: Option<&OsStr>, scratch: &Path) -> Check {
@@ -104,26 +98,29 @@ fn parse_git_version(text: &str) -> Option<(u32, u32)> {
 fn agent_checks(path_var: Option<&OsStr>) -> Vec<Check> {
     let presets = survey(path_var);
     let any_usable = presets.iter().any(|preset| preset.usable);
-    presets
+    let mut checks: Vec<Check> = presets
         .into_iter()
         .map(|preset| {
             let name = format!("agent {}", preset.name);
             match (&preset.path, preset.usable) {
-                (None, _) => {
-                    let check = Check::new(name, Health::Missing, format!("not installed (no `{}` on PATH)", preset.program));
-                    if any_usable {
-                        check
-                    } else {
-                        check.hinted("no agent CLI is installed: install one (docs/agents.md says how), or run any command with --agent-cmd")
-                    }
-                }
+                (None, _) => Check::new(
+                    name,
+                    Health::Missing,
+                    format!("not installed (no `{}` on PATH)", preset.program),
+                ),
                 (Some(path), usable) => {
                     let found = match (&preset.version, &preset.variant) {
-                        (Some(version), Some(variant)) => format!("{version} ({variant}) at {path}"),
+                        (Some(version), Some(variant)) => {
+                            format!("{version} ({variant}) at {path}")
+                        }
                         (Some(version), None) => format!("{version} at {path}"),
                         (None, _) => format!("at {path}, but `--version` did not answer"),
                     };
-                    let health = if usable && preset.version.is_some() { Health::Ok } else { Health::Problem };
+                    let health = if usable && preset.version.is_some() {
+                        Health::Ok
+                    } else {
+                        Health::Problem
+                    };
                     let check = Check::new(name, health, found);
                     match preset.variant {
                         Some(variant) if !usable => check.hinted(variant),
@@ -132,7 +129,15 @@ fn agent_checks(path_var: Option<&OsStr>) -> Vec<Check> {
                 }
             }
         })
-        .collect()
+        .collect();
+    if !any_usable {
+        checks.push(
+            Check::new("agents", Health::Missing, "no agent CLI is installed").hinted(
+                "install one (docs/agents.md says how), or run any command with --agent-cmd",
+            ),
+        );
+    }
+    checks
 }
 
 fn gh_check(path_var: Option<&OsStr>, scratch: &Path) -> Check {
@@ -200,10 +205,15 @@ fn state_check(state_dir: &Path) -> Check {
             ),
         );
     }
-    let goals = std::fs::read_dir(state_dir.join("goals")).map_or(0, |entries| entries.count());
-    let (bytes, unreadable) = tree_size(state_dir);
+    let state = StateDir::new(state_dir);
+    let goals = state.goal_ids().map_or(0, |ids| ids.len());
+    // Worktrees hold checkouts and their build output: walking them could take minutes, and
+    // `omk goal gc` is what frees them. Only the goals' logs and artifacts are sized.
+    let (bytes, unreadable) = tree_size(&state.goals_dir());
+    let worktrees =
+        std::fs::read_dir(state_dir.join(WORKTREES_DIR)).map_or(0, |entries| entries.count());
     let found = format!(
-        "{}: {goals} goal{}, {}",
+        "{}: {goals} goal{} in {}, worktrees of {worktrees} (`omk goal gc` removes ended goals' ones)",
         state_dir.display(),
         if goals == 1 { "" } else { "s" },
         human_bytes(bytes)

@@ -488,7 +488,7 @@ impl GateRunner<'_> {
                         progress(VerifyProgress::GateRunning {
                             gate: gate.gate.name.clone(),
                             seconds: gate.started.elapsed().as_secs(),
-                            last_line: gate.tail.last_line(),
+                            last_line: mask(&gate.tail.last_line()),
                         });
                     }
                 }

@@ -228,11 +228,9 @@ impl Wave<'_> {
                     .running
                     .iter()
                     .map(|(id, agent)| {
-                        (
-                            id.clone(),
-                            agent.started.elapsed(),
-                            agent.output.last_line(),
-                        )
+                        // Progress lines end up in CI logs: secrets are hidden there too.
+                        let said = mask(&agent.output.last_line());
+                        (id.clone(), agent.started.elapsed(), said)
                     })
                     .collect(),
             });

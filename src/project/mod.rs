@@ -6,6 +6,7 @@
 //! same bytes.
 
 pub mod budget;
+pub mod checkup;
 pub mod derived;
 pub mod glance;
 pub mod proof;

@@ -101,6 +101,8 @@ pub fn agent_spec(
     spec.env.clone_from(&invocation.env);
     spec.stdin.clone_from(&invocation.stdin);
     spec.deadline = timeout;
+    // The prompt is the goal's text, not something to trace: `{prompt}` stands in for it.
+    spec.shown_args = Some(invocation.recorded_argv.iter().skip(1).cloned().collect());
     spec.stdout = Capture::artifact(
         store.clone(),
         &format!("{name_prefix}stdout"),

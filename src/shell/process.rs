@@ -26,6 +26,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::log::artifacts::{ArtifactError, ArtifactRef, ArtifactStore, ArtifactWriter};
+use crate::plan::secrets::mask;
 use crate::shell::interrupt::{self, wait_for};
 use crate::shell::lease::{Holder, Liveness};
 use crate::shell::procfs;
@@ -60,6 +61,9 @@ pub struct Spec {
     pub grace: Duration,
     pub stdout: Capture,
     pub stderr: Capture,
+    /// The arguments as traces show them, when the real ones hold what a log must not (an
+    /// agent's prompt is `{prompt}` here); `None` shows `args`. Secrets are hidden either way.
+    pub shown_args: Option<Vec<String>>,
 }
 
 impl Spec {
@@ -76,6 +80,7 @@ impl Spec {
             grace: GRACE,
             stdout: Capture::memory(64 << 20),
             stderr: Capture::memory(64 << 20),
+            shown_args: None,
         }
     }
 }
@@ -394,6 +399,7 @@ pub fn start(spec: Spec) -> Result<Running, ProcessError> {
         grace,
         mut stdout,
         mut stderr,
+        shown_args,
     } = spec;
     let out_sink = Sink::open(&mut stdout, &program)?;
     let err_sink = Sink::open(&mut stderr, &program)?;
@@ -438,7 +444,10 @@ pub fn start(spec: Spec) -> Result<Running, ProcessError> {
         source,
     })?;
     let pid = child.id().unwrap_or(0);
-    tracing::info!(pid, dir = %dir.display(), "started {}", command_line(&program, &args));
+    if tracing::enabled!(tracing::Level::INFO) {
+        let shown = command_line(&program, shown_args.as_deref().unwrap_or(&args));
+        tracing::info!(pid, dir = %dir.display(), "started {}", mask(&shown));
+    }
     let group = Group {
         id: i32::try_from(pid).unwrap_or(0),
         tag,

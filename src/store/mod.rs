@@ -55,7 +55,7 @@ pub enum StoreError {
     NoGoals { dir: String },
     #[error("no goal `{id}` in {dir}")]
     UnknownGoal { id: String, dir: String },
-    #[error("`{selector}` fits {} goals: {}", candidates.len(), name_some(candidates))]
+    #[error("`{selector}` matches {} goals: {}", candidates.len(), name_some(candidates))]
     AmbiguousGoal {
         selector: String,
         candidates: Vec<String>,
@@ -281,12 +281,25 @@ fn name_some(ids: &[String]) -> String {
     }
 }
 
-/// Returns whether `selector` names the goal `id`: the start of the id (with or without its
-/// `g-`) or of its random suffix, case aside.
+/// The shortest start of an id that selects a goal, as git asks of a hash: one or two
+/// characters would pick a goal by accident (and `cancel` or `land` act on it).
+const MIN_PREFIX: usize = 4;
+
+/// Returns whether `selector` names the goal `id`, case aside: the whole id or its random
+/// suffix, or the start of either (of the id with or without its `g-`) of [`MIN_PREFIX`]
+/// characters or more.
 fn selects(selector: &str, id: &str) -> bool {
-    let selector = selector.to_ascii_lowercase();
-    let starts = |text: &str| text.len() >= selector.len() && text.starts_with(&selector);
-    starts(id) || id.strip_prefix("g-").is_some_and(starts) || starts(suffix(id))
+    let (selector, id) = (selector.to_ascii_lowercase(), id.to_ascii_lowercase());
+    let suffix = suffix(&id);
+    if selector == id || selector == suffix {
+        return true;
+    }
+    selector.len() >= MIN_PREFIX
+        && (id.starts_with(&selector)
+            || id
+                .strip_prefix("g-")
+                .is_some_and(|rest| rest.starts_with(&selector))
+            || suffix.starts_with(&selector))
 }
 
 /// Returns the random part of a goal id (`ad53` of `g-20261126-142301-120-ad53`).
@@ -300,7 +313,8 @@ pub fn short_ids(ids: &[String]) -> Vec<String> {
     ids.iter()
         .map(|id| {
             let short = suffix(id);
-            let unique = ids.iter().filter(|other| selects(short, other)).count() == 1;
+            let unique =
+                !short.is_empty() && ids.iter().filter(|other| selects(short, other)).count() == 1;
             if unique {
                 short.to_owned()
             } else {

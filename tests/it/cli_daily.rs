@@ -174,6 +174,9 @@ fn colour_paints_statuses_on_request_and_never_json_pipes_or_no_color() {
     let (_, list, _) = omk(&repo, &["goal", "list", "--all", "--color", "always"], &[]);
     let row = list.lines().nth(1).unwrap();
     assert!(row.contains(&format!("{green} (landed)")), "{list}");
+    // A proof is a document, often redirected to a file: CLICOLOR_FORCE alone does not paint it.
+    let (_, proof, _) = omk(&repo, &["goal", "proof"], &[("CLICOLOR_FORCE", "1")]);
+    assert!(!proof.contains('\x1b'), "{proof}");
     let (_, proof, _) = omk(&repo, &["goal", "proof", "--color", "always"], &[]);
     assert!(
         proof
@@ -226,7 +229,12 @@ fn traces_go_to_stderr_only_when_asked_and_a_bad_filter_is_refused() {
 
 #[test]
 fn doctor_names_what_is_there_and_what_to_fix() {
-    let dir = tempfile::tempdir().unwrap();
+    // Outside a repository goals cannot start: that is a problem to fix, named as such.
+    let outside = tempfile::tempdir().unwrap();
+    let (code, text, _) = omk(outside.path(), &["doctor"], &[]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("PROBLEM  repository"), "{text}");
+    let dir = crate::common::git_repo(&[("README.md", "# here\n")]);
     let root = dir.path();
     let (code, text, stderr) = omk(root, &["doctor"], &[]);
     assert_eq!(code, 0, "{text}{stderr}");
@@ -242,13 +250,17 @@ fn doctor_names_what_is_there_and_what_to_fix() {
     let (code, json, _) = omk(root, &["doctor", "--format", "json"], &[]);
     assert_eq!(code, 0);
     let report: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        crate::common::schema_errors("doctor.schema.json", &report),
+        None
+    );
     let names: Vec<&str> = report["checks"]
         .as_array()
         .unwrap()
         .iter()
         .map(|check| check["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names.first(), Some(&"git"));
+    assert_eq!(names[..2], ["git", "repository"]);
     assert_eq!(names.last(), Some(&"state directory"));
     // Without git, and with a key others can read, both are problems to fix: exit 1.
     let key = root.join("exposed.pem");

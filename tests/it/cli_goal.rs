@@ -402,6 +402,12 @@ fn latest_names_the_newest_goal_and_list_shows_all() {
         text.ends_with("(1 more settled (cancelled or landed): `--all` shows them)\n"),
         "{text}"
     );
+    let list = json(omk(repo.path()).args(["goal", "list", "--format", "json"]));
+    assert_eq!(
+        list["goals"].as_array().unwrap().len(),
+        2,
+        "scripts get every goal"
+    );
     let (_, text, _) = output(omk(repo.path()).args(["goal", "list", "--all"]));
     assert!(
         text.contains(&format!("{}  cancelled", short(first_id))),
@@ -440,11 +446,18 @@ fn goals_resolve_by_prefix_or_short_form_in_any_case() {
         let status = json(omk(repo.path()).args(["goal", "status", &selector, "--format", "json"]));
         assert_eq!(status["goal_id"], second.as_str(), "{selector}");
     }
+    // One or two characters could pick a goal by accident: four at least, or a whole suffix.
+    let (code, _, stderr) = output(omk(repo.path()).args(["goal", "status", &suffix[..2]]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("omk: no goal `{}`", &suffix[..2])),
+        "{stderr}"
+    );
     let (code, _, stderr) = output(omk(repo.path()).args(["goal", "status", "g-20261124"]));
     assert_eq!(code, 2);
     assert_eq!(
         stderr,
-        format!("omk: `g-20261124` fits 2 goals: {first}, {second}\nhint: type more of the id (`omk goal list` shows each goal's shortest name)\n")
+        format!("omk: `g-20261124` matches 2 goals: {first}, {second}\nhint: type more of the id (`omk goal list` shows each goal's shortest name)\n")
     );
     // `show` prints the id as it is typed, so that it can be copied.
     let (_, shown, _) = output(omk(repo.path()).args(["goal", "show", suffix]));
@@ -473,7 +486,7 @@ fn unknown_goals_and_empty_state_are_clear_errors() {
         assert_eq!(code, 2, "{selector:?}");
         assert!(
             stderr.contains(&format!("omk: no goal `{selector}` in "))
-                && stderr.contains("hint: list the goals with `omk goal list`"),
+                && stderr.contains("hint: list the goals with `omk goal list --all`"),
             "{stderr}"
         );
     }

@@ -675,7 +675,7 @@ fn expected_outputs(home: &Path) -> Vec<(&'static str, String, Option<&'static s
         ),
         (
             "list.json",
-            omk(home, &["goal", "list", "--all", "--format", "json"]),
+            omk(home, &["goal", "list", "--format", "json"]),
             Some("goal-list.schema.json"),
         ),
         ("timeline.txt", omk(home, &["replay", GOAL]), None),

@@ -295,7 +295,8 @@ pub fn is_settled(state: &GoalState) -> bool {
 }
 
 /// Returns the rows of `omk goal list` as an aligned table: short id, status, tasks done,
-/// age and the prompt's first line, each line cut to `width` characters when there is one.
+/// age and the prompt's first line, the prompt cut so that each line fits `width` columns
+/// when there is a width.
 pub fn list_text(rows: &[ListRow<'_>], now: Timestamp, width: Option<usize>) -> String {
     let mut lines = vec![[
         "ID".to_owned(),
@@ -315,13 +316,16 @@ pub fn list_text(rows: &[ListRow<'_>], now: Timestamp, width: Option<usize>) -> 
             status,
             format!("{}/{}", row.glance.tasks_done, row.glance.tasks_total),
             age(row.glance.started_at, now),
+            // A control character in a prompt would count as a column and print as several.
             row.state
                 .prompt
                 .lines()
                 .next()
                 .unwrap_or("")
                 .trim()
-                .to_owned(),
+                .chars()
+                .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+                .collect(),
         ]);
     }
     let mut widths = [0; 5];
@@ -330,29 +334,86 @@ pub fn list_text(rows: &[ListRow<'_>], now: Timestamp, width: Option<usize>) -> 
             *width = (*width).max(cell.chars().count());
         }
     }
+    // Only the prompt is cut to fit, never the id or the status; at least a few of its
+    // columns stay, even on a terminal too narrow for the rest.
+    let before_prompt: usize = widths[..4].iter().map(|width| width + 2).sum();
+    let prompt_width = width.map(|width| width.saturating_sub(before_prompt).max(12));
     let mut out = String::new();
     for line in &lines {
         let mut text = String::new();
-        for (index, (cell, cell_width)) in line.iter().zip(widths).enumerate() {
-            if index + 1 == line.len() {
-                text.push_str(cell);
-            } else {
-                text.push_str(&format!("{cell:<cell_width$}  "));
-            }
+        for (cell, cell_width) in line[..4].iter().zip(widths) {
+            text.push_str(&format!("{cell:<cell_width$}  "));
         }
-        out.push_str(&fit(text.trim_end(), width));
+        text.push_str(&fit(&line[4], prompt_width));
+        out.push_str(text.trim_end());
         out.push('\n');
     }
     out
 }
 
-/// Returns `line` cut to `width` characters, ending in `…` when cut.
-fn fit(line: &str, width: Option<usize>) -> String {
-    match width {
-        Some(width) if line.chars().count() > width && width > 1 => {
-            let kept: String = line.chars().take(width - 1).collect();
-            format!("{kept}…")
+/// Returns `text` cut to `width` terminal columns, ending in `…` when cut.
+fn fit(text: &str, width: Option<usize>) -> String {
+    let Some(width) = width.filter(|width| columns(text) > *width) else {
+        return text.to_owned();
+    };
+    let mut kept = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        if used + char_columns(c) > width.saturating_sub(1) {
+            break;
         }
-        _ => line.to_owned(),
+        used += char_columns(c);
+        kept.push(c);
+    }
+    kept.push('…');
+    kept
+}
+
+/// Returns how many terminal columns `text` takes.
+fn columns(text: &str) -> usize {
+    text.chars().map(char_columns).sum()
+}
+
+/// Returns the columns a character takes: two for the wide scripts of East Asia and for
+/// emoji, one otherwise (a table of the common blocks, not all of Unicode's width rules).
+fn char_columns(c: char) -> usize {
+    let wide = matches!(
+        u32::from(c),
+        0x1100..=0x115F
+            | 0x2E80..=0x303E
+            | 0x3041..=0x33FF
+            | 0x3400..=0x4DBF
+            | 0x4E00..=0x9FFF
+            | 0xA000..=0xA4CF
+            | 0xAC00..=0xD7A3
+            | 0xF900..=0xFAFF
+            | 0xFE30..=0xFE4F
+            | 0xFF00..=0xFF60
+            | 0xFFE0..=0xFFE6
+            | 0x1F300..=0x1F64F
+            | 0x1F900..=0x1F9FF
+            | 0x20000..=0x3FFFD
+    );
+    if wide {
+        2
+    } else {
+        1
+    }
+}
+
+#[cfg(test)]
+mod width_tests {
+    use super::{columns, fit};
+
+    #[test]
+    fn text_is_cut_by_terminal_columns_not_characters() {
+        assert_eq!(fit("Fix the parser", Some(20)), "Fix the parser");
+        assert_eq!(fit("Fix the parser crash", Some(10)), "Fix the p…");
+        // Each of these takes two columns: five of them fill ten.
+        let japanese = "リストコマンドにフラグを追加";
+        let cut = fit(japanese, Some(10));
+        assert_eq!(cut, "リストコ…");
+        assert!(columns(&cut) <= 10);
+        assert_eq!(fit("abc", None), "abc");
     }
 }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use clap::builder::TypedValueParser as _;
 use clap::{Args, ValueEnum};
 
 use crate::cli::context::{load, refused, store_failure, AgentArgs, Context};
@@ -80,24 +81,41 @@ pub(super) struct ListArgs {
     #[arg(long)]
     all: bool,
     /// Only goals in these statuses (e.g. ready, not_ready, blocked_on_human; comma-separated)
-    #[arg(long, value_name = "STATUS", value_delimiter = ',', value_parser = parse_status)]
+    #[arg(long, value_name = "STATUS", value_delimiter = ',', ignore_case = true, value_parser = status_parser())]
     status: Option<Vec<GoalStatus>>,
     /// Output format (JSON carries timestamps, never ages)
     #[arg(long, value_enum, default_value_t)]
     format: Format,
 }
 
-/// Returns the status a `--status` value names (`not-ready` as well as `not_ready`).
-fn parse_status(text: &str) -> Result<GoalStatus, String> {
-    let name = text.trim().to_ascii_lowercase().replace('-', "_");
-    GoalStatus::ALL
-        .into_iter()
-        .find(|status| status.name() == name)
-        .ok_or_else(|| {
-            let names: Vec<&str> = GoalStatus::ALL.iter().map(|status| status.name()).collect();
-            format!("no status `{text}`; use one of {}", names.join(", "))
-        })
+/// Returns the parser of `--status` values: a status's name in any case, `not-ready` as well
+/// as `not_ready`; its possible values are what shell completions offer.
+fn status_parser() -> impl clap::builder::TypedValueParser<Value = GoalStatus> {
+    let values = GoalStatus::ALL.map(|status| {
+        let value = clap::builder::PossibleValue::new(status.name());
+        match DASHED.iter().find(|(name, _)| *name == status.name()) {
+            Some((_, dashed)) => value.alias(*dashed),
+            None => value,
+        }
+    });
+    // The parser hands on the text as typed (its case, an alias): named here in one form.
+    clap::builder::PossibleValuesParser::new(values).try_map(|typed| {
+        let name = typed.to_ascii_lowercase().replace('-', "_");
+        GoalStatus::ALL
+            .into_iter()
+            .find(|status| status.name() == name)
+            .ok_or_else(|| format!("no status `{typed}`"))
+    })
 }
+
+/// The statuses whose names have an underscore, as they may also be typed.
+const DASHED: [(&str, &str); 5] = [
+    ("not_ready", "not-ready"),
+    ("blocked_on_human", "blocked-on-human"),
+    ("blocked_on_external", "blocked-on-external"),
+    ("needs_more_budget", "needs-more-budget"),
+    ("failed_infra", "failed-infra"),
+];
 
 #[derive(Args, Debug)]
 pub(super) struct ViewArgs {

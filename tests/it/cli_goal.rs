@@ -418,9 +418,14 @@ fn latest_names_the_newest_goal_and_list_shows_all() {
     let (code, _, stderr) = output(omk(repo.path()).args(["goal", "list", "--status", "done"]));
     assert_eq!(code, 2);
     assert!(
-        stderr.contains("no status `done`; use one of intake, planning"),
+        stderr.contains("invalid value 'done' for '--status <STATUS>'")
+            && stderr.contains("[possible values: intake, planning,"),
         "{stderr}"
     );
+    let (code, text, stderr) =
+        output(omk(repo.path()).args(["goal", "list", "--status", "not-ready,CANCELLED"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(text.lines().count(), 3, "{text}");
 }
 
 #[test]

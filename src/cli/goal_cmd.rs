@@ -93,14 +93,18 @@ pub(super) struct ListArgs {
 fn status_parser() -> impl clap::builder::TypedValueParser<Value = GoalStatus> {
     let values = GoalStatus::ALL.map(|status| {
         let value = clap::builder::PossibleValue::new(status.name());
-        match DASHED.iter().find(|(name, _)| *name == status.name()) {
+        match ALIASES.iter().find(|(name, _)| *name == status.name()) {
             Some((_, dashed)) => value.alias(*dashed),
             None => value,
         }
     });
     // The parser hands on the text as typed (its case, an alias): named here in one form.
     clap::builder::PossibleValuesParser::new(values).try_map(|typed| {
-        let name = typed.to_ascii_lowercase().replace('-', "_");
+        let typed_lower = typed.to_ascii_lowercase();
+        let name = ALIASES
+            .iter()
+            .find(|(_, alias)| *alias == typed_lower)
+            .map_or(typed_lower.as_str(), |(name, _)| *name);
         GoalStatus::ALL
             .into_iter()
             .find(|status| status.name() == name)
@@ -108,8 +112,9 @@ fn status_parser() -> impl clap::builder::TypedValueParser<Value = GoalStatus> {
     })
 }
 
-/// The statuses whose names have an underscore, as they may also be typed.
-const DASHED: [(&str, &str); 5] = [
+/// Other ways a status may be typed: with dashes, or as `goal list` shows it (`planned`).
+const ALIASES: [(&str, &str); 6] = [
+    ("planning", "planned"),
     ("not_ready", "not-ready"),
     ("blocked_on_human", "blocked-on-human"),
     ("blocked_on_external", "blocked-on-external"),

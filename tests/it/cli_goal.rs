@@ -423,9 +423,13 @@ fn latest_names_the_newest_goal_and_list_shows_all() {
         "{stderr}"
     );
     let (code, text, stderr) =
-        output(omk(repo.path()).args(["goal", "list", "--status", "not-ready,CANCELLED"]));
+        output(omk(repo.path()).args(["goal", "list", "--status", "not-ready,CANCELLED,planned"]));
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(text.lines().count(), 3, "{text}");
+    assert!(
+        text.contains("  cancelled  ") && text.contains("  planned  "),
+        "{text}"
+    );
 }
 
 #[test]

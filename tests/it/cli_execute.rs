@@ -8,7 +8,7 @@
 // as the agent changing the user's checkout.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
-use crate::common;
+use crate::common::{self, agent_cmd, task};
 
 use common::agent_clis::{isolate, runnable, ModelStub, PRESETS};
 
@@ -107,17 +107,7 @@ impl Repo {
     }
 
     fn git(&self, args: &[&str]) -> String {
-        let out = Command::new("git")
-            .args(args)
-            .current_dir(self.root())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        common::git(self.root(), args)
     }
 
     /// Waits until the log holds an event of `kind` (a wave in another process got there).
@@ -133,22 +123,6 @@ impl Repo {
         }
         panic!("no {kind} event within 20s");
     }
-}
-
-fn agent_cmd() -> String {
-    format!(
-        "sh {}/fixtures/agents/scripted-agent.sh",
-        env!("CARGO_MANIFEST_DIR")
-    )
-}
-
-fn task<'a>(show: &'a Value, id: &str) -> &'a Value {
-    show["state"]["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|task| task["spec"]["id"] == id)
-        .unwrap()
 }
 
 /// Returns the pids of processes whose working directory is under `dir`.

@@ -5,7 +5,7 @@
 // Tests drive real processes: git and the binary.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
-use crate::common;
+use crate::common::{self, agent_cmd, task};
 
 use common::agent_clis::{isolate, runnable, ModelStub, PRESETS};
 
@@ -151,22 +151,6 @@ impl Repo {
         let (code, stdout, stderr) = self.omk(&["replay", "latest", "--verify"]);
         assert_eq!(code, 0, "{stdout}{stderr}");
     }
-}
-
-fn agent_cmd() -> String {
-    format!(
-        "sh {}/fixtures/agents/scripted-agent.sh",
-        env!("CARGO_MANIFEST_DIR")
-    )
-}
-
-fn task<'a>(show: &'a Value, id: &str) -> &'a Value {
-    show["state"]["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|task| task["spec"]["id"] == id)
-        .unwrap()
 }
 
 /// Returns the latest run of `gate` on the claimed tree at `commit`.

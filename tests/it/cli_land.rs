@@ -46,10 +46,7 @@ impl Repo {
             base: String::new(),
         };
         repo.base = repo.git(&["rev-parse", "HEAD"]);
-        let agent = format!(
-            "sh {}/fixtures/agents/scripted-agent.sh",
-            env!("CARGO_MANIFEST_DIR")
-        );
+        let agent = common::agent_cmd();
         let (code, _, stderr) = repo.omk(&[
             "goal",
             "run",

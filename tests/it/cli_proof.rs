@@ -43,10 +43,7 @@ impl Goal {
             "-qm",
             "init",
         ]);
-        let agent = format!(
-            "sh {}/fixtures/agents/scripted-agent.sh",
-            env!("CARGO_MANIFEST_DIR")
-        );
+        let agent = common::agent_cmd();
         goal.ok(&["goal", "run", TWO_SLICES, "--agent-cmd", &agent]);
         goal
     }
@@ -56,17 +53,7 @@ impl Goal {
     }
 
     fn git(&self, args: &[&str]) -> String {
-        let out = Command::new("git")
-            .args(args)
-            .current_dir(self.root())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        common::git(self.root(), args)
     }
 
     fn omk(&self, args: &[&str]) -> (i32, String, String) {

@@ -44,10 +44,7 @@ fn omk(root: &Path, args: &[&str]) -> (i32, String, String) {
 
 fn executed_goal(root: &Path, plan: &str) {
     fs::write(root.join(".agent-plan"), plan).unwrap();
-    let agent = format!(
-        "sh {}/fixtures/agents/scripted-agent.sh",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let agent = common::agent_cmd();
     let (code, stdout, stderr) = omk(root, &["goal", "run", TWO_SLICES, "--agent-cmd", &agent]);
     assert_eq!(code, 0, "{stdout}{stderr}");
 }
@@ -176,10 +173,7 @@ fn slices_that_conflict_block_the_result_branch_naming_files_and_task() {
         "left write shared.txt left\nright write shared.txt right\n",
     )
     .unwrap();
-    let agent = format!(
-        "sh {}/fixtures/agents/scripted-agent.sh",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let agent = common::agent_cmd();
     let (code, stdout, stderr) = omk(
         root,
         &[

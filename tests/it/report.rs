@@ -77,10 +77,7 @@ fn hostile_goal() -> tempfile::TempDir {
     let root = dir.path();
     fs::write(root.join("omk.toml"), HOSTILE_GATES).unwrap();
     fs::write(root.join(".agent-plan"), HOSTILE_AGENT).unwrap();
-    let agent = format!(
-        "sh {}/fixtures/agents/scripted-agent.sh",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let agent = common::agent_cmd();
     let (code, stdout, stderr) = omk_in(
         root,
         &["goal", "run", HOSTILE_PROMPT, "--agent-cmd", &agent],

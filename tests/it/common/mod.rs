@@ -157,3 +157,21 @@ pub fn schema_errors(schema: &str, document: &serde_json::Value) -> Option<Strin
         .err()
         .map(|error| format!("{error:#}"))
 }
+
+/// Returns the command that runs the scripted agent shipped in `fixtures/agents/`.
+pub fn agent_cmd() -> String {
+    format!(
+        "sh {}/fixtures/agents/scripted-agent.sh",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// Returns the task `id` of a `goal show --format json` document.
+pub fn task<'a>(show: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    show["state"]["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|task| task["spec"]["id"] == id)
+        .unwrap_or_else(|| panic!("no task {id}"))
+}

@@ -124,48 +124,6 @@ pub(super) fn cut(line: &str) -> String {
     format!(": {shown}")
 }
 
-/// Returns what an agent's output line says, for a progress line. Agent CLIs stream JSON
-/// events (Claude Code, Codex, Gemini, Kimi Code, opencode): for those, the text or the tool
-/// the event carries; any other line as it is.
-fn readable(line: &str) -> String {
-    let Ok(event @ serde_json::Value::Object(_)) = serde_json::from_str::<serde_json::Value>(line)
-    else {
-        return line.to_owned();
-    };
-    let text = |pointer: &str| event.pointer(pointer).and_then(serde_json::Value::as_str);
-    // Claude Code's message holds a list of parts: the last says what it is doing now.
-    let last_part = event
-        .pointer("/message/content")
-        .and_then(serde_json::Value::as_array)
-        .and_then(|parts| parts.last());
-    let part = |key: &str| {
-        last_part
-            .and_then(|part| part.get(key))
-            .and_then(serde_json::Value::as_str)
-    };
-    let tool = part("name")
-        .or_else(|| text("/tool_name"))
-        .or_else(|| text("/part/tool"))
-        .or_else(|| text("/tool_calls/0/function/name"));
-    let said = part("text")
-        .or_else(|| text("/result"))
-        .or_else(|| text("/item/text"))
-        .or_else(|| text("/part/text"))
-        .or_else(|| text("/content"));
-    if let Some(command) = text("/item/command") {
-        return format!("running `{command}`");
-    }
-    match (said, tool) {
-        (Some(said), Some(tool)) => format!("{said} (using {tool})"),
-        (Some(said), None) => said.to_owned(),
-        (None, Some(tool)) => format!("using {tool}"),
-        (None, None) => match text("/type") {
-            Some(kind) => format!("({kind})"),
-            None => line.to_owned(),
-        },
-    }
-}
-
 pub(super) struct ProgressView {
     terminal: bool,
     heartbeat: Duration,
@@ -203,7 +161,7 @@ impl ProgressView {
                 if due {
                     self.clear();
                     for (task_id, elapsed, last_line) in agents {
-                        let said = cut(&readable(last_line));
+                        let said = cut(last_line);
                         let line = if self.terminal {
                             // Each line must fit on one row: a wrapped one would be left
                             // behind when the block is redrawn.
@@ -289,50 +247,5 @@ pub(super) fn wave_failure(error: WaveError) -> Failure {
             other => store_failure(other),
         },
         other => Failure::from(other),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::readable;
-
-    #[test]
-    fn an_agents_json_events_read_as_what_it_says_or_does() {
-        let cases = [
-            (
-                r#"{"type":"assistant","message":{"content":[{"type":"text","text":"I'll add the flag."}]}}"#,
-                "I'll add the flag.",
-            ),
-            (
-                r#"{"type":"assistant","message":{"content":[{"type":"text","text":"Editing."},{"type":"tool_use","name":"Edit","input":{}}]}}"#,
-                "using Edit",
-            ),
-            (
-                r#"{"type":"item.completed","item":{"id":"i1","type":"command_execution","command":"cargo test","exit_code":0}}"#,
-                "running `cargo test`",
-            ),
-            (
-                r#"{"type":"item.completed","item":{"id":"i2","type":"agent_message","text":"Done: --json added."}}"#,
-                "Done: --json added.",
-            ),
-            (
-                r#"{"type":"tool_use","tool_name":"write_file","tool_id":"t1"}"#,
-                "using write_file",
-            ),
-            (
-                r#"{"role":"assistant","content":"Let me look.","tool_calls":[{"type":"function","function":{"name":"ReadFile"}}]}"#,
-                "Let me look. (using ReadFile)",
-            ),
-            (
-                r#"{"type":"text","part":{"type":"text","text":"Editing list.rs now."}}"#,
-                "Editing list.rs now.",
-            ),
-            (r#"{"type":"turn.started"}"#, "(turn.started)"),
-            ("compiling crate 1 of 3", "compiling crate 1 of 3"),
-            ("[1, 2]", "[1, 2]"),
-        ];
-        for (line, expected) in cases {
-            assert_eq!(readable(line), expected, "{line}");
-        }
     }
 }

@@ -73,7 +73,8 @@ fn run_planning_agent(
             },
         )
         .map_err(|error| error.to_string())?;
-    let (spec, usage) = agent_spec(
+    // A planning agent runs without a progress view: its activity is not shown.
+    let (spec, usage, _) = agent_spec(
         &invocation,
         scratch,
         backend.dialect,

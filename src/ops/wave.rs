@@ -13,7 +13,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
@@ -27,6 +26,7 @@ use crate::log::artifacts::ArtifactRef;
 use crate::plan::secrets::mask;
 use crate::plan::write_set::{check_scope, ScopePolicy};
 use crate::project::timeline::leftovers_clause;
+use crate::shell::agent::activity::Activity;
 use crate::shell::agent::{Backend, FailureKind, RunIds};
 use crate::shell::agent_process::{agent_spec, Ended};
 use crate::shell::checkout::{checkout_print, CheckoutPrint};
@@ -34,7 +34,7 @@ use crate::shell::clock::{jittered, Clock};
 use crate::shell::git::GitError;
 use crate::shell::interrupt::Interrupt;
 use crate::shell::lease::{Holder, Liveness};
-use crate::shell::process::{reap_orphans, signal_group, start, ProcessError, Tail};
+use crate::shell::process::{reap_orphans, signal_group, start, ProcessError};
 use crate::shell::procfs::process_cwd;
 use crate::shell::worktree::{attempt_ref, branch_name, collect, prepare, Placement, Worktree};
 use crate::state::commands::GoalCommand;
@@ -178,8 +178,8 @@ struct RunningAgent {
     worktree: Worktree,
     stop: watch::Sender<bool>,
     started: tokio::time::Instant,
-    /// What the agent prints, for progress lines.
-    output: Arc<Tail>,
+    /// What the agent is doing now, for progress lines.
+    activity: Activity,
     /// The user's checkout as it was when the agent started, to check it is untouched after.
     checkout: Result<CheckoutPrint, GitError>,
 }
@@ -228,8 +228,7 @@ impl Wave<'_> {
                     .running
                     .iter()
                     .map(|(id, agent)| {
-                        // Progress lines end up in CI logs: secrets are hidden there too.
-                        let said = mask(&agent.output.last_line());
+                        let said = agent.activity.latest();
                         (id.clone(), agent.started.elapsed(), said)
                     })
                     .collect(),
@@ -485,7 +484,7 @@ impl Wave<'_> {
         };
         let timeout = self.agent_timeout(state);
         let prefix = format!("{task_id}/{label}/");
-        let (spec, usage) = agent_spec(
+        let (spec, usage, activity) = agent_spec(
             &invocation,
             &worktree.path,
             self.options.backend.dialect,
@@ -494,7 +493,6 @@ impl Wave<'_> {
             timeout,
         );
         let checkout = checkout_print(self.repo_root);
-        let output = spec.stdout.tail();
         let running = match start(spec) {
             Ok(running) => running,
             Err(error) => {
@@ -551,7 +549,7 @@ impl Wave<'_> {
                 worktree,
                 stop,
                 started: tokio::time::Instant::now(),
-                output,
+                activity,
                 checkout,
             },
         );

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::log::artifacts::{ArtifactRef, ArtifactStore};
+use crate::shell::agent::activity::Activity;
 use crate::shell::agent::{AgentReport, Dialect, Invocation, UsageReader};
 use crate::shell::process::{Capture, Ending, Exit, ProcessError, Spec};
 
@@ -85,7 +86,8 @@ pub fn kimi_session_usage(home: &Path, session: &str) -> Option<(u64, u64)> {
 pub struct Usage(Arc<Mutex<UsageReader>>);
 
 /// Returns the supervision spec of `invocation` in `worktree`, its transcripts named
-/// `<name_prefix>stdout` and `…stderr` in `store`, and the usage its stdout feeds.
+/// `<name_prefix>stdout` and `…stderr` in `store`, the usage its stdout feeds, and what it
+/// is doing now (its last stdout line), for progress lines.
 pub fn agent_spec(
     invocation: &Invocation,
     worktree: &Path,
@@ -93,8 +95,10 @@ pub fn agent_spec(
     store: &ArtifactStore,
     name_prefix: &str,
     timeout: Duration,
-) -> (Spec, Usage) {
+) -> (Spec, Usage, Activity) {
     let reader = Arc::new(Mutex::new(UsageReader::new(dialect)));
+    let activity = Activity::default();
+    let watcher = activity.clone();
     let observer = Arc::clone(&reader);
     let args: Vec<&str> = invocation.args.iter().map(String::as_str).collect();
     let mut spec = Spec::new(&invocation.program, &args, worktree);
@@ -110,6 +114,7 @@ pub fn agent_spec(
         MAX_TRANSCRIPT_BYTES,
     )
     .observe_lines(move |line| {
+        watcher.observe(line);
         if let Ok(mut reader) = observer.lock() {
             reader.observe(&String::from_utf8_lossy(line));
         }
@@ -126,7 +131,7 @@ pub fn agent_spec(
             reader.observe_stderr(&String::from_utf8_lossy(line));
         }
     });
-    (spec, Usage(reader))
+    (spec, Usage(reader), activity)
 }
 
 impl Usage {

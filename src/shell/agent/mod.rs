@@ -4,6 +4,7 @@
 //! prompt file), extra environment, and the dialect its output speaks (`usage`). The presets
 //! are documented in docs/agents.md with the exact command each runs.
 
+pub mod activity;
 pub mod usage;
 
 use std::path::Path;

@@ -286,10 +286,13 @@ pub fn run(spec: Spec) -> Result<Exit, ProcessError> {
 /// Runs `spec` to its end on the calling thread, stopping it early when `stop` turns true.
 pub fn run_until(spec: Spec, stop: watch::Receiver<bool>) -> Result<Exit, ProcessError> {
     let program = spec.program.clone();
+    // The trace's span (the command) goes along, so the process's lines name it.
+    let span = tracing::Span::current();
     // A runtime of its own on a thread of its own, so that it works inside or outside another.
     std::thread::scope(|scope| {
         scope
             .spawn(|| {
+                let _span = span.entered();
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()

@@ -376,16 +376,18 @@ pub(super) fn list(context: &Context, args: &ListArgs) -> Result<u8, Failure> {
                 list_text(&rows, context.clock.now(), stdout_width())
             };
             if hidden > 0 {
-                let shown = if rows.is_empty() {
-                    "no goal to show; "
-                } else {
-                    ""
+                let line = match (rows.is_empty(), &args.status) {
+                    (true, Some(_)) => format!("no goal is in that status ({hidden} in others)"),
+                    (false, Some(_)) => format!("({hidden} more in other statuses)"),
+                    (true, None) => format!(
+                        "no open goal ({hidden} settled, cancelled or landed: `omk goal list --all` shows them)"
+                    ),
+                    (false, None) => {
+                        format!("({hidden} more settled (cancelled or landed): `--all` shows them)")
+                    }
                 };
-                let why = match &args.status {
-                    Some(_) => "in other statuses",
-                    None => "settled (cancelled or landed): `--all` shows them",
-                };
-                text.push_str(&format!("({shown}{hidden} more {why})\n"));
+                text.push_str(&line);
+                text.push('\n');
             }
             let statuses: Vec<GoalStatus> = rows.iter().map(|row| row.glance.status).collect();
             print_stdout_painted(&text, |text| paint_rows(text, 1, &statuses))?;

@@ -213,10 +213,11 @@ fn state_check(state_dir: &Path) -> Check {
     let worktrees =
         std::fs::read_dir(state_dir.join(WORKTREES_DIR)).map_or(0, |entries| entries.count());
     let found = format!(
-        "{}: {goals} goal{} in {}, worktrees of {worktrees} (`omk goal gc` removes ended goals' ones)",
+        "{}: {goals} goal{} in {}, worktrees of {worktrees} goal{} (`omk goal gc` removes ended goals' ones)",
         state_dir.display(),
         if goals == 1 { "" } else { "s" },
-        human_bytes(bytes)
+        human_bytes(bytes),
+        if worktrees == 1 { "" } else { "s" },
     );
     if unreadable > 0 {
         Check::new(

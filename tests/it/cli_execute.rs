@@ -391,15 +391,7 @@ fn a_long_agent_shows_life_off_a_terminal() {
         .unwrap();
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    let beats: Vec<&str> = stderr
-        .lines()
-        .filter(|line| line.starts_with("omk: slice-1: agent running "))
-        .collect();
-    assert!(beats.len() >= 2, "{stderr}");
-    assert!(
-        beats.iter().any(|line| line.contains("reading the code")),
-        "a heartbeat names the agent's last line: {stderr}"
-    );
+    common::assert_heartbeats(&stderr, "omk: slice-1: agent running ", "reading the code");
 }
 
 /// Issue 10: the planner's write set is a guess, and correct work outside it was failed.

@@ -563,15 +563,5 @@ fn a_long_gate_shows_life_off_a_terminal() {
         .unwrap();
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    let beats: Vec<&str> = stderr
-        .lines()
-        .filter(|line| line.starts_with("omk: gate slow running "))
-        .collect();
-    assert!(beats.len() >= 2, "{stderr}");
-    assert!(
-        beats
-            .iter()
-            .any(|line| line.ends_with("s: compiling crate 1 of 3")),
-        "each heartbeat names the gate's last line: {stderr}"
-    );
+    common::assert_heartbeats(&stderr, "omk: gate slow running ", "compiling crate 1 of 3");
 }

@@ -175,3 +175,19 @@ pub fn task<'a>(show: &'a serde_json::Value, id: &str) -> &'a serde_json::Value 
         .find(|task| task["spec"]["id"] == id)
         .unwrap_or_else(|| panic!("no task {id}"))
 }
+
+/// Asserts that `stderr` holds at least two heartbeat lines starting with `prefix`, one of
+/// which ends with what the gate or agent last said.
+pub fn assert_heartbeats(stderr: &str, prefix: &str, said: &str) {
+    let beats: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with(prefix))
+        .collect();
+    assert!(beats.len() >= 2, "{stderr}");
+    assert!(
+        beats
+            .iter()
+            .any(|line| line.ends_with(&format!("s: {said}"))),
+        "a heartbeat names the last line: {stderr}"
+    );
+}
